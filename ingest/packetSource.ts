@@ -1,0 +1,63 @@
+/**
+ * Capture bytes in, CapturedPacket out: the reader and the decoder joined, with the numbering
+ * the oracle uses (`index` counts IP packets only) and a running summary of what was skipped.
+ */
+import type { CapturedPacket } from '../processors/packet';
+import { openCapture } from './capture/reader';
+import type { CaptureFrame, CaptureProblem } from './capture/types';
+import { decodeFrame } from './decode/index';
+
+export interface ReadPacketsOptions {
+  /** Called for each frame that carries no IP (ARP, LLDP, unsupported link type, ...). */
+  onNonIp?(frame: CaptureFrame, reason: string): void;
+  /** Called for each frame whose framing or IP/L4 headers are broken. */
+  onMalformed?(frame: CaptureFrame, reason: string): void;
+}
+
+export interface ReadSummary {
+  frames: number;
+  ipPackets: number;
+  nonIp: number;
+  malformed: Array<{ frame: number; reason: string }>;
+  /** Set when the capture ended in a truncated or corrupt record (earlier frames were read). */
+  captureProblem?: CaptureProblem;
+}
+
+/** A generator of packets that also exposes its summary, live while iterating. */
+export type PacketStream = Generator<CapturedPacket, ReadSummary, undefined> & { readonly summary: ReadSummary };
+
+/**
+ * Reads the IP packets of a pcap/pcapng capture in capture order. Throws CaptureFormatError
+ * at once when the bytes are not a capture; every later problem ends up in `summary`.
+ */
+export function readPackets(bytes: Uint8Array, opts: ReadPacketsOptions = {}): PacketStream {
+  const capture = openCapture(bytes); // outside the generator, so a bad format throws here
+  const summary: ReadSummary = { frames: 0, ipPackets: 0, nonIp: 0, malformed: [] };
+
+  function* run(): Generator<CapturedPacket, ReadSummary, undefined> {
+    for (const frame of capture) {
+      summary.frames++;
+      const r = decodeFrame(frame);
+      if (r.kind === 'ip') {
+        yield { index: summary.ipPackets++, ...r.packet };
+      } else if (r.kind === 'not-ip') {
+        summary.nonIp++;
+        opts.onNonIp?.(frame, r.reason);
+      } else {
+        summary.malformed.push({ frame: frame.frame, reason: r.reason });
+        opts.onMalformed?.(frame, r.reason);
+      }
+    }
+    if (capture.problem) summary.captureProblem = capture.problem;
+    return summary;
+  }
+
+  return Object.assign(run(), { summary });
+}
+
+/** Reads every packet at once; convenient for tests and small captures. */
+export function readAllPackets(bytes: Uint8Array, opts?: ReadPacketsOptions): { packets: CapturedPacket[]; summary: ReadSummary } {
+  const stream = readPackets(bytes, opts);
+  const packets = [...stream];
+  return { packets, summary: stream.summary };
+}

@@ -1,0 +1,9 @@
+/** Tests mirror the source folders under test/. ts-jest compiles without type-checking
+ *  (isolatedModules); `npm run typecheck` and the typecheck test do the checking once. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  testTimeout: 120000,
+};

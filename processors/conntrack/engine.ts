@@ -1,0 +1,130 @@
+/**
+ * ConntrackEngine: N independent shards chosen by a hash of the zone and the unordered address
+ * pair, so both directions of a flow and the ICMP errors quoting it meet in one shard. Time is
+ * advanced in every shard before each packet and expiries are merged in deadline order, entry
+ * ids are the index of the packet that created the entry, and early drop picks the oldest
+ * droppable entry engine-wide: the output is the same for any number of shards.
+ */
+import type { IcmpHeader, IpPacket } from '../packet';
+import { IPPROTO } from '../packet';
+import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
+import { emptyStats } from '../flow';
+import type { Conn } from './conn';
+import { ConntrackShard } from './shard';
+import type { Sysctl } from './sysctl';
+import { makeSysctl } from './sysctl';
+import { flowHash } from './tuple';
+
+export interface EngineOptions {
+  sysctl?: Sysctl;
+  shards?: number;
+}
+
+export class ConntrackEngine {
+  readonly sysctl: Sysctl;
+  private readonly shards: ConntrackShard[];
+  private nowUs = 0;
+  private readonly pending: FlowEvent[] = [];
+
+  constructor(opts: EngineOptions = {}) {
+    this.sysctl = opts.sysctl ?? makeSysctl();
+    const n = Math.max(1, Math.floor(opts.shards ?? 1));
+    const hooks = { makeRoom: () => this.makeRoom(), totalCount: () => this.count };
+    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks));
+  }
+
+  get count(): number {
+    let n = 0;
+    for (const s of this.shards) n += s.count;
+    return n;
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** The shard a packet belongs to: ICMP errors go where the flow they quote lives. */
+  shardOf(ip: IpPacket, zone: number): number {
+    if (this.shards.length === 1) return 0;
+    let a = ip.src;
+    let b = ip.dst;
+    if ((ip.proto === IPPROTO.ICMP || ip.proto === IPPROTO.ICMPV6) && ip.l4) {
+      const inner = (ip.l4 as IcmpHeader).inner;
+      if (inner) {
+        a = inner.src;
+        b = inner.dst;
+      }
+    }
+    return flowHash(zone, a, b) % this.shards.length;
+  }
+
+  /** Moves packet time forward, destroying expired entries; their DESTROY events go to `out`. */
+  advance(nowUs: number, out: FlowEvent[]): void {
+    if (nowUs < this.nowUs) nowUs = this.nowUs; // time never runs backwards (reordered captures)
+    this.nowUs = nowUs;
+    if (this.shards.length === 1) {
+      this.shards[0].expire(nowUs, out);
+      return;
+    }
+    const start = out.length;
+    for (const s of this.shards) s.expire(nowUs, out);
+    if (out.length - start > 1) {
+      const merged = out.splice(start).sort((x, y) => x.tsUs - y.tsUs || x.flow.id - y.flow.id);
+      out.push(...merged);
+    }
+  }
+
+  /** Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. */
+  process(ip: IpPacket, tsUs: number, index: number, out: FlowEvent[], zone = 0): Verdict {
+    this.advance(tsUs, out);
+    const shard = this.shards[this.shardOf(ip, zone)];
+    shard.nowUs = this.nowUs;
+    const v = shard.process(ip, zone, this.nowUs, index, this.pending);
+    if (this.pending.length) {
+      out.push(...this.pending);
+      this.pending.length = 0;
+    }
+    return v;
+  }
+
+  /** early_drop: evict the oldest entry that is not assured (or is closing), engine-wide. */
+  private makeRoom(): boolean {
+    let victim: Conn | undefined;
+    let owner: ConntrackShard | undefined;
+    for (const s of this.shards) {
+      const c = s.oldestDroppable();
+      if (c && (!victim || c.id < victim.id)) {
+        victim = c;
+        owner = s;
+      }
+    }
+    if (!victim || !owner) return false;
+    owner.evict(victim, this.pending);
+    return true;
+  }
+
+  /** The table as it stands now, oldest entry first. */
+  list(): FlowRecord[] {
+    const all: Array<[Conn, ConntrackShard]> = [];
+    for (const s of this.shards) for (const c of s.entries()) all.push([c, s]);
+    all.sort((a, b) => a[0].id - b[0].id);
+    return all.map(([c, s]) => c.snapshot(this.nowUs, s.stateOf(c)));
+  }
+
+  stats(): CtStats {
+    const total = emptyStats();
+    for (const s of this.shards) {
+      for (const k of Object.keys(total) as Array<keyof CtStats>) total[k] += s.stats[k];
+    }
+    return total;
+  }
+
+  /** conntrack -F: destroys every entry. */
+  flush(out: FlowEvent[]): void {
+    for (const s of this.shards) s.flush(out);
+  }
+
+  get clockUs(): number {
+    return this.nowUs;
+  }
+}

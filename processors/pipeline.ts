@@ -1,0 +1,96 @@
+/**
+ * ConntrackPipeline: captured packets in, verdicts (one per packet, in capture order) and events
+ * out. It puts fragment reassembly in front of the engine, holds back verdicts until the
+ * datagram a fragment belongs to is complete, and picks each packet's zone.
+ */
+import type { CapturedPacket } from './packet';
+import type { FlowEvent, Verdict } from './flow';
+import { ConntrackEngine } from './conntrack/engine';
+import { Defragmenter } from './conntrack/defrag';
+import type { Sysctl } from './conntrack/sysctl';
+import { makeSysctl } from './conntrack/sysctl';
+
+export interface PacketVerdict extends Verdict {
+  frame: number;
+  tsUs: number;
+}
+
+export interface PipelineOptions {
+  sysctl?: Sysctl;
+  shards?: number;
+  /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). */
+  zoneOf?: (p: CapturedPacket) => number;
+}
+
+export interface PipelineSink {
+  verdict(v: PacketVerdict): void;
+  event(e: FlowEvent): void;
+}
+
+export class ConntrackPipeline {
+  readonly engine: ConntrackEngine;
+  private readonly defrag: Defragmenter;
+  private readonly zoneOf: (p: CapturedPacket) => number;
+  /** Verdict slots in capture order; a held fragment leaves its slot empty until resolved. */
+  private readonly slots = new Map<number, PacketVerdict | null>();
+  private readonly held = new Map<number, CapturedPacket>();
+  private nextOut = -1;
+  private readonly events: FlowEvent[] = [];
+
+  constructor(private readonly sink: PipelineSink, opts: PipelineOptions = {}) {
+    const sysctl = opts.sysctl ?? makeSysctl();
+    this.engine = new ConntrackEngine({ sysctl, shards: opts.shards ?? 1 });
+    this.defrag = new Defragmenter({ v4: sysctl.ipfrag_time * 1e6, v6: sysctl.nf_conntrack_frag6_timeout * 1e6 });
+    this.zoneOf = opts.zoneOf ?? (() => 0);
+  }
+
+  push(p: CapturedPacket): void {
+    if (this.nextOut < 0) this.nextOut = p.index;
+    for (const gone of this.defrag.expire(p.tsUs)) this.giveUp(gone.members, 'ip_fragment_timeout');
+    this.slots.set(p.index, null);
+    const r = this.defrag.push(p.ip, p.index, p.tsUs);
+    if (r.kind === 'held') {
+      this.held.set(p.index, p);
+      this.flush();
+      return;
+    }
+    const v = this.engine.process(r.packet, p.tsUs, p.index, this.events, this.zoneOf(p));
+    this.emitEvents();
+    for (const member of r.members) {
+      const src = member === p.index ? p : this.held.get(member);
+      this.held.delete(member);
+      if (!src) continue;
+      this.slots.set(member, { ...v, index: member, frame: src.frame, tsUs: src.tsUs });
+    }
+    this.flush();
+  }
+
+  /** End of input: fragments that never completed are reported, never silently dropped. */
+  end(): void {
+    for (const gone of this.defrag.drain()) this.giveUp(gone.members, 'ip_fragment_incomplete');
+    this.flush();
+  }
+
+  private giveUp(members: number[], reason: string): void {
+    for (const m of members) {
+      const src = this.held.get(m);
+      this.held.delete(m);
+      if (src) this.slots.set(m, { index: m, frame: src.frame, tsUs: src.tsUs, ctstate: 'INVALID', dir: null, reason });
+    }
+  }
+
+  private emitEvents(): void {
+    for (const e of this.events) this.sink.event(e);
+    this.events.length = 0;
+  }
+
+  private flush(): void {
+    for (;;) {
+      const v = this.slots.get(this.nextOut);
+      if (!v) return;
+      this.slots.delete(this.nextOut);
+      this.sink.verdict(v);
+      this.nextOut++;
+    }
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Kernel parity: runs ctflow on an oracle output folder's packets.pcap (the packets as the kernel
+ * saw them, with its timestamps) with the sysctls the oracle used, and compares per-packet
+ * verdicts (ctstate and direction) and per-flow event sequences (type, TCP/SCTP state when
+ * printed, UNREPLIED/ASSURED). Shared by the `npm run parity` script and the jest tests.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPackets } from '../ingest/packetSource';
+import type { FlowEvent } from '../processors/flow';
+import { STATUS } from '../processors/flow';
+import { ConntrackPipeline } from '../processors/pipeline';
+import type { PacketVerdict } from '../processors/pipeline';
+import { SYSCTL_DEFAULTS, makeSysctl } from '../processors/conntrack/sysctl';
+import { protoName } from '../sinks/conntrackText';
+
+export interface OracleVerdict {
+  i: number;
+  ctstate: string;
+  dir: string | null;
+}
+
+interface OracleTuple {
+  src: string;
+  dst: string;
+  sport?: string;
+  dport?: string;
+  type?: string;
+  code?: string;
+  id?: string;
+}
+
+interface OracleEvent {
+  type: string;
+  l4: string;
+  state?: string;
+  orig: OracleTuple;
+  status: string[];
+}
+
+export interface ParityResult {
+  name: string;
+  /** Why the capture was not compared (helpers, NAT or NOTRACK belong to another issue). */
+  skipped?: string;
+  packets: number;
+  agree: number;
+  mismatches: Array<{ i: number; kernel: string; ctflow: string; reason?: string }>;
+  flows: number;
+  flowsAgree: number;
+  flowMismatches: Array<{ flow: string; kernel: string[]; ctflow: string[] }>;
+}
+
+/** The ctflow options the oracle's arguments correspond to; null when they need features beyond the core engine. */
+export function oracleArgs(dir: string): { sysctl: string[] } | { unsupported: string } {
+  const argsFile = join(dir, 'ctflow-args');
+  if (!existsSync(argsFile)) return argsFromMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')));
+  const words = readFileSync(argsFile, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const sysctl: string[] = [];
+  for (let k = 0; k < words.length; k++) {
+    const w = words[k];
+    if (w === '--sysctl') sysctl.push(words[++k]);
+    else if (/^--(helper|ftp-helper-port|notrack|nat)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
+    else if (w.startsWith('--') && !['--keep-addresses', '--realtime', '--strict'].includes(w)) k++; // oracle-only options with a value
+  }
+  return { sysctl };
+}
+
+/** Older oracle outputs record the router's sysctls and the rules instead of the command line. */
+function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsupported: string } {
+  for (const rule of ['ftp_helper_ports', 'helpers', 'notrack', 'nat'] as const) {
+    const v = meta[rule];
+    if (Array.isArray(v) ? v.length > 0 : v) return { unsupported: `${rule} ${JSON.stringify(v)}` };
+  }
+  const sysctl: string[] = [];
+  const ignore = new Set(['nf_conntrack_checksum', 'nf_conntrack_events']); // set by the oracle for its own replay
+  for (const [name, value] of Object.entries((meta.sysctls ?? {}) as Record<string, string>)) {
+    const bare = name.replace(/^net\.netfilter\./, '');
+    if (ignore.has(bare) || !(bare in SYSCTL_DEFAULTS)) continue;
+    if (Number(value) !== SYSCTL_DEFAULTS[bare as keyof typeof SYSCTL_DEFAULTS]) sysctl.push(`${bare}=${value}`);
+  }
+  return { sysctl };
+}
+
+function flowKeyFromOracle(e: OracleEvent): string {
+  const o = e.orig;
+  const ports = o.type !== undefined ? `${o.type}/${o.code}/${o.id}` : `${o.sport ?? ''}/${o.dport ?? ''}`;
+  return `${e.l4} ${o.src} ${o.dst} ${ports}`;
+}
+
+function flowKeyFromCtflow(e: FlowEvent): string {
+  const o = e.flow.orig;
+  const name = protoName(e.flow.proto);
+  const ports = o.icmp ? `${o.icmp.type}/${o.icmp.code}/${o.icmp.id}` : name === 'unknown' ? '/' : name === 'gre' ? '/' : `${o.sport}/${o.dport}`;
+  return `${name} ${o.src} ${o.dst} ${ports}`;
+}
+
+function stepFromOracle(e: OracleEvent): string {
+  const flags = ['UNREPLIED', 'ASSURED'].filter((f) => e.status.includes(f)).join(',');
+  return `${e.type}:${e.state ?? ''}:${flags}`;
+}
+
+function stepFromCtflow(e: FlowEvent): string {
+  const shown = e.type === 'DESTROY' || e.protoinfo;
+  const flags = [!(e.flow.status & STATUS.SEEN_REPLY) ? 'UNREPLIED' : '', e.flow.status & STATUS.ASSURED ? 'ASSURED' : '']
+    .filter(Boolean)
+    .join(',');
+  return `${e.type}:${shown ? (e.flow.state ?? '') : ''}:${flags}`;
+}
+
+/** Splits each flow's events into lifetimes (a NEW starts one), keyed `flow#n`. */
+function lifetimes<E>(events: E[], key: (e: E) => string, step: (e: E) => string, isNew: (e: E) => boolean): Map<string, string[]> {
+  const gen = new Map<string, number>();
+  const out = new Map<string, string[]>();
+  for (const e of events) {
+    const k = key(e);
+    let n = gen.get(k) ?? 0;
+    if (isNew(e) || n === 0) gen.set(k, (n = n + 1));
+    const id = `${k}#${n}`;
+    if (!out.has(id)) out.set(id, []);
+    out.get(id)!.push(step(e));
+  }
+  return out;
+}
+
+/**
+ * Whether two lifetimes agree. The kernel reaps expired entries lazily (on lookup or from its GC
+ * worker), so an entry that expired near the end of the replay may lack its DESTROY in the
+ * kernel's stream; that one trailing difference is not counted as a disagreement.
+ */
+function sameLifetime(kernel: string[], ours: string[]): boolean {
+  if (kernel.join('|') === ours.join('|')) return true;
+  return ours.length === kernel.length + 1 && ours[ours.length - 1].startsWith('DESTROY') && ours.slice(0, -1).join('|') === kernel.join('|');
+}
+
+export function compareOracleDir(dir: string, name: string, shards = 1): ParityResult {
+  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [] };
+  const args = oracleArgs(dir);
+  if ('unsupported' in args) return { ...result, skipped: args.unsupported };
+  const kernelVerdicts: OracleVerdict[] = readFileSync(join(dir, 'verdicts.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  const kernelEvents: OracleEvent[] = existsSync(join(dir, 'events.jsonl'))
+    ? readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    : [];
+  const verdicts: PacketVerdict[] = [];
+  const events: FlowEvent[] = [];
+  const pipeline = new ConntrackPipeline({ verdict: (v) => verdicts.push(v), event: (e) => events.push(e) }, { sysctl: makeSysctl(args.sysctl), shards });
+  const buf = readFileSync(join(dir, 'packets.pcap'));
+  for (const p of readPackets(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))) pipeline.push(p);
+  pipeline.end();
+
+  const byIndex = new Map(verdicts.map((v) => [v.index, v]));
+  for (const k of kernelVerdicts) {
+    result.packets++;
+    const v = byIndex.get(k.i);
+    const ours = v ? `${v.ctstate}/${v.dir}` : 'missing';
+    const theirs = `${k.ctstate}/${k.dir}`;
+    if (ours === theirs) result.agree++;
+    else result.mismatches.push({ i: k.i, kernel: theirs, ctflow: ours, ...(v?.reason ? { reason: v.reason } : {}) });
+  }
+
+  const theirs = lifetimes(kernelEvents, flowKeyFromOracle, stepFromOracle, (e) => e.type === 'NEW');
+  const ours = lifetimes(events, flowKeyFromCtflow, stepFromCtflow, (e) => e.type === 'NEW');
+  for (const id of new Set([...theirs.keys(), ...ours.keys()])) {
+    result.flows++;
+    const k = theirs.get(id) ?? [];
+    const o = ours.get(id) ?? [];
+    if (sameLifetime(k, o)) result.flowsAgree++;
+    else result.flowMismatches.push({ flow: id, kernel: k, ctflow: o });
+  }
+  return result;
+}
