@@ -7,12 +7,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPackets } from '../ingest/packetSource';
-import type { FlowEvent } from '../processors/flow';
+import type { FlowEvent, Tuple } from '../processors/flow';
 import { STATUS } from '../processors/flow';
 import { ConntrackPipeline } from '../processors/pipeline';
 import type { PacketVerdict } from '../processors/pipeline';
 import { SYSCTL_DEFAULTS, makeSysctl } from '../processors/conntrack/sysctl';
-import { protoName } from '../sinks/conntrackText';
+import { parseConntrackLine } from '../ingest/flowEvents/conntrackText';
+import type { ParsedCtLine } from '../ingest/flowEvents/conntrackText';
 
 export interface OracleVerdict {
   i: number;
@@ -20,23 +21,6 @@ export interface OracleVerdict {
   dir: string | null;
 }
 
-interface OracleTuple {
-  src: string;
-  dst: string;
-  sport?: string;
-  dport?: string;
-  type?: string;
-  code?: string;
-  id?: string;
-}
-
-interface OracleEvent {
-  type: string;
-  l4: string;
-  state?: string;
-  orig: OracleTuple;
-  status: string[];
-}
 
 export interface ParityResult {
   name: string;
@@ -81,21 +65,13 @@ function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsup
   return { sysctl };
 }
 
-function flowKeyFromOracle(e: OracleEvent): string {
-  const o = e.orig;
-  const ports = o.type !== undefined ? `${o.type}/${o.code}/${o.id}` : `${o.sport ?? ''}/${o.dport ?? ''}`;
-  return `${e.l4} ${o.src} ${o.dst} ${ports}`;
+function flowKey(proto: number, o: Tuple): string {
+  const ports = o.icmp ? `${o.icmp.type}/${o.icmp.code}/${o.icmp.id}` : `${o.sport}/${o.dport}`;
+  return `${proto} ${o.src} ${o.dst} ${ports}`;
 }
 
-function flowKeyFromCtflow(e: FlowEvent): string {
-  const o = e.flow.orig;
-  const name = protoName(e.flow.proto);
-  const ports = o.icmp ? `${o.icmp.type}/${o.icmp.code}/${o.icmp.id}` : name === 'unknown' ? '/' : name === 'gre' ? '/' : `${o.sport}/${o.dport}`;
-  return `${name} ${o.src} ${o.dst} ${ports}`;
-}
-
-function stepFromOracle(e: OracleEvent): string {
-  const flags = ['UNREPLIED', 'ASSURED'].filter((f) => e.status.includes(f)).join(',');
+function stepFromOracle(e: ParsedCtLine): string {
+  const flags = ['UNREPLIED', 'ASSURED'].filter((f) => e.flags.includes(f)).join(',');
   return `${e.type}:${e.state ?? ''}:${flags}`;
 }
 
@@ -140,8 +116,8 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l));
-  const kernelEvents: OracleEvent[] = existsSync(join(dir, 'events.jsonl'))
-    ? readFileSync(join(dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  const kernelEvents: ParsedCtLine[] = existsSync(join(dir, 'events.txt'))
+    ? readFileSync(join(dir, 'events.txt'), 'utf8').split('\n').filter((l) => l.trim()).map(parseConntrackLine)
     : [];
   const verdicts: PacketVerdict[] = [];
   const events: FlowEvent[] = [];
@@ -160,8 +136,8 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     else result.mismatches.push({ i: k.i, kernel: theirs, ctflow: ours, ...(v?.reason ? { reason: v.reason } : {}) });
   }
 
-  const theirs = lifetimes(kernelEvents, flowKeyFromOracle, stepFromOracle, (e) => e.type === 'NEW');
-  const ours = lifetimes(events, flowKeyFromCtflow, stepFromCtflow, (e) => e.type === 'NEW');
+  const theirs = lifetimes(kernelEvents, (e) => flowKey(e.proto, e.orig), stepFromOracle, (e) => e.type === 'NEW');
+  const ours = lifetimes(events, (e) => flowKey(e.flow.proto, e.flow.orig), stepFromCtflow, (e) => e.type === 'NEW');
   for (const id of new Set([...theirs.keys(), ...ours.keys()])) {
     result.flows++;
     const k = theirs.get(id) ?? [];

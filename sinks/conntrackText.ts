@@ -16,6 +16,7 @@ const PROTO_NAMES: Readonly<Record<number, string>> = {
   [IPPROTO.ICMPV6]: 'icmpv6',
   [IPPROTO.SCTP]: 'sctp',
   [IPPROTO.GRE]: 'gre',
+  [IPPROTO.DCCP]: 'dccp', // tracked as generic by 6.18, but conntrack-tools still names it and prints zero ports
 };
 
 export function protoName(proto: number): string {

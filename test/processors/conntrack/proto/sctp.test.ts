@@ -155,29 +155,30 @@ describe('SctpTracker: verification tags', () => {
 });
 
 describe('SctpTracker: which first packet creates an entry', () => {
-  test.each([
-    [CHUNK.DATA, 'sctp_cannot_start_with_data'],
-    [CHUNK.SACK, 'sctp_cannot_start_with_sack'],
-    [CHUNK.ABORT, 'sctp_cannot_start_with_abort'],
-    [CHUNK.SHUTDOWN_COMPLETE, 'sctp_cannot_start_with_shutdown_complete'],
-    [CHUNK.COOKIE_ACK, 'sctp_cannot_start_with_cookie_ack'],
-  ])('chunk %i cannot', (type, reason) => {
+  test.each(['data', 'sack', 'abort', 'shutdown_complete', 'cookie_ack'])('%s cannot', (name) => {
+    const type = CHUNK[name.toUpperCase() as keyof typeof CHUNK];
     const h = harness();
-    expect(h.send(DIR_ORIGINAL, pkt(0, 0x1234, chunk(type)))).toMatchObject({ verdict: 'invalid', reason });
+    expect(h.send(DIR_ORIGINAL, pkt(0, 0, chunk(type)))).toMatchObject({ verdict: 'invalid', reason: `sctp_cannot_start_with_${name}` });
   });
 
   test.each([
-    [initAck(9), 'CLOSED', 10],
-    [chunk(CHUNK.COOKIE_ECHO), 'CLOSED', 10],
-    [chunk(CHUNK.SHUTDOWN), 'CLOSED', 10],
-    [chunk(CHUNK.ERROR), 'CLOSED', 10],
-    [chunk(CHUNK.HEARTBEAT_ACK), 'CLOSED', 10],
-    [chunk(CHUNK.SHUTDOWN_ACK), 'SHUTDOWN_ACK_SENT', 3],
-    [chunk(CHUNK.HEARTBEAT), 'HEARTBEAT_SENT', 30],
-  ])('%o opens %s', (c, state, timeout) => {
+    ['INIT ACK', 0, 'CLOSED', 10, initAck(9)],
+    ['COOKIE ECHO', 0, 'CLOSED', 10, chunk(CHUNK.COOKIE_ECHO)],
+    ['SHUTDOWN', 0, 'CLOSED', 10, chunk(CHUNK.SHUTDOWN)],
+    ['ERROR', 0, 'CLOSED', 10, chunk(CHUNK.ERROR)],
+    ['HEARTBEAT ACK', 0x1234, 'CLOSED', 10, chunk(CHUNK.HEARTBEAT_ACK)],
+    ['SHUTDOWN ACK', 0x1234, 'SHUTDOWN_ACK_SENT', 3, chunk(CHUNK.SHUTDOWN_ACK)],
+    ['HEARTBEAT', 0x1234, 'HEARTBEAT_SENT', 30, chunk(CHUNK.HEARTBEAT)],
+  ])('%s with tag %i opens %s (%i s)', (_name, vtag, state, timeout, c) => {
     const h = harness();
-    expect(h.send(DIR_ORIGINAL, pkt(0, c.type === CHUNK.INIT_ACK ? 0 : 0x1234, c))).toEqual({ verdict: 'accept' });
+    expect(h.send(DIR_ORIGINAL, pkt(0, vtag, c))).toEqual({ verdict: 'accept' });
     expect([h.state(), h.refreshes.pop()]).toEqual([state, timeout]);
+  });
+
+  test('chunks without their own tag rule must carry tag 0 on a new entry (no tag known yet)', () => {
+    const h = harness();
+    expect(h.send(DIR_ORIGINAL, pkt(0, 0x1234, chunk(CHUNK.SHUTDOWN)))).toMatchObject({ reason: 'sctp_vtag_mismatch' });
+    expect(h.send(DIR_ORIGINAL, pkt(0, 0x1234, chunk(CHUNK.COOKIE_ECHO)))).toMatchObject({ reason: 'sctp_cookie_echo_vtag_mismatch' });
   });
 
   test('an OOTB SHUTDOWN ACK expects its SHUTDOWN COMPLETE with the same tag', () => {
@@ -192,12 +193,12 @@ describe('SctpTracker: which first packet creates an entry', () => {
 
 describe('SctpTracker: chunk sanity (do_basic_checks)', () => {
   test.each([
-    [[], 'sctp_no_chunks'],
-    [[chunk(CHUNK.DATA, { length: 0 })], 'sctp_zero_length_chunk'],
-    [[init(1), chunk(CHUNK.DATA)], 'sctp_chunk_must_be_alone'],
-    [[chunk(CHUNK.DATA), chunk(CHUNK.SHUTDOWN_COMPLETE)], 'sctp_chunk_must_be_alone'],
-    [[chunk(CHUNK.DATA), chunk(CHUNK.COOKIE_ECHO)], 'sctp_cookie_chunk_not_first'],
-  ])('%o is invalid', (chunks, reason) => {
+    ['no chunk', [], 'sctp_no_chunks'],
+    ['a zero-length chunk', [chunk(CHUNK.DATA, { length: 0 })], 'sctp_zero_length_chunk'],
+    ['INIT + DATA', [init(1), chunk(CHUNK.DATA)], 'sctp_chunk_must_be_alone'],
+    ['DATA + SHUTDOWN COMPLETE', [chunk(CHUNK.DATA), chunk(CHUNK.SHUTDOWN_COMPLETE)], 'sctp_chunk_must_be_alone'],
+    ['DATA + COOKIE ECHO', [chunk(CHUNK.DATA), chunk(CHUNK.COOKIE_ECHO)], 'sctp_cookie_chunk_not_first'],
+  ])('%s is invalid', (_name, chunks, reason) => {
     const h = established();
     expect(h.send(DIR_ORIGINAL, pkt(0, 0x2222, ...(chunks as SctpChunk[])))).toMatchObject({ verdict: 'invalid', reason });
   });
@@ -234,7 +235,9 @@ describe('SctpTracker: heartbeats and retransmissions', () => {
     expect(h.send(DIR_ORIGINAL, pkt(0, 0x6666, chunk(CHUNK.HEARTBEAT_ACK)))).toMatchObject({ reason: 'sctp_heartbeat_ack_vtag_mismatch' });
     expect(h.send(DIR_REPLY, pkt(1, 0x6666, chunk(CHUNK.HEARTBEAT_ACK))).verdict).toBe('accept');
     expect([h.tags(), h.refreshes]).toEqual([[0, 0x6666], [210]]);
-    expect(h.send(DIR_ORIGINAL, pkt(0, 0x7777, chunk(CHUNK.HEARTBEAT), chunk(CHUNK.DATA)))).toMatchObject({ verdict: 'accept' });
+    // The side whose tag was forgotten learns it again from its next HEARTBEAT.
+    expect(h.send(DIR_ORIGINAL, pkt(0, 0x7777, chunk(CHUNK.HEARTBEAT), chunk(CHUNK.DATA))).verdict).toBe('accept');
+    expect(h.tags()).toEqual([0x7777, 0x6666]);
   });
 
   test('a HEARTBEAT with the wrong tag bundled with DATA is invalid', () => {
