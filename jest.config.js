@@ -1,9 +1,9 @@
 /** Tests mirror the source folders under test/. ts-jest compiles without type-checking
- *  (isolatedModules); `npm run typecheck` and the typecheck test do the checking once. */
+ *  (tsconfig's isolatedModules); `npm run typecheck` and the typecheck test do the checking once. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 120000,
 };

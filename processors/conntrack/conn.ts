@@ -51,6 +51,8 @@ export class Conn {
       zone: this.zone,
       family: this.family,
       proto: this.l4proto,
+      // The kernel counts in jiffies whose phase against packet time is unknown, so its figure can
+      // be one second higher than this one (as with 1 ms elapsed: 120 or 119).
       timeout: Math.max(0, Math.floor(left / 1e6 + 1e-9)),
       orig: this.orig,
       reply: this.reply,

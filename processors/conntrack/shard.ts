@@ -26,7 +26,7 @@ export interface ShardHooks {
 
 export class ConntrackShard implements TrackerContext {
   private readonly table = new Map<string, Conn>();
-  /** Live entries by id; ids grow with creation, so iteration is oldest first. */
+  /** Live entries by id; an id is the creating packet's index + 1, so iteration is oldest first. */
   private readonly conns = new Map<number, Conn>();
   private readonly expiry = new ExpiryQueue();
   readonly stats: CtStats = emptyStats();
@@ -111,7 +111,7 @@ export class ConntrackShard implements TrackerContext {
           this.stats.drop++;
           return this.invalid(index, 'table_full');
         }
-        conn = new Conn(index, zone, ip.family, ip.proto, tuple, reply, key, tupleKey(zone, ip.proto, reply), nowUs);
+        conn = new Conn(index + 1, zone, ip.family, ip.proto, tuple, reply, key, tupleKey(zone, ip.proto, reply), nowUs);
       }
       const ctstate: CtState =
         dir === 1 || conn.has(STATUS.SEEN_REPLY) ? 'ESTABLISHED' : conn.has(STATUS.EXPECTED) ? 'RELATED' : 'NEW';

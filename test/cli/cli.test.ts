@@ -1,0 +1,147 @@
+/** The command line on the embedded default (captures on disk, no Kafka). */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../../main';
+import { makeSampleCapture } from '../../scripts/sampleTraffic';
+
+const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
+const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
+
+function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+/** Drops what legitimately differs from the kernel's text: the clock and the entry id. */
+const normalise = (line: string): string => line.replace(/^\[\d+\.\d+\]\s+/, '').replace(/ id=\d+$/, '');
+
+/**
+ * Event lines compared with the kernel's. The timeout shown may be one second lower than the
+ * kernel's: the kernel counts in jiffies whose phase against the packet clock is unknown.
+ */
+function expectSameEvents(ours: string[], kernel: string[]): void {
+  const split = (l: string): [string, number] => {
+    const m = /^(\S+ \S+\s+\d+ \S+\s+\d+ )(\d+) (.*)$/.exec(normalise(l));
+    return m ? [`${m[1]}T ${m[3]}`, Number(m[2])] : [normalise(l), 0];
+  };
+  expect(ours.map((l) => split(l)[0])).toEqual(kernel.map((l) => split(l)[0]));
+  ours.forEach((l, k) => expect(split(kernel[k])[1] - split(l)[1]).toBeGreaterThanOrEqual(0));
+  ours.forEach((l, k) => expect(split(kernel[k])[1] - split(l)[1]).toBeLessThanOrEqual(1));
+}
+
+describe('ctflow classify', () => {
+  test('one JSON line per IP packet, with the INVALID reason and the window values behind it', () => {
+    const r = run('classify', join(scenarios, 'tcp_out_of_window', 'packets.pcap'));
+    expect(r.code).toBe(0);
+    const kernel = readFileSync(join(scenarios, 'tcp_out_of_window', 'verdicts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const ours = r.out.map((l) => JSON.parse(l));
+    expect(ours.map((v) => [v.i, v.ctstate, v.dir])).toEqual(kernel.map((v) => [v.i, v.ctstate, v.dir]));
+    const bad = ours.filter((v) => v.ctstate === 'INVALID');
+    expect(bad.length).toBeGreaterThan(0);
+    for (const v of bad) {
+      expect(v.reason).toMatch(/^tcp_/);
+      if (v.reason === 'tcp_out_of_window') expect(Object.keys(v.detail)).toEqual(expect.arrayContaining(['seq', 'td_end', 'td_maxend', 'td_maxwin', 'td_scale']));
+    }
+    expect(ours.find((v) => v.ctstate === 'ESTABLISHED').state).toBeDefined();
+  });
+
+  test('--sysctl changes the verdicts (nf_conntrack_tcp_loose=0 refuses a mid-stream pickup)', () => {
+    const loose = run('classify', join(scenarios, 'tcp_midstream_loose', 'packets.pcap')).out.map((l) => JSON.parse(l));
+    const strict = run('classify', join(scenarios, 'tcp_midstream_loose', 'packets.pcap'), '--sysctl', 'nf_conntrack_tcp_loose=0').out.map((l) => JSON.parse(l));
+    expect(loose[0].ctstate).toBe('NEW');
+    expect(strict[0].ctstate).toBe('INVALID');
+    expect(strict[0].reason).toBe('tcp_midstream_pickup_disabled');
+  });
+});
+
+describe('ctflow events and list speak conntrack', () => {
+  test.each(['tcp_full_session', 'icmp_echo', 'udp_request_response', 'tcp_refused', 'sctp_association', 'gre_generic', 'many_protocols_unknown', 'ipv6_tcp_icmpv6'])(
+    '%s: events are the kernel\'s conntrack -E lines (clock and id aside)',
+    (name) => {
+      const r = run('events', join(scenarios, name, 'packets.pcap'));
+      const kernel = readFileSync(join(scenarios, name, 'events.txt'), 'utf8').trim().split('\n');
+      expectSameEvents(r.out, kernel);
+    },
+  );
+
+  test('list prints conntrack -L -o extended,id lines for the same entries as the kernel table', () => {
+    const name = 'icmp_errors_related';
+    const r = run('list', join(scenarios, name, 'packets.pcap'));
+    const timeoutless = (l: string): string => normalise(l).replace(/^(\S+\s+\d+\s+\S+\s+\d+) \d+ /, '$1 T ');
+    const kernel = readFileSync(join(scenarios, name, 'table.txt'), 'utf8').trim().split('\n');
+    expect(r.out.map(timeoutless).sort()).toEqual(kernel.map(timeoutless).sort());
+  });
+
+  test('--json output parses and carries the flow', () => {
+    const r = run('events', join(scenarios, 'tcp_refused', 'packets.pcap'), '--json');
+    const events = r.out.map((l) => JSON.parse(l));
+    expect(events.map((e) => e.type)).toEqual(['NEW', 'DESTROY']);
+    expect(events[1].reason).toBe('rst');
+    expect(events[1].orig.dport).toBe(81);
+  });
+
+  test('stats counts the INVALID packets like conntrack -S', () => {
+    const r = run('stats', join(scenarios, 'tcp_bad_flags', 'packets.pcap'), '--json');
+    expect(JSON.parse(r.out[0]).invalid).toBe(3);
+  });
+});
+
+describe('the bundled sample and the main job', () => {
+  test('the committed sample is exactly what the generator makes', () => {
+    expect(Buffer.compare(readFileSync(sample), Buffer.from(makeSampleCapture()))).toBe(0);
+  });
+
+  test('replay summarises every ctstate the sample exercises', () => {
+    const r = run('replay', sample, '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out[0]);
+    expect(s.packets).toBe(s.frames);
+    for (const state of ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID']) expect(s.ctstate[state]).toBeGreaterThan(0);
+    expect(s.invalidReasons.tcp_out_of_window).toBe(1);
+    expect(s.events.NEW).toBe(s.stats.insert);
+  });
+
+  test('--quiet prints nothing', () => {
+    expect(run('replay', sample, '--quiet').out).toEqual([]);
+  });
+
+  test('whatif shows what nf_conntrack_tcp_be_liberal=1 lets through', () => {
+    const r = run('whatif', sample, '--sysctl', 'nf_conntrack_tcp_be_liberal=1', '--json');
+    const report = JSON.parse(r.out[0]);
+    expect(report.changed).toEqual({ nf_conntrack_tcp_be_liberal: 1 });
+    expect(report.verdictChanges).toEqual([expect.objectContaining({ before: 'INVALID', after: 'ESTABLISHED', beforeReason: 'tcp_out_of_window' })]);
+  });
+});
+
+describe('bad input gets a one-line error naming the problem and a non-zero exit', () => {
+  test('unknown flag', () => {
+    const r = run('list', sample, '--frobnicate');
+    expect(r.code).not.toBe(0);
+    expect(r.err.join('\n')).toMatch(/unknown option '--frobnicate'/);
+  });
+  test('unreadable file', () => {
+    const r = run('list', '/nonexistent/x.pcap');
+    expect(r.code).toBe(1);
+    expect(r.err).toEqual(["ctflow: cannot read capture '/nonexistent/x.pcap': ENOENT"]);
+  });
+  test('unsupported format', () => {
+    const r = run('classify', join(__dirname, '..', '..', 'package.json'));
+    expect(r.code).toBe(1);
+    expect(r.err[0]).toMatch(/^ctflow: unsupported capture format: magic 0x/);
+  });
+  test('unknown or malformed sysctl', () => {
+    expect(run('stats', sample, '--sysctl', 'nf_conntrack_nonsense=1').err[0]).toMatch(/unknown sysctl 'nf_conntrack_nonsense'/);
+    expect(run('stats', sample, '--sysctl', 'nf_conntrack_max=-3').err[0]).toMatch(/not a non-negative integer/);
+  });
+  test('a truncated capture keeps the frames before the cut and reports the cut', () => {
+    const bytes = readFileSync(join(scenarios, 'tcp_full_session', 'packets.pcap'));
+    const cut = join(require('node:os').tmpdir(), `ctflow-cut-${process.pid}.pcap`);
+    require('node:fs').writeFileSync(cut, bytes.subarray(0, bytes.length - 10));
+    const r = run('classify', cut);
+    expect(r.code).toBe(0);
+    expect(r.out.length).toBe(8);
+    expect(r.err.join('\n')).toMatch(/frame 8/);
+  });
+});
