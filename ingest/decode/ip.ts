@@ -1,7 +1,8 @@
 /**
  * IPv4 and IPv6 headers, the IPv6 extension-header chain, and the hand-off to the upper layer.
  * Lengths come from the IP header (what conntrack counts), never from the captured length;
- * the captured length only limits what can be read.
+ * the captured length only limits what can be read. `bytes` is the captured IP packet without
+ * link-layer trailers (Ethernet padding, FCS), i.e. cut at the IP length when the capture is longer.
  */
 import type { FragmentInfo, IpPacket, L4Header } from '../../processors/packet';
 import { ipv4Text, ipv6Text } from './address';

@@ -37,7 +37,6 @@ const NFULA_PAYLOAD = 9;
 /** Netlink attribute types carry two flag bits (nested, network byte order) above the type. */
 const NLA_TYPE_MASK = 0x3fff;
 
-
 const hex4 = (v: number) => `0x${v.toString(16).padStart(4, '0')}`;
 const truncated = (what: string, have: number, need: number): LinkResult => ({
   kind: 'malformed',
@@ -48,7 +47,7 @@ function ip(offset: number, end: number, family?: 4 | 6, vlan?: number): LinkRes
   return { kind: 'ip', offset, end, family, vlan };
 }
 
-/** Guesses IPv4/IPv6 from the version nibble, for encapsulations that do not say (MPLS). */
+/** Guesses IPv4/IPv6 from the version nibble, for encapsulations that do not say (MPLS, NFLOG). */
 function byVersionNibble(d: Uint8Array, off: number, what: string): LinkResult {
   if (off >= d.length) return truncated(`${what} payload`, 0, 1);
   const version = d[off] >> 4;

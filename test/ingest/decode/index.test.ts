@@ -18,7 +18,6 @@ import {
   udpDatagram,
 } from '../../../ingest/capture/frameBuilders';
 import { writePcap } from '../../../ingest/capture/pcapWriter';
-import { openCapture } from '../../../ingest/capture/reader';
 import { CaptureFormatError, LINKTYPE } from '../../../ingest/capture/types';
 import { decodeFrame, INTERNAL_ERROR_PREFIX, type DecodeResult } from '../../../ingest/decode/index';
 import { readPackets } from '../../../ingest/packetSource';

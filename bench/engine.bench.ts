@@ -1,0 +1,88 @@
+/**
+ * `npm run bench`: engine throughput (packets/s on one core) on decoded packets with 100k and
+ * 1M tracked flows, end-to-end throughput from raw capture bytes (decode + engine), and heap
+ * bytes per tracked flow. Medians of several runs; the machine is shared, so compare ratios.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPackets } from '../ingest/packetSource';
+import type { IpPacket } from '../processors/packet';
+import type { FlowEvent } from '../processors/flow';
+import { ConntrackEngine } from '../processors/conntrack/engine';
+import { ConntrackPipeline } from '../processors/pipeline';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function addr(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+/** UDP packets of `flows` distinct flows (client i -> server), then replies: every flow tracked both ways. */
+function udpPackets(flows: number): IpPacket[] {
+  const out: IpPacket[] = [];
+  for (let i = 0; i < flows; i++) {
+    const c = addr(i), s = '192.0.2.1', sport = 1024 + (i % 60000);
+    out.push({ family: 4, src: c, dst: s, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport, dport: 53, length: 40 } });
+    out.push({ family: 4, src: s, dst: c, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport: 53, dport: sport, length: 40 } });
+  }
+  return out;
+}
+
+function engineThroughput(flows: number): { pps: number; bytesPerFlow: number } {
+  const packets = udpPackets(flows);
+  const rates: number[] = [];
+  let perFlow = 0;
+  const events: FlowEvent[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const engine = new ConntrackEngine({ sysctl: makeSysctl({ nf_conntrack_max: 2 * flows, nf_conntrack_events: 0 }) });
+    let t = 1_700_000_000_000_000;
+    // Fill the table (first packet of each flow), then measure steady-state lookups.
+    for (let i = 0; i < packets.length; i += 2) engine.process(packets[i], (t += 1), i, events);
+    gc();
+    perFlow = (process.memoryUsage().heapUsed - before) / engine.count;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < packets.length; i++) engine.process(packets[i], (t += 1), i, events);
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    rates.push(packets.length / secs);
+    events.length = 0;
+  }
+  return { pps: median(rates), bytesPerFlow: perFlow };
+}
+
+function captureThroughput(): { pps: number; mbps: number; packets: number } {
+  const buf = readFileSync(join(__dirname, '..', '..', 'test', 'fixtures', 'sample.pcap'));
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const rates: number[] = [];
+  const mb: number[] = [];
+  let packets = 0;
+  for (let r = 0; r < RUNS; r++) {
+    const start = process.hrtime.bigint();
+    packets = 0;
+    for (let k = 0; k < 10; k++) {
+      const pipeline = new ConntrackPipeline({ verdict: () => undefined, event: () => undefined });
+      for (const p of readPackets(bytes)) {
+        pipeline.push(p);
+        packets++;
+      }
+      pipeline.end();
+    }
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    rates.push(packets / secs);
+    mb.push((10 * bytes.length) / 1e6 / secs);
+  }
+  return { pps: median(rates), mbps: median(mb), packets };
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+console.log(`ctflow bench (node ${process.version}, median of ${RUNS} runs)`);
+for (const flows of [100_000, 1_000_000]) {
+  const r = engineThroughput(flows);
+  console.log(`engine, decoded UDP packets, ${fmt(flows)} tracked flows: ${fmt(r.pps)} packets/s per core, ${fmt(r.bytesPerFlow)} heap bytes per flow`);
+}
+const c = captureThroughput();
+console.log(`raw capture bytes (sample.pcap x10: decode + defrag + engine + events): ${fmt(c.pps)} packets/s, ${c.mbps.toFixed(1)} MB/s`);
