@@ -33,6 +33,7 @@ export function verdictJson(v: PacketVerdict): Record<string, unknown> {
   if (v.state !== undefined) line.state = v.state;
   if (v.reason !== undefined) line.reason = v.reason;
   if (v.detail !== undefined) line.detail = v.detail;
+  if (v.note !== undefined) line.note = v.note;
   line.ts = v.tsUs / 1e6;
   line.frame = v.frame;
   if (v.flowId !== undefined) line.flow = v.flowId;

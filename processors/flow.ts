@@ -110,6 +110,8 @@ export interface Verdict {
   state?: string;
   /** Machine-readable cause of an INVALID verdict (or of an ignored packet). */
   reason?: string;
+  /** Free-text detail (for example what the decoder found wrong with the header). */
+  note?: string;
   /** The values behind a window failure (sequence, ack, td_end, td_maxend, td_maxwin, scale...). */
   detail?: Record<string, number>;
   flowId?: number;

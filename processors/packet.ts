@@ -146,6 +146,8 @@ export interface IpPacket {
   fragment?: FragmentInfo;
   /** Decoded upper layer. Absent for non-first fragments and for quoted headers cut short. */
   l4?: L4Header;
+  /** Why the upper-layer header could not be decoded (truncated, bad data offset); `l4` is then absent. */
+  l4Error?: string;
   /** The bytes from the start of the IP header as captured (for reassembly and helpers). */
   bytes?: Uint8Array;
   /** Offset of the upper-layer header inside `bytes`. */

@@ -39,8 +39,10 @@ function withL4(
   quoted: boolean,
 ): IpResult {
   const l4: L4Header | string = decodeL4(packet.proto, d, start, end, segmentLength, quoted, quoted ? undefined : decodeQuoted);
+  // A broken upper-layer header is still an IP packet the kernel judges (INVALID, e.g. tcp_error's
+  // "truncated packet"), so it keeps its place in the numbering and carries the reason.
   if (typeof l4 !== 'string') packet.l4 = l4;
-  else if (!quoted && !packet.fragment) return malformed(l4);
+  else if (!quoted && !packet.fragment) packet.l4Error = l4;
   return { kind: 'ip', packet };
 }
 

@@ -97,7 +97,7 @@ export class ConntrackShard implements TrackerContext {
     const tracker = trackerFor(ip.proto);
     for (;;) {
       const tuple = packetTuple(ip);
-      if (!tuple) return this.invalid(index, `${tracker.name}_header_missing`);
+      if (!tuple) return this.invalid(index, `${tracker.name}_header_missing`, undefined, ip.l4Error);
       const key = tupleKey(zone, ip.proto, tuple);
       let conn = this.table.get(key);
       let dir: Dir = 0;
@@ -208,10 +208,11 @@ export class ConntrackShard implements TrackerContext {
     this.out.push(ev);
   }
 
-  private invalid(index: number, reason: string, detail?: Record<string, number>): Verdict {
+  private invalid(index: number, reason: string, detail?: Record<string, number>, note?: string): Verdict {
     this.stats.invalid++;
     const v: Verdict = { index, ctstate: 'INVALID', dir: null, reason };
     if (detail) v.detail = detail;
+    if (note) v.note = note;
     return v;
   }
 }

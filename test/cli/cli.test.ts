@@ -135,6 +135,18 @@ describe('bad input gets a one-line error naming the problem and a non-zero exit
     expect(run('stats', sample, '--sysctl', 'nf_conntrack_nonsense=1').err[0]).toMatch(/unknown sysctl 'nf_conntrack_nonsense'/);
     expect(run('stats', sample, '--sysctl', 'nf_conntrack_max=-3').err[0]).toMatch(/not a non-negative integer/);
   });
+  test('a packet whose TCP header is cut short keeps its place and is INVALID with the decoder\'s reason', () => {
+    const { ipv4Packet, tcpSegment } = require('../../ingest/capture/frameBuilders');
+    const { writePcap } = require('../../ingest/capture/pcapWriter');
+    const syn = ipv4Packet({ src: '10.0.0.1', dst: '10.0.0.2', proto: 6, payload: tcpSegment({ sport: 1, dport: 2, seq: 1, flags: 0x02 }) });
+    const cutTcp = syn.subarray(0, 30);
+    const file = join(require('node:os').tmpdir(), `ctflow-cut-tcp-${process.pid}.pcap`);
+    require('node:fs').writeFileSync(file, writePcap([cutTcp, syn].map((data: Uint8Array, k: number) => ({ tsUs: 1e15 + k, data })), 101));
+    const lines = run('classify', file).out.map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.i, l.ctstate])).toEqual([[0, 'INVALID'], [1, 'NEW']]);
+    expect(lines[0]).toMatchObject({ reason: 'tcp_header_missing', note: 'truncated tcp header: 10 of 20 bytes' });
+  });
+
   test('a truncated capture keeps the frames before the cut and reports the cut', () => {
     const bytes = readFileSync(join(scenarios, 'tcp_full_session', 'packets.pcap'));
     const cut = join(require('node:os').tmpdir(), `ctflow-cut-${process.pid}.pcap`);

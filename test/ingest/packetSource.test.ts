@@ -9,10 +9,11 @@ const udp = (sport: number) =>
   ethernetFrame({ payload: ipv4Packet({ src: '10.0.0.1', dst: '10.0.0.2', proto: IPPROTO.UDP, payload: udpDatagram({ sport, dport: 53 }) }) });
 const arp = ethernetFrame({ etherType: 0x0806, payload: new Uint8Array(28) });
 const brokenTcp = ethernetFrame({ payload: sampleTcpSyn().subarray(0, 30) }); // TCP header cut to 10 bytes
+const badIp = ethernetFrame({ payload: Uint8Array.of(0x41, 0, 0, 20, ...new Array(16).fill(0)) }); // IHL 1
 
 describe('readPackets', () => {
   const file = writePcap(
-    [udp(1), arp, udp(2), brokenTcp, udp(3)].map((data, i) => ({ tsUs: 1000 + i, data })),
+    [udp(1), arp, udp(2), brokenTcp, badIp, udp(3)].map((data, i) => ({ tsUs: 1000 + i, data })),
     LINKTYPE.ETHERNET,
   );
 
@@ -21,14 +22,16 @@ describe('readPackets', () => {
     expect(packets.map((p) => [p.index, p.frame, p.tsUs, p.interfaceId])).toEqual([
       [0, 0, 1000, 0],
       [1, 2, 1002, 0],
-      [2, 4, 1004, 0],
+      [2, 3, 1003, 0],
+      [3, 5, 1005, 0],
     ]);
-    expect(packets.map((p) => (p.ip.l4 as { sport: number }).sport)).toEqual([1, 2, 3]);
+    expect(packets.map((p) => (p.ip.l4 as { sport: number } | undefined)?.sport)).toEqual([1, 2, undefined, 3]);
+    expect(packets[2].ip.l4Error).toBe('truncated tcp header: 10 of 20 bytes');
     expect(summary).toEqual({
-      frames: 5,
-      ipPackets: 3,
+      frames: 6,
+      ipPackets: 4,
       nonIp: 1,
-      malformed: [{ frame: 3, reason: 'truncated tcp header: 10 of 20 bytes' }],
+      malformed: [{ frame: 4, reason: 'bad ipv4 header length 4 bytes (ihl 1)' }],
     });
   });
 
@@ -40,7 +43,7 @@ describe('readPackets', () => {
       onMalformed: (f: CaptureFrame, reason) => malformed.push([f.frame, reason]),
     });
     expect(nonIp).toEqual([[1, 'arp']]);
-    expect(malformed).toEqual([[3, 'truncated tcp header: 10 of 20 bytes']]);
+    expect(malformed).toEqual([[4, 'bad ipv4 header length 4 bytes (ihl 1)']]);
   });
 
   test('the summary is live while iterating and is the generator’s return value', () => {
@@ -51,14 +54,14 @@ describe('readPackets', () => {
     let r = stream.next();
     while (!r.done) r = stream.next();
     expect(r.value).toBe(stream.summary);
-    expect(r.value.frames).toBe(5);
+    expect(r.value.frames).toBe(6);
   });
 
   test('a truncated capture keeps its good packets and reports the cut', () => {
     const { packets, summary } = readAllPackets(file.subarray(0, file.length - 3));
-    expect(packets.map((p) => p.index)).toEqual([0, 1]);
-    expect(summary.frames).toBe(4);
-    expect(summary.captureProblem).toMatchObject({ frame: 4, reason: expect.stringMatching(/^truncated record/) });
+    expect(packets.map((p) => p.index)).toEqual([0, 1, 2]);
+    expect(summary.frames).toBe(5);
+    expect(summary.captureProblem).toMatchObject({ frame: 5, reason: expect.stringMatching(/^truncated record/) });
   });
 
   test('pcapng interface ids and VLANs are carried through', () => {

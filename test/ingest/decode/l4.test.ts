@@ -61,8 +61,10 @@ describe('TCP', () => {
     ['header cut by the capture', (d: Uint8Array) => d.subarray(0, 32), 'truncated tcp header: 12 of 20 bytes'],
     ['data offset 4', (d: Uint8Array) => ((d[32] = 0x40), d), 'bad tcp header length 16'],
     ['data offset past the segment', (d: Uint8Array) => ((d[32] = 0xf0), d), 'bad tcp header length 60 > segment 40 bytes'],
-  ])('%s is malformed', (_name, mutate, reason) => {
-    expect(decode(mutate(v4(IPPROTO.TCP, syn)))).toEqual({ kind: 'malformed', reason });
+  ])('%s: still an IP packet (the kernel judges it INVALID), without l4 and with the reason', (_name, mutate, reason) => {
+    const p = ok(decode(mutate(v4(IPPROTO.TCP, syn))));
+    expect(p.l4).toBeUndefined();
+    expect(p.l4Error).toBe(reason);
   });
 });
 
@@ -77,8 +79,9 @@ describe('UDP and UDP-Lite', () => {
     expect(ok(decode(d)).l4).toEqual({ kind: 'udplite', sport: 9, dport: 10, length: 8, payload: Uint8Array.of(4, 5) });
   });
 
-  test('a UDP header cut short is malformed', () => {
-    expect(decode(v4(IPPROTO.UDP, new Uint8Array(6)))).toEqual({ kind: 'malformed', reason: 'truncated udp header: 6 of 8 bytes' });
+  test('a UDP header cut short is an IP packet without l4, carrying the reason', () => {
+    const p = ok(decode(v4(IPPROTO.UDP, new Uint8Array(6))));
+    expect([p.l4, p.l4Error]).toEqual([undefined, 'truncated udp header: 6 of 8 bytes']);
   });
 });
 
@@ -139,8 +142,9 @@ describe('ICMP', () => {
     expect(icmp.inner?.l4).toMatchObject({ kind: 'udp', sport: 7, dport: 8 });
   });
 
-  test('an ICMP header cut short is malformed', () => {
-    expect(decode(v4(IPPROTO.ICMP, Uint8Array.of(8, 0, 0, 0)))).toEqual({ kind: 'malformed', reason: 'truncated icmp header: 4 of 8 bytes' });
+  test('an ICMP header cut short is an IP packet without l4, carrying the reason', () => {
+    const p = ok(decode(v4(IPPROTO.ICMP, Uint8Array.of(8, 0, 0, 0))));
+    expect([p.l4, p.l4Error]).toEqual([undefined, 'truncated icmp header: 4 of 8 bytes']);
   });
 });
 
