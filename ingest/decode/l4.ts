@@ -65,14 +65,15 @@ function decodeSctp(d: Uint8Array, start: number, end: number, quoted: boolean):
   const need = quoted ? 8 : 12;
   if (end - start < need) return short('sctp', end - start, need);
   const chunks: SctpChunk[] = [];
-  // Chunks are read while whole chunk headers are captured; a length under 4 ends the list
-  // (the kernel would call the packet invalid, which is the engine's decision, not ours).
+  // Chunks are read while whole chunk headers are captured. A zero length is kept (the kernel
+  // calls that packet invalid, which is the engine's decision) and ends the walk; lengths 1-3
+  // advance by 4 as the kernel's walk does. INIT's tag counts only with its whole 16-byte header.
   for (let o = start + 12; o + 4 <= end; ) {
     const length = u16(d, o + 2);
-    if (length < 4) break;
     const chunk: SctpChunk = { type: d[o], flags: d[o + 1], length };
-    if ((chunk.type === SCTP_INIT || chunk.type === SCTP_INIT_ACK) && o + 8 <= end) chunk.initTag = u32(d, o + 4);
+    if ((chunk.type === SCTP_INIT || chunk.type === SCTP_INIT_ACK) && o + 20 <= end) chunk.initTag = u32(d, o + 4);
     chunks.push(chunk);
+    if (length === 0) break;
     o += (length + 3) & ~3;
   }
   return { kind: 'sctp', sport: u16(d, start), dport: u16(d, start + 2), vtag: u32(d, start + 4), chunks };
