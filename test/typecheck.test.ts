@@ -1,10 +1,10 @@
-/** The whole project type-checks under the strict tsconfig (jest itself only transpiles). */
+/** The sources and the tests type-check under the strict tsconfig (jest itself only transpiles). */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-test('tsc --noEmit reports no errors', () => {
+test.each(['tsconfig.json', 'tsconfig.test.json'])('tsc -p %s --noEmit reports no errors', (config) => {
   const root = join(__dirname, '..');
-  const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--noEmit'], {
+  const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, config), '--noEmit'], {
     cwd: root,
     encoding: 'utf8',
   });

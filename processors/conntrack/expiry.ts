@@ -3,40 +3,48 @@
  * every entry whose deadline is at or before the current packet's time, in deadline order, so a
  * replay is deterministic. Deadlines move with every refresh, so the queue is a min-heap with
  * lazy deletion: an entry is pushed again only when its deadline moves earlier than the one it is
- * queued under, and a popped node whose entry has a later deadline is re-queued.
+ * queued under, and a popped node whose entry has a later deadline is re-queued. Nodes name a
+ * slot and the id of the entry that held it (ids are never reused), so a node left behind by a
+ * destroyed entry never touches the slot's next occupant; ties break by id, oldest first.
  */
-import type { Conn } from './conn';
+import type { ConnStore } from './store';
 
 export class ExpiryQueue {
   private keys: number[] = [];
+  private slots: number[] = [];
   private ids: number[] = [];
-  private conns: Conn[] = [];
+
+  constructor(private readonly store: ConnStore) {}
 
   get size(): number {
     return this.keys.length;
   }
 
-  /** Make sure `conn` is queued no later than its current deadline. */
-  schedule(conn: Conn): void {
-    if (conn.expiresUs < conn.scheduledUs) {
-      conn.scheduledUs = conn.expiresUs;
-      this.push(conn.expiresUs, conn);
+  /** Make sure `slot` is queued no later than its current deadline. */
+  schedule(slot: number): void {
+    const s = this.store;
+    if (s.expiresUs[slot] < s.scheduledUs[slot]) {
+      s.scheduledUs[slot] = s.expiresUs[slot];
+      this.push(s.expiresUs[slot], slot, s.id[slot]);
     }
   }
 
-  /** Removes and returns the expired entries (deadline <= nowUs), earliest first. */
-  popExpired(nowUs: number, out: Conn[]): void {
+  /** Appends the slots whose deadline is at or before `nowUs`, earliest first. */
+  popExpired(nowUs: number, out: number[]): void {
+    const s = this.store;
     while (this.keys.length > 0 && this.keys[0] <= nowUs) {
       const key = this.keys[0];
-      const conn = this.pop();
-      if (conn.dead || key !== conn.scheduledUs) continue; // stale node
-      if (conn.expiresUs > nowUs) {
-        conn.scheduledUs = conn.expiresUs;
-        this.push(conn.expiresUs, conn);
+      const slot = this.slots[0];
+      const id = this.ids[0];
+      this.pop();
+      if (s.id[slot] !== id || (s.life[slot] & 7) !== 3 || key !== s.scheduledUs[slot]) continue; // stale node
+      if (s.expiresUs[slot] > nowUs) {
+        s.scheduledUs[slot] = s.expiresUs[slot];
+        this.push(s.expiresUs[slot], slot, id);
         continue;
       }
-      conn.scheduledUs = Infinity;
-      out.push(conn);
+      s.scheduledUs[slot] = Infinity;
+      out.push(slot);
     }
   }
 
@@ -45,15 +53,19 @@ export class ExpiryQueue {
   }
 
   private swap(i: number, j: number): void {
-    [this.keys[i], this.keys[j]] = [this.keys[j], this.keys[i]];
-    [this.ids[i], this.ids[j]] = [this.ids[j], this.ids[i]];
-    [this.conns[i], this.conns[j]] = [this.conns[j], this.conns[i]];
+    const k = this.keys[i], sl = this.slots[i], g = this.ids[i];
+    this.keys[i] = this.keys[j];
+    this.slots[i] = this.slots[j];
+    this.ids[i] = this.ids[j];
+    this.keys[j] = k;
+    this.slots[j] = sl;
+    this.ids[j] = g;
   }
 
-  private push(key: number, conn: Conn): void {
+  private push(key: number, slot: number, id: number): void {
     this.keys.push(key);
-    this.ids.push(conn.id);
-    this.conns.push(conn);
+    this.slots.push(slot);
+    this.ids.push(id);
     let i = this.keys.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -63,24 +75,23 @@ export class ExpiryQueue {
     }
   }
 
-  private pop(): Conn {
-    const top = this.conns[0];
+  private pop(): void {
     const last = this.keys.length - 1;
     this.swap(0, last);
     this.keys.pop();
+    this.slots.pop();
     this.ids.pop();
-    this.conns.pop();
+    const n = this.keys.length;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < this.keys.length && this.less(l, m)) m = l;
-      if (r < this.keys.length && this.less(r, m)) m = r;
+      if (l < n && this.less(l, m)) m = l;
+      if (r < n && this.less(r, m)) m = r;
       if (m === i) break;
       this.swap(i, m);
       i = m;
     }
-    return top;
   }
 }

@@ -8,7 +8,7 @@ import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
 import type { CtState, Direction } from '../flow';
 import type { Conn } from './conn';
-import { invertTuple, packetTuple, tupleKey } from './tuple';
+import { invertTuple, packetTuple } from './tuple';
 
 export interface RelatedVerdict {
   ctstate: CtState;
@@ -19,7 +19,7 @@ export interface RelatedVerdict {
 }
 
 interface Lookup {
-  lookup(key: string): Conn | undefined;
+  find(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): { conn: Conn; dir: 0 | 1 } | undefined;
   stateOf(conn: Conn): string | undefined;
 }
 
@@ -46,10 +46,10 @@ export function relateIcmpError(ip: IpPacket, zone: number, table: Lookup): Rela
   // The quote is the packet as it was sent; the flow it belongs to is found by its inverse.
   const wanted = invertTuple(quoted, inner.proto);
   if (!wanted) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_bad_quote` };
-  const key = tupleKey(zone, inner.proto, wanted);
-  const conn = table.lookup(key);
-  if (!conn) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_unknown_flow` };
-  const dir = conn.origKey === key ? 0 : 1;
+  const w = wanted.icmp ? { sport: wanted.icmp.id, dport: (wanted.icmp.type << 8) | wanted.icmp.code } : wanted;
+  const found = table.find(zone, inner.proto, wanted.src, wanted.dst, w.sport, w.dport);
+  if (!found) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_unknown_flow` };
+  const { conn, dir } = found;
   const expectedDst = dir === 0 ? conn.orig.dst : conn.reply.dst;
   if (expectedDst !== ip.dst) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_outer_daddr_mismatch` };
   const v: RelatedVerdict = { ctstate: 'RELATED', dir: dir === 0 ? 'original' : 'reply', flowId: conn.id };

@@ -14,8 +14,10 @@ import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
 import type { Dir, TrackerContext } from './proto/tracker';
 import { relateIcmpError } from './related';
+import { ConnStore } from './store';
 import type { Sysctl } from './sysctl';
-import { invertTuple, packetTuple, tupleKey } from './tuple';
+import { FlowTable } from './table';
+import { invertPorts, tuplePorts } from './tuple';
 
 export interface ShardHooks {
   /** Called before an entry is created when the whole engine is at nf_conntrack_max: evict one or refuse. */
@@ -25,15 +27,17 @@ export interface ShardHooks {
 }
 
 export class ConntrackShard implements TrackerContext {
-  private readonly table = new Map<string, Conn>();
-  /** Live entries by id; an id is the creating packet's index + 1, so iteration is oldest first. */
-  private readonly conns = new Map<number, Conn>();
-  private readonly expiry = new ExpiryQueue();
+  readonly store = new ConnStore();
+  private readonly table = new FlowTable(this.store);
+  private readonly expiry = new ExpiryQueue(this.store);
   readonly stats: CtStats = emptyStats();
   nowUs = 0;
   private out: FlowEvent[] = [];
   private cachedBits = 0;
   private packetIndex = 0;
+  private readonly ports = { sport: 0, dport: 0 };
+  private readonly replyPorts = { sport: 0, dport: 0 };
+  private readonly due: number[] = [];
 
   constructor(
     readonly sysctl: Sysctl,
@@ -41,32 +45,36 @@ export class ConntrackShard implements TrackerContext {
   ) {}
 
   get count(): number {
-    return this.conns.size;
+    return this.store.live;
   }
 
-  entries(): IterableIterator<Conn> {
-    return this.conns.values();
+  /** Live entries, oldest first. */
+  *entries(): IterableIterator<Conn> {
+    for (let slot = this.store.head; slot >= 0; slot = this.store.next[slot]) yield new Conn(this.store, slot);
   }
 
-  lookup(key: string): Conn | undefined {
-    return this.table.get(key);
+  /** The entry holding this tuple in either direction. */
+  find(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): { conn: Conn; dir: Dir } | undefined {
+    const ref = this.table.find(zone, proto, src, dst, sport, dport);
+    return ref < 0 ? undefined : { conn: new Conn(this.store, ref >> 1), dir: (ref & 1) as Dir };
   }
 
   stateOf(conn: Conn): string | undefined {
-    return conn.proto === undefined ? undefined : trackerFor(conn.l4proto).stateName?.(conn);
+    return trackerFor(conn.l4proto).stateName?.(conn);
   }
 
   /** Destroys every entry whose deadline is at or before `nowUs`, appending DESTROY events. */
   expire(nowUs: number, out: FlowEvent[]): void {
-    const due: Conn[] = [];
-    this.expiry.popExpired(nowUs, due);
+    this.due.length = 0;
+    this.expiry.popExpired(nowUs, this.due);
+    if (this.due.length === 0) return;
     this.out = out;
-    for (const conn of due) this.destroy(conn, 'timeout', conn.expiresUs);
+    for (const slot of this.due) this.destroy(new Conn(this.store, slot), 'timeout', this.store.expiresUs[slot]);
   }
 
   /** The oldest entry that early_drop may evict (not assured, or assured in a closing TCP state). */
   oldestDroppable(): Conn | undefined {
-    for (const conn of this.conns.values()) {
+    for (const conn of this.entries()) {
       if (!conn.assured || trackerFor(conn.l4proto).canEarlyDrop?.(conn)) return conn;
     }
     return undefined;
@@ -80,7 +88,7 @@ export class ConntrackShard implements TrackerContext {
 
   flush(out: FlowEvent[]): void {
     this.out = out;
-    for (const conn of [...this.conns.values()]) this.destroy(conn, 'flush', this.nowUs);
+    for (const conn of [...this.entries()]) this.destroy(conn, 'flush', this.nowUs);
   }
 
   process(ip: IpPacket, zone: number, nowUs: number, index: number, out: FlowEvent[]): Verdict {
@@ -95,23 +103,23 @@ export class ConntrackShard implements TrackerContext {
       }
     }
     const tracker = trackerFor(ip.proto);
+    const ports = this.ports;
     for (;;) {
-      const tuple = packetTuple(ip);
-      if (!tuple) return this.invalid(index, `${tracker.name}_header_missing`, undefined, ip.l4Error);
-      const key = tupleKey(zone, ip.proto, tuple);
-      let conn = this.table.get(key);
+      if (!tuplePorts(ip, ports)) return this.invalid(index, `${tracker.name}_header_missing`, undefined, ip.l4Error);
+      const ref = this.table.find(zone, ip.proto, ip.src, ip.dst, ports.sport, ports.dport);
+      let conn: Conn;
       let dir: Dir = 0;
-      if (conn) {
-        dir = conn.origKey === key ? 0 : 1;
+      if (ref >= 0) {
+        conn = new Conn(this.store, ref >> 1);
+        dir = (ref & 1) as Dir;
         this.stats.found++;
       } else {
-        const reply = invertTuple(tuple, ip.proto);
-        if (!reply) return this.invalid(index, `${tracker.name}_untrackable_type`);
+        if (!invertPorts(ip.proto, ports.sport, ports.dport, this.replyPorts)) return this.invalid(index, `${tracker.name}_untrackable_type`);
         if (this.hooks.totalCount() >= this.sysctl.nf_conntrack_max && !this.hooks.makeRoom()) {
           this.stats.drop++;
           return this.invalid(index, 'table_full');
         }
-        conn = new Conn(index + 1, zone, ip.family, ip.proto, tuple, reply, key, tupleKey(zone, ip.proto, reply), nowUs);
+        conn = this.create(ip, zone, index);
       }
       const ctstate: CtState =
         dir === 1 || conn.has(STATUS.SEEN_REPLY) ? 'ESTABLISHED' : conn.has(STATUS.EXPECTED) ? 'RELATED' : 'NEW';
@@ -124,6 +132,8 @@ export class ConntrackShard implements TrackerContext {
           const state = this.stateOf(conn);
           if (state !== undefined) v.state = state;
           v.flowId = conn.id;
+        } else {
+          this.store.release(conn.slot);
         }
         return v;
       }
@@ -131,24 +141,44 @@ export class ConntrackShard implements TrackerContext {
         conn.status |= STATUS.SEEN_REPLY;
         this.cachedBits |= IPCT.REPLY;
       }
-      if (!conn.dead) {
-        if (!conn.confirmed) this.confirm(conn);
-        this.expiry.schedule(conn);
-        this.deliver(conn);
-      }
       const verdict: Verdict = { index, ctstate, dir: dir === 0 ? 'original' : 'reply', flowId: conn.id };
       const state = this.stateOf(conn);
       if (state !== undefined) verdict.state = state;
+      if (!conn.dead) {
+        if (!conn.confirmed) this.confirm(conn);
+        this.expiry.schedule(conn.slot);
+        this.deliver(conn);
+      }
       if (res.note !== undefined) verdict.reason = res.note;
       if (res.detail !== undefined) verdict.detail = res.detail;
       return verdict;
     }
   }
 
+  /** A new, unconfirmed entry for the packet's tuple (ports in this.ports, reply ports in this.replyPorts). */
+  private create(ip: IpPacket, zone: number, index: number): Conn {
+    const s = this.store;
+    const slot = s.alloc();
+    s.src[slot] = ip.src;
+    s.dst[slot] = ip.dst;
+    s.replySrc[slot] = ip.dst;
+    s.replyDst[slot] = ip.src;
+    s.sport[slot] = this.ports.sport;
+    s.dport[slot] = this.ports.dport;
+    s.replySport[slot] = this.replyPorts.sport;
+    s.replyDport[slot] = this.replyPorts.dport;
+    s.zone[slot] = zone;
+    s.proto[slot] = ip.proto;
+    s.family[slot] = ip.family;
+    s.id[slot] = index + 1;
+    s.startUs[slot] = s.lastUs[slot] = this.nowUs;
+    return new Conn(s, slot);
+  }
+
   // TrackerContext ---------------------------------------------------------------------------
 
   refresh(conn: Conn, dir: Dir, ip: IpPacket, timeoutSec: number): void {
-    conn.expiresUs = this.nowUs + timeoutSec * 1e6;
+    this.store.expiresUs[conn.slot] = this.nowUs + timeoutSec * 1e6;
     this.account(conn, dir, ip);
   }
 
@@ -164,18 +194,22 @@ export class ConntrackShard implements TrackerContext {
   // internals --------------------------------------------------------------------------------
 
   private account(conn: Conn, dir: Dir, ip: IpPacket): void {
-    const c = dir === 0 ? conn.counters.orig : conn.counters.reply;
-    c.packets++;
-    c.bytes += ip.length;
-    conn.lastUs = this.nowUs;
+    const s = this.store, i = conn.slot;
+    if (dir === 0) {
+      s.pktsOrig[i]++;
+      s.bytesOrig[i] += ip.length;
+    } else {
+      s.pktsReply[i]++;
+      s.bytesReply[i] += ip.length;
+    }
+    s.lastUs[i] = this.nowUs;
   }
 
   private confirm(conn: Conn): void {
-    conn.confirmed = true;
+    conn.markConfirmed();
     conn.status |= STATUS.CONFIRMED;
-    this.table.set(conn.origKey, conn);
-    this.table.set(conn.replyKey, conn);
-    this.conns.set(conn.id, conn);
+    this.table.insert(conn.slot);
+    this.store.link(conn.slot);
     this.stats.insert++;
     this.cachedBits |= IPCT.NEW;
   }
@@ -194,18 +228,19 @@ export class ConntrackShard implements TrackerContext {
     });
   }
 
+  /** Ends an entry: DESTROY event, out of the table, slot released (its id and TCP state stay readable until reuse). */
   private destroy(conn: Conn, reason: DestroyReason, tsUs: number): void {
     if (conn.dead) return;
-    conn.dead = true;
     conn.status |= STATUS.DYING;
-    if (!conn.confirmed) return;
-    this.table.delete(conn.origKey);
-    this.table.delete(conn.replyKey);
-    this.conns.delete(conn.id);
-    if (!this.sysctl.nf_conntrack_events) return;
-    const ev: FlowEvent = { type: 'DESTROY', tsUs, flow: conn.snapshot(tsUs, this.stateOf(conn)), protoinfo: true, reason };
-    if (reason !== 'timeout') ev.packetIndex = this.packetIndex;
-    this.out.push(ev);
+    if (conn.confirmed) {
+      this.table.remove(conn.slot);
+      if (this.sysctl.nf_conntrack_events) {
+        const ev: FlowEvent = { type: 'DESTROY', tsUs, flow: conn.snapshot(tsUs, this.stateOf(conn)), protoinfo: true, reason };
+        if (reason !== 'timeout') ev.packetIndex = this.packetIndex;
+        this.out.push(ev);
+      }
+    }
+    this.store.release(conn.slot);
   }
 
   private invalid(index: number, reason: string, detail?: Record<string, number>, note?: string): Verdict {

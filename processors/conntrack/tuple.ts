@@ -46,6 +46,51 @@ function isPortProtocol(proto: number): boolean {
   );
 }
 
+/** The ports (or ICMP id and type<<8|code) of a packet's tuple, without allocating; false when the header is missing. */
+export function tuplePorts(ip: IpPacket, out: { sport: number; dport: number }): boolean {
+  const l4 = ip.l4;
+  switch (l4?.kind) {
+    case 'tcp':
+    case 'udp':
+    case 'udplite':
+    case 'sctp':
+      out.sport = l4.sport;
+      out.dport = l4.dport;
+      return true;
+    case 'icmp':
+    case 'icmpv6':
+      out.sport = l4.id;
+      out.dport = (l4.type << 8) | l4.code;
+      return true;
+    case 'gre':
+      out.sport = 0;
+      out.dport = l4.version === 1 ? (l4.key ?? 0) & 0xffff : 0;
+      return true;
+    case 'dccp':
+    case 'generic':
+      out.sport = out.dport = 0;
+      return true;
+    default:
+      out.sport = out.dport = 0;
+      return !isPortProtocol(ip.proto);
+  }
+}
+
+/** The reply side's ports for an original tuple's ports (ICMP: the answer's type), or false when it cannot be inverted. */
+export function invertPorts(proto: number, sport: number, dport: number, out: { sport: number; dport: number }): boolean {
+  if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {
+    const table = proto === IPPROTO.ICMPV6 ? ICMPV6_INVERSE : ICMP_INVERSE;
+    const type = table[dport >> 8];
+    if (type === undefined) return false;
+    out.sport = sport;
+    out.dport = (type << 8) | (dport & 0xff);
+    return true;
+  }
+  out.sport = dport;
+  out.dport = sport;
+  return true;
+}
+
 /** The reply tuple for an original tuple, or null when the protocol cannot invert it (ICMP non-queries). */
 export function invertTuple(t: Tuple, proto: number): Tuple | null {
   if (t.icmp) {

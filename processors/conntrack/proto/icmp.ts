@@ -17,7 +17,7 @@ function makeIcmpTracker(name: string, canStart: Set<number>, timeoutKey: 'nf_co
   return {
     name,
     packet(conn: Conn, dir: Dir, ip: IpPacket, ctx: TrackerContext): TrackerResult {
-      const type = conn.orig.icmp?.type ?? -1;
+      const type = conn.origIcmpType;
       if (!canStart.has(type)) {
         const reply = type === 0 || type === 129 || type === 14 || type === 16 || type === 18 || type === 140;
         return invalid(reply ? `${name}_reply_without_request` : `${name}_cannot_start`, { type });

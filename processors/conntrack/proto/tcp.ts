@@ -6,7 +6,7 @@
  */
 import type { IpPacket, TcpHeader } from '../../packet';
 import { STATUS } from '../../flow';
-import type { Conn } from '../conn';
+import type { Conn, TcpView } from '../conn';
 import type { Sysctl } from '../sysctl';
 import { ACCEPT, DIR_REPLY, IPCT, invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
@@ -16,32 +16,13 @@ import {
 } from './tcpStates';
 import {
   EXP_CHALLENGE_ACK, SIMULTANEOUS_OPEN, TCP_FLAG_BE_LIBERAL, TCP_FLAG_CLOSE_INIT, TCP_FLAG_DATA_UNACKNOWLEDGED,
-  TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, emptyDirState, inWindow,
+  TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, inWindow,
   segmentEnd,
 } from './tcpWindow';
-import type { TcpDirState, WindowTrackerState } from './tcpWindow';
+import type { TcpDirState } from './tcpWindow';
 
-export interface TcpState extends WindowTrackerState {
-  last_index: number;
-  last_wscale: number;
-  last_flags: number;
-}
-
-function newTcpState(): TcpState {
-  return {
-    seen: [emptyDirState(), emptyDirState()],
-    state: NO,
-    last_dir: 0,
-    last_index: 5,
-    last_seq: 0,
-    last_ack: 0,
-    last_end: 0,
-    last_win: 0,
-    last_wscale: 0,
-    last_flags: 0,
-    retrans: 0,
-  };
-}
+/** The TCP part of an entry, as the tracker sees it (columns of the shard's store). */
+export type TcpState = TcpView;
 
 function resetDirState(s: TcpDirState): void {
   s.td_end = s.td_maxend = s.td_maxwin = s.td_maxack = s.td_scale = 0;
@@ -55,12 +36,12 @@ function closing(state: number): boolean {
   return state === FW || state === LA || state === TW || state === CL || state === CW;
 }
 
-/** tcp_new: may this packet create an entry? Initialises the original direction if so. */
-function admit(tcp: TcpHeader, sysctl: Sysctl): TcpState | string {
+/** tcp_new: may this packet create an entry? Initialises the original direction if so; returns why not otherwise. */
+function admit(st: TcpState, tcp: TcpHeader, sysctl: Sysctl): string | null {
   const index = packetClass(tcp.flags);
   const next = TCP_TRANSITIONS[0][index][NO];
   if (next >= IV) return index === SYNACK_SET ? 'tcp_synack_without_syn' : `tcp_cannot_start_with_${PACKET_CLASS_NAMES[index]}`;
-  const st = newTcpState();
+  if (next !== SS && sysctl.nf_conntrack_tcp_loose === 0) return 'tcp_midstream_pickup_disabled';
   const orig = st.seen[0];
   orig.td_end = segmentEnd(tcp);
   orig.td_maxwin = tcp.window === 0 ? 1 : tcp.window;
@@ -68,12 +49,11 @@ function admit(tcp: TcpHeader, sysctl: Sysctl): TcpState | string {
     orig.td_maxend = orig.td_end;
     applyOptions(tcp, orig);
   } else {
-    if (sysctl.nf_conntrack_tcp_loose === 0) return 'tcp_midstream_pickup_disabled';
     // Mid-stream pickup: the handshake's options are lost, so assume SACK and a liberal window.
     orig.td_maxend = (orig.td_end + orig.td_maxwin) >>> 0;
     orig.flags = st.seen[1].flags = TCP_FLAG_SACK_PERM | TCP_FLAG_BE_LIBERAL;
   }
-  return st;
+  return null;
 }
 
 /** The ignored-packet bookkeeping (TCP_CONNTRACK_IGNORE in the kernel). */
@@ -105,11 +85,11 @@ export const TcpTracker: ProtoTracker = {
   name: 'tcp',
 
   stateName(conn: Conn): string {
-    return TCP_STATE_NAMES[(conn.proto as TcpState).state];
+    return TCP_STATE_NAMES[conn.store.tcpState[conn.slot]];
   },
 
   canEarlyDrop(conn: Conn): boolean {
-    return closing((conn.proto as TcpState).state);
+    return closing(conn.store.tcpState[conn.slot]);
   },
 
   packet(conn: Conn, dir: Dir, ip: IpPacket, ctx: TrackerContext): TrackerResult {
@@ -117,12 +97,11 @@ export const TcpTracker: ProtoTracker = {
     const sysctl = ctx.sysctl;
     if (tcp.headerLength < 20) return invalid('tcp_truncated');
     if (!validFlags(tcp.flags)) return invalid('tcp_invalid_flags', { flags: tcp.flags });
+    const st = conn.tcp;
     if (!conn.confirmed) {
-      const admitted = admit(tcp, sysctl);
-      if (typeof admitted === 'string') return invalid(admitted);
-      conn.proto = admitted;
+      const refused = admit(st, tcp, sysctl);
+      if (refused !== null) return invalid(refused);
     }
-    const st = conn.proto as TcpState;
     let oldState = st.state;
     const index = packetClass(tcp.flags);
     let newState = TCP_TRANSITIONS[dir][index][oldState];

@@ -32,10 +32,6 @@ export interface TcpDirState {
   flags: number;
 }
 
-export function emptyDirState(): TcpDirState {
-  return { td_end: 0, td_maxend: 0, td_maxwin: 0, td_maxack: 0, td_scale: 0, flags: 0 };
-}
-
 /** Sequence-space comparisons (the kernel's before/after on u32). */
 export const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;

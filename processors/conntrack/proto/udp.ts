@@ -12,23 +12,19 @@ import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker
 
 const STREAM_AFTER_US = 2e6;
 
-interface UdpState {
-  streamAfterUs: number;
-}
-
 function makeUdpTracker(name: string): ProtoTracker {
   return {
     name,
     packet(conn: Conn, dir: Dir, ip: IpPacket, ctx: TrackerContext): TrackerResult {
       const udp = ip.l4 as UdpHeader;
       if (udp.kind === 'udp' && (udp.length < 8 || udp.length > ip.length)) return invalid('udp_bad_length', { length: udp.length });
-      if (!conn.confirmed) conn.proto = { streamAfterUs: ctx.nowUs + STREAM_AFTER_US } satisfies UdpState;
-      const st = conn.proto as UdpState;
+      // conn.aux: the packet time after which traffic in both directions makes a stream.
+      if (!conn.confirmed) conn.aux = ctx.nowUs + STREAM_AFTER_US;
       const sysctl = ctx.sysctl;
       if (conn.has(STATUS.SEEN_REPLY)) {
         let timeout = sysctl.nf_conntrack_udp_timeout;
         let stream = false;
-        if (ctx.nowUs > st.streamAfterUs) {
+        if (ctx.nowUs > conn.aux) {
           timeout = sysctl.nf_conntrack_udp_timeout_stream;
           stream = !conn.assured;
         }

@@ -3,6 +3,7 @@ import { IPPROTO } from '../../../../processors/packet';
 import type { IpPacket, SctpChunk } from '../../../../processors/packet';
 import { STATUS } from '../../../../processors/flow';
 import { Conn } from '../../../../processors/conntrack/conn';
+import { ConnStore } from '../../../../processors/conntrack/store';
 import { makeSysctl } from '../../../../processors/conntrack/sysctl';
 import { DIR_ORIGINAL, DIR_REPLY, IPCT } from '../../../../processors/conntrack/proto/tracker';
 import type { Dir, TrackerContext, TrackerResult } from '../../../../processors/conntrack/proto/tracker';
@@ -26,7 +27,17 @@ function pkt(dir: Dir, vtag: number, ...chunks: SctpChunk[]): IpPacket {
 
 /** One entry driven like the core would: the first packet creates it, an accepted one confirms it. */
 function harness() {
-  const conn = new Conn(1, 0, 4, IPPROTO.SCTP, { src: A, dst: B, sport: 3868, dport: 3868 }, { src: B, dst: A, sport: 3868, dport: 3868 }, 'o', 'r', 0);
+  const store = new ConnStore();
+  const slot = store.alloc();
+  store.src[slot] = A;
+  store.dst[slot] = B;
+  store.replySrc[slot] = B;
+  store.replyDst[slot] = A;
+  store.sport[slot] = store.dport[slot] = store.replySport[slot] = store.replyDport[slot] = 3868;
+  store.proto[slot] = IPPROTO.SCTP;
+  store.family[slot] = 4;
+  store.id[slot] = 1;
+  const conn = new Conn(store, slot);
   const refreshes: number[] = [];
   const events: number[] = [];
   const kills: string[] = [];
@@ -34,12 +45,12 @@ function harness() {
     sysctl: makeSysctl(),
     nowUs: 0,
     refresh: (_c, _d, _ip, t) => void refreshes.push(t),
-    kill: (_c, _d, _ip, reason) => void kills.push(reason),
+    kill: (_c, reason) => void kills.push(reason),
     event: (_c, bits) => void events.push(bits),
   };
   const send = (dir: Dir, ip: IpPacket): TrackerResult => {
     const res = SctpTracker.packet(conn, dir, ip, ctx);
-    if (res.verdict === 'accept') conn.confirmed = true;
+    if (res.verdict === 'accept') conn.markConfirmed();
     return res;
   };
   const state = () => SctpTracker.stateName!(conn);
