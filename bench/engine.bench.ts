@@ -3,6 +3,7 @@
  * 1M tracked flows, end-to-end throughput from raw capture bytes (decode + engine), and the
  * memory each tracked flow costs (JS heap plus the typed arrays of the table). Medians of several runs; the machine is shared, so compare ratios.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPackets } from '../ingest/packetSource';
@@ -28,26 +29,22 @@ function udpPacket(i: number, reply: boolean): IpPacket {
     : { family: 4, src: c, dst: s, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport, dport: 53, length: 40 } };
 }
 
-/** Heap plus typed-array memory: the engine keeps most of its table outside the JS heap. */
-function memoryInUse(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
+/** Memory per flow, each case in a fresh process so nothing of an earlier case is counted. */
+function bytesPerFlow(kind: 'udp' | 'tcp', flows: number): number {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', join(__dirname, 'memory.js'), kind, String(flows)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`memory bench failed: ${r.stderr}`);
+  return JSON.parse(r.stdout).bytesPerFlow;
 }
 
-function engineThroughput(flows: number): { pps: number; bytesPerFlow: number } {
+function engineThroughput(flows: number): number {
   const rates: number[] = [];
-  const perFlow: number[] = [];
   const events: FlowEvent[] = [];
   for (let r = 0; r < RUNS; r++) {
     gc();
-    const before = memoryInUse();
     const engine = new ConntrackEngine({ sysctl: makeSysctl({ nf_conntrack_max: 2 * flows, nf_conntrack_events: 0 }) });
     let t = 1_700_000_000_000_000;
-    // Fill the table from packets made one at a time, so only what the engine keeps is counted.
     for (let i = 0; i < flows; i++) engine.process(udpPacket(i, false), (t += 1), 2 * i, events);
-    gc();
-    perFlow.push((memoryInUse() - before) / engine.count);
-    // Then steady state: queries and answers of tracked flows, every lookup a hit.
+    // Steady state: queries and answers of tracked flows, every lookup a hit.
     const packets: IpPacket[] = [];
     for (let i = 0; i < flows; i++) packets.push(udpPacket(i, false), udpPacket(i, true));
     const start = process.hrtime.bigint();
@@ -56,7 +53,7 @@ function engineThroughput(flows: number): { pps: number; bytesPerFlow: number } 
     rates.push(packets.length / secs);
     events.length = 0;
   }
-  return { pps: median(rates), bytesPerFlow: median(perFlow) };
+  return median(rates);
 }
 
 function captureThroughput(): { pps: number; mbps: number; packets: number } {
@@ -86,8 +83,12 @@ function captureThroughput(): { pps: number; mbps: number; packets: number } {
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 console.log(`ctflow bench (node ${process.version}, median of ${RUNS} runs)`);
 for (const flows of [100_000, 1_000_000]) {
-  const r = engineThroughput(flows);
-  console.log(`engine, decoded UDP packets, ${fmt(flows)} tracked flows: ${fmt(r.pps)} packets/s per core, ${fmt(r.bytesPerFlow)} bytes per tracked flow (heap + typed arrays)`);
+  console.log(`engine, decoded UDP packets, ${fmt(flows)} tracked flows: ${fmt(engineThroughput(flows))} packets/s per core`);
+}
+for (const flows of [100_000, 1_000_000]) {
+  for (const kind of ['udp', 'tcp'] as const) {
+    console.log(`memory, ${fmt(flows)} ${kind.toUpperCase()} flows: ${fmt(bytesPerFlow(kind, flows))} bytes per tracked flow (JS heap + typed arrays)`);
+  }
 }
 const c = captureThroughput();
 console.log(`raw capture bytes (sample.pcap x10: decode + defrag + engine + events): ${fmt(c.pps)} packets/s, ${c.mbps.toFixed(1)} MB/s`);

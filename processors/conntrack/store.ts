@@ -28,13 +28,14 @@ export class ConnStore {
   /** Bit 0 used, bit 1 confirmed, bit 2 dead. */
   life = new Uint8Array(0);
   status = new Uint16Array(0);
-  id = new Float64Array(0);
+  /** The creating packet's index + 1 (captures of up to 2^32 packets). */
+  id = new Uint32Array(0);
   expiresUs = new Float64Array(0);
   scheduledUs = new Float64Array(0);
   startUs = new Float64Array(0);
   lastUs = new Float64Array(0);
-  pktsOrig = new Float64Array(0);
-  pktsReply = new Float64Array(0);
+  pktsOrig = new Uint32Array(0);
+  pktsReply = new Uint32Array(0);
   bytesOrig = new Float64Array(0);
   bytesReply = new Float64Array(0);
   /** Per-protocol packet-time scalar (UDP: when the entry may become a stream). */
@@ -76,7 +77,8 @@ export class ConnStore {
   alloc(): number {
     let slot = this.freeList.pop();
     if (slot === undefined) {
-      if (this.used === this.capacity) this.grow(this.capacity * 2);
+      // Grow by a quarter: the slack of unused slots stays small (memory per flow is a target).
+      if (this.used === this.capacity) this.grow(Math.ceil(this.capacity * 1.25));
       slot = this.used++;
     }
     this.clear(slot);

@@ -88,10 +88,10 @@ export class FlowTable {
     }
   }
 
-  /** Reallocates so that `live` cells fill at most a quarter of the table, dropping deleted cells. */
+  /** Reallocates so that `live` cells fill at most a third of the table, dropping deleted cells. */
   private rebuild(live: number): void {
     let size = this.cells.length;
-    while (live * 4 > size) size *= 2;
+    while (live * 3 > size) size *= 2;
     const old = this.cells;
     this.cells = new Int32Array(size);
     this.mask = size - 1;
