@@ -7,6 +7,7 @@ import type { FlowRecord, Tuple } from '../flow';
 import { STATUS } from '../flow';
 import { IPPROTO } from '../packet';
 import type { ConnStore } from './store';
+import { familyOfKind, protoOfKind, zoneOfKind } from './store';
 
 const USED = 1;
 const CONFIRMED = 2;
@@ -57,31 +58,29 @@ export class TcpView {
   set retrans(v: number) { this.s.retrans[this.slot] = v; }
 }
 
-function tupleOf(proto: number, src: string, dst: string, sport: number, dport: number): Tuple {
+function tupleOf(s: ConnStore, slot: number, dir: 0 | 1): Tuple {
+  const proto = protoOfKind(s.kind[slot]);
+  const ports = s.ports[2 * slot + dir];
+  const src = s.srcText(slot, dir);
+  const dst = s.dstText(slot, dir);
   if (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6) {
-    return { src, dst, sport: 0, dport: 0, icmp: { type: dport >> 8, code: dport & 0xff, id: sport } };
+    return { src, dst, sport: 0, dport: 0, icmp: { type: (ports >>> 8) & 0xff, code: ports & 0xff, id: ports >>> 16 } };
   }
-  return { src, dst, sport, dport };
+  return { src, dst, sport: ports >>> 16, dport: ports & 0xffff };
 }
 
 export class Conn {
   constructor(readonly store: ConnStore, readonly slot: number) {}
 
   get id(): number { return this.store.id[this.slot]; }
-  get zone(): number { return this.store.zone[this.slot]; }
-  get family(): 4 | 6 { return this.store.family[this.slot] as 4 | 6; }
-  get l4proto(): number { return this.store.proto[this.slot]; }
+  get zone(): number { return zoneOfKind(this.store.kind[this.slot]); }
+  get family(): 4 | 6 { return familyOfKind(this.store.kind[this.slot]); }
+  get l4proto(): number { return protoOfKind(this.store.kind[this.slot]); }
   get startUs(): number { return this.store.startUs[this.slot]; }
   get lastUs(): number { return this.store.lastUs[this.slot]; }
 
-  get orig(): Tuple {
-    const s = this.store, i = this.slot;
-    return tupleOf(s.proto[i], s.src[i], s.dst[i], s.sport[i], s.dport[i]);
-  }
-  get reply(): Tuple {
-    const s = this.store, i = this.slot;
-    return tupleOf(s.proto[i], s.replySrc[i], s.replyDst[i], s.replySport[i], s.replyDport[i]);
-  }
+  get orig(): Tuple { return tupleOf(this.store, this.slot, 0); }
+  get reply(): Tuple { return tupleOf(this.store, this.slot, 1); }
 
   get status(): number { return this.store.status[this.slot]; }
   set status(v: number) { this.store.status[this.slot] = v; }
@@ -98,7 +97,7 @@ export class Conn {
   markDead(): void { this.store.life[this.slot] |= DEAD; }
 
   /** The original direction's ICMP type (the entry's kind: echo, timestamp, ...). */
-  get origIcmpType(): number { return this.store.dport[this.slot] >> 8; }
+  get origIcmpType(): number { return (this.store.ports[2 * this.slot] >>> 8) & 0xff; }
 
   /** A per-protocol packet time (UDP: when the entry may become a stream). */
   get aux(): number { return this.store.aux[this.slot]; }
@@ -116,9 +115,9 @@ export class Conn {
     const s = this.store, i = this.slot;
     const rec: FlowRecord = {
       id: s.id[i],
-      zone: s.zone[i],
-      family: s.family[i] as 4 | 6,
-      proto: s.proto[i],
+      zone: zoneOfKind(s.kind[i]),
+      family: familyOfKind(s.kind[i]),
+      proto: protoOfKind(s.kind[i]),
       // The kernel counts in jiffies whose phase against packet time is unknown, so its figure can
       // be one second higher than this one (as with 1 ms elapsed: 120 or 119).
       timeout: Math.max(0, Math.floor((s.expiresUs[i] - nowUs) / 1e6 + 1e-9)),

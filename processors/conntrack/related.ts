@@ -19,7 +19,7 @@ export interface RelatedVerdict {
 }
 
 interface Lookup {
-  find(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): { conn: Conn; dir: 0 | 1 } | undefined;
+  find(zone: number, proto: number, family: 4 | 6, src: string, dst: string, ports: number): { conn: Conn; dir: 0 | 1 } | undefined;
   stateOf(conn: Conn): string | undefined;
 }
 
@@ -46,8 +46,10 @@ export function relateIcmpError(ip: IpPacket, zone: number, table: Lookup): Rela
   // The quote is the packet as it was sent; the flow it belongs to is found by its inverse.
   const wanted = invertTuple(quoted, inner.proto);
   if (!wanted) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_bad_quote` };
-  const w = wanted.icmp ? { sport: wanted.icmp.id, dport: (wanted.icmp.type << 8) | wanted.icmp.code } : wanted;
-  const found = table.find(zone, inner.proto, wanted.src, wanted.dst, w.sport, w.dport);
+  const ports = wanted.icmp
+    ? ((wanted.icmp.id << 16) | (wanted.icmp.type << 8) | wanted.icmp.code) >>> 0
+    : ((wanted.sport << 16) | wanted.dport) >>> 0;
+  const found = table.find(zone, inner.proto, inner.family, wanted.src, wanted.dst, ports);
   if (!found) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_unknown_flow` };
   const { conn, dir } = found;
   const expectedDst = dir === 0 ? conn.orig.dst : conn.reply.dst;

@@ -14,7 +14,7 @@ import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
 import type { Dir, TrackerContext } from './proto/tracker';
 import { relateIcmpError } from './related';
-import { ConnStore } from './store';
+import { ConnStore, ipv4Value, kindOf } from './store';
 import type { Sysctl } from './sysctl';
 import { FlowTable } from './table';
 import { invertPorts, tuplePorts } from './tuple';
@@ -53,9 +53,12 @@ export class ConntrackShard implements TrackerContext {
     for (let slot = this.store.head; slot >= 0; slot = this.store.next[slot]) yield new Conn(this.store, slot);
   }
 
-  /** The entry holding this tuple in either direction. */
-  find(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): { conn: Conn; dir: Dir } | undefined {
-    const ref = this.table.find(zone, proto, src, dst, sport, dport);
+  /** The entry holding this tuple (ports packed as the store keeps them) in either direction. */
+  find(zone: number, proto: number, family: 4 | 6, src: string, dst: string, ports: number): { conn: Conn; dir: Dir } | undefined {
+    const kind = kindOf(zone, proto, family);
+    const ref = family === 4
+      ? this.table.find(kind, ports, ipv4Value(src), ipv4Value(dst), '', '')
+      : this.table.find(kind, ports, 0, 0, src, dst);
     return ref < 0 ? undefined : { conn: new Conn(this.store, ref >> 1), dir: (ref & 1) as Dir };
   }
 
@@ -106,7 +109,10 @@ export class ConntrackShard implements TrackerContext {
     const ports = this.ports;
     for (;;) {
       if (!tuplePorts(ip, ports)) return this.invalid(index, `${tracker.name}_header_missing`, undefined, ip.l4Error);
-      const ref = this.table.find(zone, ip.proto, ip.src, ip.dst, ports.sport, ports.dport);
+      const kind = kindOf(zone, ip.proto, ip.family);
+      const packed = ((ports.sport << 16) | ports.dport) >>> 0;
+      const v4 = ip.family === 4;
+      const ref = this.table.find(kind, packed, v4 ? ipv4Value(ip.src) : 0, v4 ? ipv4Value(ip.dst) : 0, v4 ? '' : ip.src, v4 ? '' : ip.dst);
       let conn: Conn;
       let dir: Dir = 0;
       if (ref >= 0) {
@@ -119,7 +125,7 @@ export class ConntrackShard implements TrackerContext {
           this.stats.drop++;
           return this.invalid(index, 'table_full');
         }
-        conn = this.create(ip, zone, index);
+        conn = this.create(ip, kind, index);
       }
       const ctstate: CtState =
         dir === 1 || conn.has(STATUS.SEEN_REPLY) ? 'ESTABLISHED' : conn.has(STATUS.EXPECTED) ? 'RELATED' : 'NEW';
@@ -156,20 +162,12 @@ export class ConntrackShard implements TrackerContext {
   }
 
   /** A new, unconfirmed entry for the packet's tuple (ports in this.ports, reply ports in this.replyPorts). */
-  private create(ip: IpPacket, zone: number, index: number): Conn {
+  private create(ip: IpPacket, kind: number, index: number): Conn {
     const s = this.store;
     const slot = s.alloc();
-    s.src[slot] = ip.src;
-    s.dst[slot] = ip.dst;
-    s.replySrc[slot] = ip.dst;
-    s.replyDst[slot] = ip.src;
-    s.sport[slot] = this.ports.sport;
-    s.dport[slot] = this.ports.dport;
-    s.replySport[slot] = this.replyPorts.sport;
-    s.replyDport[slot] = this.replyPorts.dport;
-    s.zone[slot] = zone;
-    s.proto[slot] = ip.proto;
-    s.family[slot] = ip.family;
+    s.kind[slot] = kind;
+    s.setTuple(slot, 0, ip.family, ip.src, ip.dst, ((this.ports.sport << 16) | this.ports.dport) >>> 0);
+    s.setTuple(slot, 1, ip.family, ip.dst, ip.src, ((this.replyPorts.sport << 16) | this.replyPorts.dport) >>> 0);
     s.id[slot] = index + 1;
     s.startUs[slot] = s.lastUs[slot] = this.nowUs;
     return new Conn(s, slot);

@@ -13,18 +13,16 @@ type Growable = Float64Array | Uint32Array | Int32Array | Uint16Array | Uint8Arr
 
 export class ConnStore {
   capacity = 0;
-  // tuples: addresses as text (shared between directions), ports or ICMP id / type<<8|code
-  src: string[] = [];
-  dst: string[] = [];
-  replySrc: string[] = [];
-  replyDst: string[] = [];
-  sport = new Uint16Array(0);
-  dport = new Uint16Array(0);
-  replySport = new Uint16Array(0);
-  replyDport = new Uint16Array(0);
-  zone = new Uint16Array(0);
-  proto = new Uint8Array(0);
-  family = new Uint8Array(0);
+  // Tuples, one per direction at [2*slot + dir] (original 0, reply 1), packed so that a lookup
+  // touches few cache lines: IPv4 addresses as 32-bit values, IPv6 ones as text.
+  /** (zone << 9) | (protocol << 1) | (1 for IPv6). */
+  kind = new Uint32Array(0);
+  /** (sport << 16) | dport; ICMP: (id << 16) | (type << 8) | code. */
+  ports = new Uint32Array(0);
+  src4 = new Uint32Array(0);
+  dst4 = new Uint32Array(0);
+  src6: string[] = [];
+  dst6: string[] = [];
   /** Bit 0 used, bit 1 confirmed, bit 2 dead. */
   life = new Uint8Array(0);
   status = new Uint16Array(0);
@@ -73,6 +71,32 @@ export class ConnStore {
     this.grow(INITIAL_CAPACITY);
   }
 
+  /** Writes one direction's tuple (addresses as the packet gives them). */
+  setTuple(slot: number, dir: 0 | 1, family: 4 | 6, src: string, dst: string, ports: number): void {
+    const k = 2 * slot + dir;
+    this.ports[k] = ports;
+    if (family === 4) {
+      this.src4[k] = ipv4Value(src);
+      this.dst4[k] = ipv4Value(dst);
+      this.src6[k] = this.dst6[k] = '';
+    } else {
+      this.src4[k] = this.dst4[k] = 0;
+      this.src6[k] = src;
+      this.dst6[k] = dst;
+    }
+  }
+
+  /** One direction's addresses as text. */
+  srcText(slot: number, dir: 0 | 1): string {
+    const k = 2 * slot + dir;
+    return this.kind[slot] & 1 ? this.src6[k] : ipv4Text(this.src4[k]);
+  }
+
+  dstText(slot: number, dir: 0 | 1): string {
+    const k = 2 * slot + dir;
+    return this.kind[slot] & 1 ? this.dst6[k] : ipv4Text(this.dst4[k]);
+  }
+
   /** A fresh, zeroed slot (not yet chained: see link()). */
   alloc(): number {
     let slot = this.freeList.pop();
@@ -90,7 +114,7 @@ export class ConnStore {
   release(slot: number): void {
     if (this.life[slot] & 2) this.unlink(slot);
     this.life[slot] = 0;
-    this.src[slot] = this.dst[slot] = this.replySrc[slot] = this.replyDst[slot] = '';
+    this.src6[2 * slot] = this.dst6[2 * slot] = this.src6[2 * slot + 1] = this.dst6[2 * slot + 1] = '';
     this.extra.delete(slot);
     this.freeList.push(slot);
   }
@@ -151,4 +175,29 @@ export class ConnStore {
 }
 
 /** Columns holding one value per direction. */
-const PAIRED = new Set(['tdEnd', 'tdMaxend', 'tdMaxwin', 'tdMaxack', 'tdScale', 'tdFlags']);
+const PAIRED = new Set(['ports', 'src4', 'dst4', 'tdEnd', 'tdMaxend', 'tdMaxwin', 'tdMaxack', 'tdScale', 'tdFlags']);
+
+export const kindOf = (zone: number, proto: number, family: 4 | 6): number => ((zone << 9) | (proto << 1) | (family === 6 ? 1 : 0)) >>> 0;
+export const zoneOfKind = (kind: number): number => kind >>> 9;
+export const protoOfKind = (kind: number): number => (kind >>> 1) & 0xff;
+export const familyOfKind = (kind: number): 4 | 6 => (kind & 1 ? 6 : 4);
+
+/** Dotted-quad text to its 32-bit value (the decoder's canonical form; no validation needed). */
+export function ipv4Value(text: string): number {
+  let value = 0;
+  let part = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      value = (value << 8) | part;
+      part = 0;
+    } else {
+      part = part * 10 + (c - 48);
+    }
+  }
+  return ((value << 8) | part) >>> 0;
+}
+
+export function ipv4Text(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}

@@ -1,23 +1,32 @@
 /**
  * FlowTable: the tuple hash (the kernel's nf_conntrack_hash) as open addressing over an
  * Int32Array. Each entry is present twice, under its original and its reply tuple, like the
- * kernel's two tuplehash nodes; a cell holds slot*2+direction+1 (0 empty, -1 deleted). Tuples
- * are compared against the store's columns, so a hash collision never confuses two flows.
+ * kernel's two tuplehash nodes; a cell holds (2*slot + direction) + 1 (0 empty, -1 deleted),
+ * which is also the index of that direction's tuple in the store. Tuples are compared against
+ * the store's columns, so a hash collision never confuses two flows.
  */
 import type { ConnStore } from './store';
 
 const EMPTY = 0;
 const DELETED = -1;
 
-export function hashTuple(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): number {
-  let h = Math.imul(0x9e3779b1, (zone << 8) ^ proto ^ 0x811c9dc5);
-  h = Math.imul(h ^ ((sport << 16) | dport), 0x85ebca6b);
-  for (let i = 0; i < src.length; i++) h = Math.imul(h ^ src.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ 0x2f, 0x01000193);
-  for (let i = 0; i < dst.length; i++) h = Math.imul(h ^ dst.charCodeAt(i), 0x01000193);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return (h ^ (h >>> 12)) >>> 0;
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x9e3779b1);
+  return (h << 13) | (h >>> 19);
+}
+
+/** The hash of one direction's tuple; IPv6 addresses (text) are folded in character by character. */
+export function hashTuple(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
+  let h = mix(mix(mix(mix(0x811c9dc5, kind), ports), src4), dst4);
+  if (kind & 1) {
+    for (let i = 0; i < src6.length; i++) h = Math.imul(h ^ src6.charCodeAt(i), 0x01000193);
+    h = mix(h, 0x2f);
+    for (let i = 0; i < dst6.length; i++) h = Math.imul(h ^ dst6.charCodeAt(i), 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
 }
 
 export class FlowTable {
@@ -29,22 +38,23 @@ export class FlowTable {
 
   constructor(private readonly store: ConnStore) {}
 
-  /** The cell value slot*2+dir of the entry with this tuple, or -1. */
-  find(zone: number, proto: number, src: string, dst: string, sport: number, dport: number): number {
+  /** 2*slot + direction of the entry holding this tuple, or -1. */
+  find(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
     const s = this.store;
-    let i = hashTuple(zone, proto, src, dst, sport, dport) & this.mask;
+    let i = hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask;
     for (;;) {
       const c = this.cells[i];
       if (c === EMPTY) return -1;
       if (c !== DELETED) {
-        const ref = c - 1;
-        const slot = ref >> 1;
-        if (s.zone[slot] === zone && s.proto[slot] === proto) {
-          if ((ref & 1) === 0) {
-            if (s.sport[slot] === sport && s.dport[slot] === dport && s.src[slot] === src && s.dst[slot] === dst) return ref;
-          } else if (s.replySport[slot] === sport && s.replyDport[slot] === dport && s.replySrc[slot] === src && s.replyDst[slot] === dst) {
-            return ref;
-          }
+        const k = c - 1;
+        if (
+          s.ports[k] === ports &&
+          s.src4[k] === src4 &&
+          s.dst4[k] === dst4 &&
+          s.kind[k >> 1] === kind &&
+          ((kind & 1) === 0 || (s.src6[k] === src6 && s.dst6[k] === dst6))
+        ) {
+          return k;
         }
       }
       i = (i + 1) & this.mask;
@@ -54,18 +64,21 @@ export class FlowTable {
   /** Adds both tuples of a slot. */
   insert(slot: number): void {
     if ((this.used + 2) * 2 > this.cells.length) this.rebuild(this.liveCells + 2);
-    const s = this.store;
-    this.place(hashTuple(s.zone[slot], s.proto[slot], s.src[slot], s.dst[slot], s.sport[slot], s.dport[slot]), slot * 2 + 1);
-    this.place(hashTuple(s.zone[slot], s.proto[slot], s.replySrc[slot], s.replyDst[slot], s.replySport[slot], s.replyDport[slot]), slot * 2 + 2);
+    this.place(this.hashOf(2 * slot), 2 * slot + 1);
+    this.place(this.hashOf(2 * slot + 1), 2 * slot + 2);
     this.liveCells += 2;
   }
 
   /** Removes both tuples of a slot (call before the slot's columns change). */
   remove(slot: number): void {
-    const s = this.store;
-    this.erase(hashTuple(s.zone[slot], s.proto[slot], s.src[slot], s.dst[slot], s.sport[slot], s.dport[slot]), slot * 2 + 1);
-    this.erase(hashTuple(s.zone[slot], s.proto[slot], s.replySrc[slot], s.replyDst[slot], s.replySport[slot], s.replyDport[slot]), slot * 2 + 2);
+    this.erase(this.hashOf(2 * slot), 2 * slot + 1);
+    this.erase(this.hashOf(2 * slot + 1), 2 * slot + 2);
     this.liveCells -= 2;
+  }
+
+  private hashOf(k: number): number {
+    const s = this.store;
+    return hashTuple(s.kind[k >> 1], s.ports[k], s.src4[k], s.dst4[k], s.src6[k], s.dst6[k]);
   }
 
   private place(hash: number, value: number): void {
@@ -96,16 +109,9 @@ export class FlowTable {
     this.cells = new Int32Array(size);
     this.mask = size - 1;
     this.used = 0;
-    const s = this.store;
     for (let k = 0; k < old.length; k++) {
       const c = old[k];
-      if (c <= 0) continue;
-      const ref = c - 1;
-      const slot = ref >> 1;
-      const h = (ref & 1) === 0
-        ? hashTuple(s.zone[slot], s.proto[slot], s.src[slot], s.dst[slot], s.sport[slot], s.dport[slot])
-        : hashTuple(s.zone[slot], s.proto[slot], s.replySrc[slot], s.replyDst[slot], s.replySport[slot], s.replyDport[slot]);
-      this.place(h, c);
+      if (c > 0) this.place(this.hashOf(c - 1), c);
     }
   }
 }

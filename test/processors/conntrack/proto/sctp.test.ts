@@ -3,7 +3,7 @@ import { IPPROTO } from '../../../../processors/packet';
 import type { IpPacket, SctpChunk } from '../../../../processors/packet';
 import { STATUS } from '../../../../processors/flow';
 import { Conn } from '../../../../processors/conntrack/conn';
-import { ConnStore } from '../../../../processors/conntrack/store';
+import { ConnStore, kindOf } from '../../../../processors/conntrack/store';
 import { makeSysctl } from '../../../../processors/conntrack/sysctl';
 import { DIR_ORIGINAL, DIR_REPLY, IPCT } from '../../../../processors/conntrack/proto/tracker';
 import type { Dir, TrackerContext, TrackerResult } from '../../../../processors/conntrack/proto/tracker';
@@ -29,13 +29,10 @@ function pkt(dir: Dir, vtag: number, ...chunks: SctpChunk[]): IpPacket {
 function harness() {
   const store = new ConnStore();
   const slot = store.alloc();
-  store.src[slot] = A;
-  store.dst[slot] = B;
-  store.replySrc[slot] = B;
-  store.replyDst[slot] = A;
-  store.sport[slot] = store.dport[slot] = store.replySport[slot] = store.replyDport[slot] = 3868;
-  store.proto[slot] = IPPROTO.SCTP;
-  store.family[slot] = 4;
+  const ports = ((3868 << 16) | 3868) >>> 0;
+  store.kind[slot] = kindOf(0, IPPROTO.SCTP, 4);
+  store.setTuple(slot, 0, 4, A, B, ports);
+  store.setTuple(slot, 1, 4, B, A, ports);
   store.id[slot] = 1;
   const conn = new Conn(store, slot);
   const refreshes: number[] = [];
