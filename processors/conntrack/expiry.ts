@@ -8,6 +8,7 @@
  * destroyed entry never touches the slot's next occupant; ties break by id, oldest first.
  */
 import type { ConnStore } from './store';
+import { LIFE_CONFIRMED, LIFE_USED } from './store';
 
 export class ExpiryQueue {
   private keys: number[] = [];
@@ -23,9 +24,10 @@ export class ExpiryQueue {
   /** Make sure `slot` is queued no later than its current deadline. */
   schedule(slot: number): void {
     const s = this.store;
-    if (s.expiresUs[slot] < s.scheduledUs[slot]) {
-      s.scheduledUs[slot] = s.expiresUs[slot];
-      this.push(s.expiresUs[slot], slot, s.id[slot]);
+    const expires = s.expiresUs(slot);
+    if (expires < s.scheduledUs(slot)) {
+      s.setScheduledUs(slot, expires);
+      this.push(expires, slot, s.id(slot));
     }
   }
 
@@ -37,13 +39,14 @@ export class ExpiryQueue {
       const slot = this.slots[0];
       const id = this.ids[0];
       this.pop();
-      if (s.id[slot] !== id || (s.life[slot] & 7) !== 3 || key !== s.scheduledUs[slot]) continue; // stale node
-      if (s.expiresUs[slot] > nowUs) {
-        s.scheduledUs[slot] = s.expiresUs[slot];
-        this.push(s.expiresUs[slot], slot, id);
+      if (s.id(slot) !== id || s.life(slot) !== (LIFE_USED | LIFE_CONFIRMED) || key !== s.scheduledUs(slot)) continue; // stale node
+      const expires = s.expiresUs(slot);
+      if (expires > nowUs) {
+        s.setScheduledUs(slot, expires);
+        this.push(expires, slot, id);
         continue;
       }
-      s.scheduledUs[slot] = Infinity;
+      s.setScheduledUs(slot, Infinity);
       out.push(slot);
     }
   }

@@ -38,6 +38,8 @@ export class ConntrackShard implements TrackerContext {
   private readonly ports = { sport: 0, dport: 0 };
   private readonly replyPorts = { sport: 0, dport: 0 };
   private readonly due: number[] = [];
+  /** The view the per-packet path rebinds instead of allocating one per packet. */
+  private readonly cursor = new Conn(this.store, 0);
 
   constructor(
     readonly sysctl: Sysctl,
@@ -50,7 +52,7 @@ export class ConntrackShard implements TrackerContext {
 
   /** Live entries, oldest first. */
   *entries(): IterableIterator<Conn> {
-    for (let slot = this.store.head; slot >= 0; slot = this.store.next[slot]) yield new Conn(this.store, slot);
+    for (let slot = this.store.head; slot >= 0; slot = this.store.next(slot)) yield new Conn(this.store, slot);
   }
 
   /** The entry holding this tuple (ports packed as the store keeps them) in either direction. */
@@ -72,7 +74,7 @@ export class ConntrackShard implements TrackerContext {
     this.expiry.popExpired(nowUs, this.due);
     if (this.due.length === 0) return;
     this.out = out;
-    for (const slot of this.due) this.destroy(new Conn(this.store, slot), 'timeout', this.store.expiresUs[slot]);
+    for (const slot of this.due) this.destroy(new Conn(this.store, slot), 'timeout', this.store.expiresUs(slot));
   }
 
   /** The oldest entry that early_drop may evict (not assured, or assured in a closing TCP state). */
@@ -116,7 +118,7 @@ export class ConntrackShard implements TrackerContext {
       let conn: Conn;
       let dir: Dir = 0;
       if (ref >= 0) {
-        conn = new Conn(this.store, ref >> 1);
+        conn = this.cursor.rebind(ref >> 1);
         dir = (ref & 1) as Dir;
         this.stats.found++;
       } else {
@@ -147,16 +149,21 @@ export class ConntrackShard implements TrackerContext {
         conn.status |= STATUS.SEEN_REPLY;
         this.cachedBits |= IPCT.REPLY;
       }
-      const verdict: Verdict = { index, ctstate, dir: dir === 0 ? 'original' : 'reply', flowId: conn.id };
-      const state = this.stateOf(conn);
-      if (state !== undefined) verdict.state = state;
+      // One object shape for every accepted verdict (absent fields are undefined), so the hot path stays monomorphic.
+      const verdict: Verdict = {
+        index,
+        ctstate,
+        dir: dir === 0 ? 'original' : 'reply',
+        flowId: conn.id,
+        state: this.stateOf(conn),
+        reason: res.note,
+        detail: res.detail,
+      };
       if (!conn.dead) {
         if (!conn.confirmed) this.confirm(conn);
         this.expiry.schedule(conn.slot);
         this.deliver(conn);
       }
-      if (res.note !== undefined) verdict.reason = res.note;
-      if (res.detail !== undefined) verdict.detail = res.detail;
       return verdict;
     }
   }
@@ -165,18 +172,18 @@ export class ConntrackShard implements TrackerContext {
   private create(ip: IpPacket, kind: number, index: number): Conn {
     const s = this.store;
     const slot = s.alloc();
-    s.kind[slot] = kind;
+    s.setKind(slot, kind);
     s.setTuple(slot, 0, ip.family, ip.src, ip.dst, ((this.ports.sport << 16) | this.ports.dport) >>> 0);
     s.setTuple(slot, 1, ip.family, ip.dst, ip.src, ((this.replyPorts.sport << 16) | this.replyPorts.dport) >>> 0);
-    s.id[slot] = index + 1;
-    s.startUs[slot] = s.lastUs[slot] = this.nowUs;
-    return new Conn(s, slot);
+    s.setId(slot, index + 1);
+    s.setStart(slot, this.nowUs);
+    return this.cursor.rebind(slot);
   }
 
   // TrackerContext ---------------------------------------------------------------------------
 
   refresh(conn: Conn, dir: Dir, ip: IpPacket, timeoutSec: number): void {
-    this.store.expiresUs[conn.slot] = this.nowUs + timeoutSec * 1e6;
+    this.store.setExpiresUs(conn.slot, this.nowUs + timeoutSec * 1e6);
     this.account(conn, dir, ip);
   }
 
@@ -192,15 +199,7 @@ export class ConntrackShard implements TrackerContext {
   // internals --------------------------------------------------------------------------------
 
   private account(conn: Conn, dir: Dir, ip: IpPacket): void {
-    const s = this.store, i = conn.slot;
-    if (dir === 0) {
-      s.pktsOrig[i]++;
-      s.bytesOrig[i] += ip.length;
-    } else {
-      s.pktsReply[i]++;
-      s.bytesReply[i] += ip.length;
-    }
-    s.lastUs[i] = this.nowUs;
+    this.store.account(conn.slot, dir, ip.length, this.nowUs);
   }
 
   private confirm(conn: Conn): void {

@@ -1,63 +1,45 @@
 /**
- * ConnStore: every entry of a shard kept column-wise in typed arrays (struct of arrays), so a
- * million entries cost a few hundred bytes each instead of a graph of JS objects, and lookups
- * touch flat memory. An entry is a slot number; `Conn` (conn.ts) is a small view over one slot.
- * Slots are recycled through a free list; entry ids are never reused, so a stale reference
- * (an expiry-queue node) recognises that its slot changed hands. Live entries are also chained in
- * creation order, which listings and early drop walk.
+ * ConnStore: every entry of a shard as a fixed-size record in one ArrayBuffer (the JS form of the
+ * kernel's slab of struct nf_conn), so a million entries cost a few hundred bytes each instead of
+ * a graph of JS objects, and one packet touches one or two cache lines of its entry: the fields a
+ * lookup compares and those every packet updates sit in the record's first 64 bytes. An entry is
+ * a slot number; `Conn` (conn.ts) is a small view over one slot. Slots are recycled through a
+ * free list; entry ids are never reused, so a stale reference (an expiry-queue node) recognises
+ * that its slot changed hands. Live entries are also chained in creation order, which listings
+ * and early drop walk. IPv6 addresses, being text, live in two side arrays.
  */
+
+/** Record size in bytes (a multiple of 8) and field offsets; see the layout table below. */
+const RECORD = 168;
+const W64 = RECORD / 8, W32 = RECORD / 4, W16 = RECORD / 2;
+// byte offsets
+//   0 kind u32 | 4 ports[2] u32 | 12 src4[2] u32 | 20 dst4[2] u32 | 28 status u16 | 30 life u8 | 31 tcpState u8
+//  32 expiresUs f64 | 40 scheduledUs f64 | 48 lastUs f64 | 56 packets[2] u32
+//  64 bytes[2] f64 | 80 aux f64 | 88 startUs f64 | 96 id u32 | 100 prev i32 | 104 next i32
+// 108 tdEnd[2] | 116 tdMaxend[2] | 124 tdMaxwin[2] | 132 tdMaxack[2] | 140 lastSeq | 144 lastAck | 148 lastEnd (u32)
+// 152 lastWin u16 | 154 tdScale[2] u8 | 156 tdFlags[2] u8 | 158 lastDir | 159 lastIndex | 160 lastWscale | 161 lastFlags | 162 retrans
+const K32 = 0, PORTS32 = 1, SRC32 = 3, DST32 = 5, STATUS16 = 14, LIFE8 = 30, TCPSTATE8 = 31;
+const EXPIRES64 = 4, SCHEDULED64 = 5, LAST64 = 6, PACKETS32 = 14, BYTES64 = 8, AUX64 = 10, START64 = 11;
+const ID32 = 24, PREV32 = 25, NEXT32 = 26;
+const TDEND32 = 27, TDMAXEND32 = 29, TDMAXWIN32 = 31, TDMAXACK32 = 33, LASTSEQ32 = 35, LASTACK32 = 36, LASTEND32 = 37;
+const LASTWIN16 = 76, TDSCALE8 = 154, TDFLAGS8 = 156, LASTDIR8 = 158, LASTINDEX8 = 159, LASTWSCALE8 = 160, LASTFLAGS8 = 161, RETRANS8 = 162;
 
 const INITIAL_CAPACITY = 1024;
 
-type Growable = Float64Array | Uint32Array | Int32Array | Uint16Array | Uint8Array;
+export const LIFE_USED = 1;
+export const LIFE_CONFIRMED = 2;
+export const LIFE_DEAD = 4;
 
 export class ConnStore {
   capacity = 0;
-  // Tuples, one per direction at [2*slot + dir] (original 0, reply 1), packed so that a lookup
-  // touches few cache lines: IPv4 addresses as 32-bit values, IPv6 ones as text.
-  /** (zone << 9) | (protocol << 1) | (1 for IPv6). */
-  kind = new Uint32Array(0);
-  /** (sport << 16) | dport; ICMP: (id << 16) | (type << 8) | code. */
-  ports = new Uint32Array(0);
-  src4 = new Uint32Array(0);
-  dst4 = new Uint32Array(0);
-  src6: string[] = [];
-  dst6: string[] = [];
-  /** Bit 0 used, bit 1 confirmed, bit 2 dead. */
-  life = new Uint8Array(0);
-  status = new Uint16Array(0);
-  /** The creating packet's index + 1 (captures of up to 2^32 packets). */
-  id = new Uint32Array(0);
-  expiresUs = new Float64Array(0);
-  scheduledUs = new Float64Array(0);
-  startUs = new Float64Array(0);
-  lastUs = new Float64Array(0);
-  pktsOrig = new Uint32Array(0);
-  pktsReply = new Uint32Array(0);
-  bytesOrig = new Float64Array(0);
-  bytesReply = new Float64Array(0);
-  /** Per-protocol packet-time scalar (UDP: when the entry may become a stream). */
-  aux = new Float64Array(0);
-  /** Creation-order chain of live (confirmed) entries. */
-  prev = new Int32Array(0);
-  next = new Int32Array(0);
-  // TCP (struct ip_ct_tcp): two directions per slot at [2*slot + dir]
-  tcpState = new Uint8Array(0);
-  tdEnd = new Uint32Array(0);
-  tdMaxend = new Uint32Array(0);
-  tdMaxwin = new Uint32Array(0);
-  tdMaxack = new Uint32Array(0);
-  tdScale = new Uint8Array(0);
-  tdFlags = new Uint8Array(0);
-  lastDir = new Uint8Array(0);
-  lastIndex = new Uint8Array(0);
-  lastSeq = new Uint32Array(0);
-  lastAck = new Uint32Array(0);
-  lastEnd = new Uint32Array(0);
-  lastWin = new Uint16Array(0);
-  lastWscale = new Uint8Array(0);
-  lastFlags = new Uint8Array(0);
-  retrans = new Uint8Array(0);
+  private f64 = new Float64Array(0);
+  private u32 = new Uint32Array(0);
+  private i32 = new Int32Array(0);
+  private u16 = new Uint16Array(0);
+  private u8 = new Uint8Array(0);
+  /** IPv6 addresses by [2*slot + dir]; '' for IPv4 entries. */
+  private readonly src6: string[] = [];
+  private readonly dst6: string[] = [];
   /** Private state of rarely seen protocols (SCTP), by slot. */
   readonly extra = new Map<number, unknown>();
 
@@ -71,31 +53,104 @@ export class ConnStore {
     this.grow(INITIAL_CAPACITY);
   }
 
+  // identity and tuples ------------------------------------------------------------------------
+  kind(slot: number): number { return this.u32[slot * W32 + K32]; }
+  setKind(slot: number, v: number): void { this.u32[slot * W32 + K32] = v; }
+  ports(slot: number, dir: number): number { return this.u32[slot * W32 + PORTS32 + dir]; }
+  src4(slot: number, dir: number): number { return this.u32[slot * W32 + SRC32 + dir]; }
+  dst4(slot: number, dir: number): number { return this.u32[slot * W32 + DST32 + dir]; }
+  src6Of(slot: number, dir: number): string { return this.src6[2 * slot + dir]; }
+  dst6Of(slot: number, dir: number): string { return this.dst6[2 * slot + dir]; }
+  id(slot: number): number { return this.u32[slot * W32 + ID32]; }
+  setId(slot: number, v: number): void { this.u32[slot * W32 + ID32] = v; }
+
   /** Writes one direction's tuple (addresses as the packet gives them). */
   setTuple(slot: number, dir: 0 | 1, family: 4 | 6, src: string, dst: string, ports: number): void {
-    const k = 2 * slot + dir;
-    this.ports[k] = ports;
+    const b = slot * W32;
+    this.u32[b + PORTS32 + dir] = ports;
     if (family === 4) {
-      this.src4[k] = ipv4Value(src);
-      this.dst4[k] = ipv4Value(dst);
-      this.src6[k] = this.dst6[k] = '';
+      this.u32[b + SRC32 + dir] = ipv4Value(src);
+      this.u32[b + DST32 + dir] = ipv4Value(dst);
+      this.src6[2 * slot + dir] = this.dst6[2 * slot + dir] = '';
     } else {
-      this.src4[k] = this.dst4[k] = 0;
-      this.src6[k] = src;
-      this.dst6[k] = dst;
+      this.u32[b + SRC32 + dir] = this.u32[b + DST32 + dir] = 0;
+      this.src6[2 * slot + dir] = src;
+      this.dst6[2 * slot + dir] = dst;
     }
   }
 
   /** One direction's addresses as text. */
   srcText(slot: number, dir: 0 | 1): string {
-    const k = 2 * slot + dir;
-    return this.kind[slot] & 1 ? this.src6[k] : ipv4Text(this.src4[k]);
+    return this.kind(slot) & 1 ? this.src6[2 * slot + dir] : ipv4Text(this.src4(slot, dir));
+  }
+  dstText(slot: number, dir: 0 | 1): string {
+    return this.kind(slot) & 1 ? this.dst6[2 * slot + dir] : ipv4Text(this.dst4(slot, dir));
   }
 
-  dstText(slot: number, dir: 0 | 1): string {
-    const k = 2 * slot + dir;
-    return this.kind[slot] & 1 ? this.dst6[k] : ipv4Text(this.dst4[k]);
+  // life, status and time -----------------------------------------------------------------------
+  life(slot: number): number { return this.u8[slot * RECORD + LIFE8]; }
+  setLife(slot: number, v: number): void { this.u8[slot * RECORD + LIFE8] = v; }
+  status(slot: number): number { return this.u16[slot * W16 + STATUS16]; }
+  setStatus(slot: number, v: number): void { this.u16[slot * W16 + STATUS16] = v; }
+  expiresUs(slot: number): number { return this.f64[slot * W64 + EXPIRES64]; }
+  setExpiresUs(slot: number, v: number): void { this.f64[slot * W64 + EXPIRES64] = v; }
+  scheduledUs(slot: number): number { return this.f64[slot * W64 + SCHEDULED64]; }
+  setScheduledUs(slot: number, v: number): void { this.f64[slot * W64 + SCHEDULED64] = v; }
+  startUs(slot: number): number { return this.f64[slot * W64 + START64]; }
+  /** Sets the first and the last packet time of a new entry. */
+  setStart(slot: number, v: number): void {
+    this.f64[slot * W64 + START64] = v;
+    this.f64[slot * W64 + LAST64] = v;
   }
+  lastUs(slot: number): number { return this.f64[slot * W64 + LAST64]; }
+  aux(slot: number): number { return this.f64[slot * W64 + AUX64]; }
+  setAux(slot: number, v: number): void { this.f64[slot * W64 + AUX64] = v; }
+  packets(slot: number, dir: number): number { return this.u32[slot * W32 + PACKETS32 + dir]; }
+  bytes(slot: number, dir: number): number { return this.f64[slot * W64 + BYTES64 + dir]; }
+
+  /** Counts one packet of `length` bytes in direction `dir` at `nowUs` (nf_ct_acct_update). */
+  account(slot: number, dir: number, length: number, nowUs: number): void {
+    this.u32[slot * W32 + PACKETS32 + dir]++;
+    this.f64[slot * W64 + BYTES64 + dir] += length;
+    this.f64[slot * W64 + LAST64] = nowUs;
+  }
+
+  // TCP (struct ip_ct_tcp) ----------------------------------------------------------------------
+  tcpState(slot: number): number { return this.u8[slot * RECORD + TCPSTATE8]; }
+  setTcpState(slot: number, v: number): void { this.u8[slot * RECORD + TCPSTATE8] = v; }
+  tdEnd(slot: number, dir: number): number { return this.u32[slot * W32 + TDEND32 + dir]; }
+  setTdEnd(slot: number, dir: number, v: number): void { this.u32[slot * W32 + TDEND32 + dir] = v; }
+  tdMaxend(slot: number, dir: number): number { return this.u32[slot * W32 + TDMAXEND32 + dir]; }
+  setTdMaxend(slot: number, dir: number, v: number): void { this.u32[slot * W32 + TDMAXEND32 + dir] = v; }
+  tdMaxwin(slot: number, dir: number): number { return this.u32[slot * W32 + TDMAXWIN32 + dir]; }
+  setTdMaxwin(slot: number, dir: number, v: number): void { this.u32[slot * W32 + TDMAXWIN32 + dir] = v; }
+  tdMaxack(slot: number, dir: number): number { return this.u32[slot * W32 + TDMAXACK32 + dir]; }
+  setTdMaxack(slot: number, dir: number, v: number): void { this.u32[slot * W32 + TDMAXACK32 + dir] = v; }
+  tdScale(slot: number, dir: number): number { return this.u8[slot * RECORD + TDSCALE8 + dir]; }
+  setTdScale(slot: number, dir: number, v: number): void { this.u8[slot * RECORD + TDSCALE8 + dir] = v; }
+  tdFlags(slot: number, dir: number): number { return this.u8[slot * RECORD + TDFLAGS8 + dir]; }
+  setTdFlags(slot: number, dir: number, v: number): void { this.u8[slot * RECORD + TDFLAGS8 + dir] = v; }
+  lastSeq(slot: number): number { return this.u32[slot * W32 + LASTSEQ32]; }
+  setLastSeq(slot: number, v: number): void { this.u32[slot * W32 + LASTSEQ32] = v; }
+  lastAck(slot: number): number { return this.u32[slot * W32 + LASTACK32]; }
+  setLastAck(slot: number, v: number): void { this.u32[slot * W32 + LASTACK32] = v; }
+  lastEnd(slot: number): number { return this.u32[slot * W32 + LASTEND32]; }
+  setLastEnd(slot: number, v: number): void { this.u32[slot * W32 + LASTEND32] = v; }
+  lastWin(slot: number): number { return this.u16[slot * W16 + LASTWIN16]; }
+  setLastWin(slot: number, v: number): void { this.u16[slot * W16 + LASTWIN16] = v; }
+  lastDir(slot: number): number { return this.u8[slot * RECORD + LASTDIR8]; }
+  setLastDir(slot: number, v: number): void { this.u8[slot * RECORD + LASTDIR8] = v; }
+  lastIndex(slot: number): number { return this.u8[slot * RECORD + LASTINDEX8]; }
+  setLastIndex(slot: number, v: number): void { this.u8[slot * RECORD + LASTINDEX8] = v; }
+  lastWscale(slot: number): number { return this.u8[slot * RECORD + LASTWSCALE8]; }
+  setLastWscale(slot: number, v: number): void { this.u8[slot * RECORD + LASTWSCALE8] = v; }
+  lastFlags(slot: number): number { return this.u8[slot * RECORD + LASTFLAGS8]; }
+  setLastFlags(slot: number, v: number): void { this.u8[slot * RECORD + LASTFLAGS8] = v; }
+  retrans(slot: number): number { return this.u8[slot * RECORD + RETRANS8]; }
+  setRetrans(slot: number, v: number): void { this.u8[slot * RECORD + RETRANS8] = v; }
+
+  // slots ---------------------------------------------------------------------------------------
+  next(slot: number): number { return this.i32[slot * W32 + NEXT32]; }
 
   /** A fresh, zeroed slot (not yet chained: see link()). */
   alloc(): number {
@@ -105,15 +160,17 @@ export class ConnStore {
       if (this.used === this.capacity) this.grow(Math.ceil(this.capacity * 1.25));
       slot = this.used++;
     }
-    this.clear(slot);
-    this.life[slot] = 1;
+    this.u8.fill(0, slot * RECORD, (slot + 1) * RECORD);
+    this.f64[slot * W64 + SCHEDULED64] = Infinity;
+    this.u8[slot * RECORD + LASTINDEX8] = 5; // TCP_NONE_SET
+    this.u8[slot * RECORD + LIFE8] = LIFE_USED;
     return slot;
   }
 
-  /** Returns a slot to the free list (unlinking it first when it was chained). */
+  /** Returns a slot to the free list (unlinking it first when it was chained). TCP state and id stay readable until reuse. */
   release(slot: number): void {
-    if (this.life[slot] & 2) this.unlink(slot);
-    this.life[slot] = 0;
+    if (this.life(slot) & LIFE_CONFIRMED) this.unlink(slot);
+    this.setLife(slot, 0);
     this.src6[2 * slot] = this.dst6[2 * slot] = this.src6[2 * slot + 1] = this.dst6[2 * slot + 1] = '';
     this.extra.delete(slot);
     this.freeList.push(slot);
@@ -121,61 +178,42 @@ export class ConnStore {
 
   /** Appends a confirmed entry to the creation-order chain. */
   link(slot: number): void {
-    this.prev[slot] = this.tail;
-    this.next[slot] = -1;
-    if (this.tail >= 0) this.next[this.tail] = slot;
+    this.i32[slot * W32 + PREV32] = this.tail;
+    this.i32[slot * W32 + NEXT32] = -1;
+    if (this.tail >= 0) this.i32[this.tail * W32 + NEXT32] = slot;
     else this.head = slot;
     this.tail = slot;
     this.live++;
   }
 
   private unlink(slot: number): void {
-    const p = this.prev[slot];
-    const n = this.next[slot];
-    if (p >= 0) this.next[p] = n;
+    const p = this.i32[slot * W32 + PREV32];
+    const n = this.i32[slot * W32 + NEXT32];
+    if (p >= 0) this.i32[p * W32 + NEXT32] = n;
     else this.head = n;
-    if (n >= 0) this.prev[n] = p;
+    if (n >= 0) this.i32[n * W32 + PREV32] = p;
     else this.tail = p;
     this.live--;
   }
 
-  private clear(slot: number): void {
-    this.status[slot] = 0;
-    this.expiresUs[slot] = 0;
-    this.scheduledUs[slot] = Infinity;
-    this.pktsOrig[slot] = this.pktsReply[slot] = this.bytesOrig[slot] = this.bytesReply[slot] = 0;
-    this.aux[slot] = 0;
-    this.resetTcp(slot);
-  }
-
+  /** Clears a slot's TCP part (tcp_new starts from zero). */
   resetTcp(slot: number): void {
-    this.tcpState[slot] = 0;
-    for (const d of [2 * slot, 2 * slot + 1]) {
-      this.tdEnd[d] = this.tdMaxend[d] = this.tdMaxwin[d] = this.tdMaxack[d] = 0;
-      this.tdScale[d] = this.tdFlags[d] = 0;
-    }
-    this.lastDir[slot] = 0;
-    this.lastIndex[slot] = 5;
-    this.lastSeq[slot] = this.lastAck[slot] = this.lastEnd[slot] = 0;
-    this.lastWin[slot] = this.lastWscale[slot] = this.lastFlags[slot] = this.retrans[slot] = 0;
+    this.u8[slot * RECORD + TCPSTATE8] = 0;
+    this.u8.fill(0, slot * RECORD + TDEND32 * 4, slot * RECORD + RETRANS8 + 1);
+    this.u8[slot * RECORD + LASTINDEX8] = 5;
   }
 
   private grow(capacity: number): void {
-    const self = this as unknown as Record<string, Growable>;
-    for (const [name, value] of Object.entries(this)) {
-      if (!ArrayBuffer.isView(value)) continue;
-      const old = value as Growable;
-      const perSlot = old.length / Math.max(1, this.capacity) || (PAIRED.has(name) ? 2 : 1);
-      const next = new (old.constructor as { new (n: number): Growable })(capacity * perSlot);
-      next.set(old);
-      self[name] = next;
-    }
+    const buffer = new ArrayBuffer(capacity * RECORD);
+    new Uint8Array(buffer).set(this.u8);
+    this.f64 = new Float64Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.u16 = new Uint16Array(buffer);
+    this.u8 = new Uint8Array(buffer);
     this.capacity = capacity;
   }
 }
-
-/** Columns holding one value per direction. */
-const PAIRED = new Set(['ports', 'src4', 'dst4', 'tdEnd', 'tdMaxend', 'tdMaxwin', 'tdMaxack', 'tdScale', 'tdFlags']);
 
 export const kindOf = (zone: number, proto: number, family: 4 | 6): number => ((zone << 9) | (proto << 1) | (family === 6 ? 1 : 0)) >>> 0;
 export const zoneOfKind = (kind: number): number => kind >>> 9;

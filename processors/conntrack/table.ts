@@ -47,12 +47,13 @@ export class FlowTable {
       if (c === EMPTY) return -1;
       if (c !== DELETED) {
         const k = c - 1;
+        const slot = k >> 1, dir = k & 1;
         if (
-          s.ports[k] === ports &&
-          s.src4[k] === src4 &&
-          s.dst4[k] === dst4 &&
-          s.kind[k >> 1] === kind &&
-          ((kind & 1) === 0 || (s.src6[k] === src6 && s.dst6[k] === dst6))
+          s.ports(slot, dir) === ports &&
+          s.src4(slot, dir) === src4 &&
+          s.dst4(slot, dir) === dst4 &&
+          s.kind(slot) === kind &&
+          ((kind & 1) === 0 || (s.src6Of(slot, dir) === src6 && s.dst6Of(slot, dir) === dst6))
         ) {
           return k;
         }
@@ -77,8 +78,8 @@ export class FlowTable {
   }
 
   private hashOf(k: number): number {
-    const s = this.store;
-    return hashTuple(s.kind[k >> 1], s.ports[k], s.src4[k], s.dst4[k], s.src6[k], s.dst6[k]);
+    const s = this.store, slot = k >> 1, dir = k & 1;
+    return hashTuple(s.kind(slot), s.ports(slot, dir), s.src4(slot, dir), s.dst4(slot, dir), s.src6Of(slot, dir), s.dst6Of(slot, dir));
   }
 
   private place(hash: number, value: number): void {

@@ -8,16 +8,19 @@ import { TcpTracker } from './tcp';
 import type { ProtoTracker } from './tracker';
 import { UdpLiteTracker, UdpTracker } from './udp';
 
-const TRACKERS: ReadonlyMap<number, ProtoTracker> = new Map<number, ProtoTracker>([
-  [IPPROTO.TCP, TcpTracker],
-  [IPPROTO.UDP, UdpTracker],
-  [IPPROTO.UDPLITE, UdpLiteTracker],
-  [IPPROTO.ICMP, IcmpTracker],
-  [IPPROTO.ICMPV6, Icmpv6Tracker],
-  [IPPROTO.SCTP, SctpTracker],
-  [IPPROTO.GRE, GreTracker],
-]);
+/** Indexed by protocol number; every slot is filled, so the lookup is one array load. */
+const TRACKERS: readonly ProtoTracker[] = (() => {
+  const table = new Array<ProtoTracker>(256).fill(GenericTracker);
+  table[IPPROTO.TCP] = TcpTracker;
+  table[IPPROTO.UDP] = UdpTracker;
+  table[IPPROTO.UDPLITE] = UdpLiteTracker;
+  table[IPPROTO.ICMP] = IcmpTracker;
+  table[IPPROTO.ICMPV6] = Icmpv6Tracker;
+  table[IPPROTO.SCTP] = SctpTracker;
+  table[IPPROTO.GRE] = GreTracker;
+  return table;
+})();
 
 export function trackerFor(proto: number): ProtoTracker {
-  return TRACKERS.get(proto) ?? GenericTracker;
+  return TRACKERS[proto & 0xff];
 }

@@ -85,11 +85,11 @@ export const TcpTracker: ProtoTracker = {
   name: 'tcp',
 
   stateName(conn: Conn): string {
-    return TCP_STATE_NAMES[conn.store.tcpState[conn.slot]];
+    return TCP_STATE_NAMES[conn.store.tcpState(conn.slot)];
   },
 
   canEarlyDrop(conn: Conn): boolean {
-    return closing(conn.store.tcpState[conn.slot]);
+    return closing(conn.store.tcpState(conn.slot));
   },
 
   packet(conn: Conn, dir: Dir, ip: IpPacket, ctx: TrackerContext): TrackerResult {

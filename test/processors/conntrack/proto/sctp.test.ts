@@ -30,10 +30,10 @@ function harness() {
   const store = new ConnStore();
   const slot = store.alloc();
   const ports = ((3868 << 16) | 3868) >>> 0;
-  store.kind[slot] = kindOf(0, IPPROTO.SCTP, 4);
+  store.setKind(slot, kindOf(0, IPPROTO.SCTP, 4));
   store.setTuple(slot, 0, 4, A, B, ports);
   store.setTuple(slot, 1, 4, B, A, ports);
-  store.id[slot] = 1;
+  store.setId(slot, 1);
   const conn = new Conn(store, slot);
   const refreshes: number[] = [];
   const events: number[] = [];
