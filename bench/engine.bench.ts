@@ -24,9 +24,10 @@ function addr(i: number): string {
 /** Flow i's query (client i -> server) or its answer, as a decoder would hand them over (fresh strings). */
 function udpPacket(i: number, reply: boolean): IpPacket {
   const c = addr(i), s = '192.0.2.1', sport = 1024 + (i % 60000);
+  const c4 = (10 << 24) | (i & 0xffffff), s4 = 0xc0000201;
   return reply
-    ? { family: 4, src: s, dst: c, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport: 53, dport: sport, length: 40 } }
-    : { family: 4, src: c, dst: s, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport, dport: 53, length: 40 } };
+    ? { family: 4, src: s, dst: c, src4: s4, dst4: c4, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport: 53, dport: sport, length: 40 } }
+    : { family: 4, src: c, dst: s, src4: c4, dst4: s4, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport, dport: 53, length: 40 } };
 }
 
 /** Memory per flow, each case in a fresh process so nothing of an earlier case is counted. */

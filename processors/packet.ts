@@ -137,6 +137,9 @@ export interface IpPacket {
   family: 4 | 6;
   src: string;
   dst: string;
+  /** IPv4 only: the addresses as 32-bit values (the engine hashes these; absent means parse the text). */
+  src4?: number;
+  dst4?: number;
   /** The upper-layer protocol number (after the IPv6 extension-header chain). */
   proto: number;
   /** The IP datagram's length in bytes (IPv4 total length; IPv6 40 + payload length). This is what conntrack counts. */

@@ -63,6 +63,8 @@ function decodeIpv4(d: Uint8Array, off: number, end: number, quoted: boolean): I
     family: 4,
     src: ipv4Text(d, off + 12),
     dst: ipv4Text(d, off + 16),
+    src4: u32(d, off + 12),
+    dst4: u32(d, off + 16),
     proto: d[off + 9],
     length: totalLength,
     ttl: d[off + 8],

@@ -70,11 +70,11 @@ export class ConntrackShard implements TrackerContext {
 
   /** Destroys every entry whose deadline is at or before `nowUs`, appending DESTROY events. */
   expire(nowUs: number, out: FlowEvent[]): void {
-    this.due.length = 0;
     this.expiry.popExpired(nowUs, this.due);
-    if (this.due.length === 0) return;
+    if (this.due.length === 0) return; // (truncating an array costs a runtime call: only when needed)
     this.out = out;
     for (const slot of this.due) this.destroy(new Conn(this.store, slot), 'timeout', this.store.expiresUs(slot));
+    this.due.length = 0;
   }
 
   /** The oldest entry that early_drop may evict (not assured, or assured in a closing TCP state). */
@@ -114,7 +114,9 @@ export class ConntrackShard implements TrackerContext {
       const kind = kindOf(zone, ip.proto, ip.family);
       const packed = ((ports.sport << 16) | ports.dport) >>> 0;
       const v4 = ip.family === 4;
-      const ref = this.table.find(kind, packed, v4 ? ipv4Value(ip.src) : 0, v4 ? ipv4Value(ip.dst) : 0, v4 ? '' : ip.src, v4 ? '' : ip.dst);
+      const ref = v4
+        ? this.table.find(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
+        : this.table.find(kind, packed, 0, 0, ip.src, ip.dst);
       let conn: Conn;
       let dir: Dir = 0;
       if (ref >= 0) {
