@@ -30,6 +30,36 @@ function udpPacket(i: number, reply: boolean): IpPacket {
     : { family: 4, src: c, dst: s, src4: c4, dst4: s4, proto: 17, length: 60, ttl: 64, l4: { kind: 'udp', sport, dport: 53, length: 40 } };
 }
 
+/** Established TCP flows (handshake done), then data segments and their ACKs: the window-tracking path. */
+function tcpThroughput(flows: number): number {
+  const rates: number[] = [];
+  const events: FlowEvent[] = [];
+  const seg = (i: number, reply: boolean, flags: number, seq: number, ack: number, len: number): IpPacket => {
+    const c = addr(i), s = '192.0.2.1', sport = 1024 + (i % 60000);
+    const c4 = (10 << 24) | (i & 0xffffff), s4 = 0xc0000201;
+    const l4 = { kind: 'tcp' as const, seq, ack, flags, window: 65535, headerLength: 20, dataLength: len, options: {} };
+    return reply
+      ? { family: 4, src: s, dst: c, src4: s4, dst4: c4, proto: 6, length: 40 + len, ttl: 64, l4: { ...l4, sport: 443, dport: sport } }
+      : { family: 4, src: c, dst: s, src4: c4, dst4: s4, proto: 6, length: 40 + len, ttl: 64, l4: { ...l4, sport, dport: 443 } };
+  };
+  for (let r = 0; r < RUNS; r++) {
+    gc();
+    const engine = new ConntrackEngine({ sysctl: makeSysctl({ nf_conntrack_max: 2 * flows, nf_conntrack_events: 0 }) });
+    let t = 1_700_000_000_000_000;
+    for (let i = 0; i < flows; i++) {
+      engine.process(seg(i, false, 0x02, 1000, 0, 0), (t += 1), 0, events);
+      engine.process(seg(i, true, 0x12, 5000, 1001, 0), (t += 1), 0, events);
+      engine.process(seg(i, false, 0x10, 1001, 5001, 0), (t += 1), 0, events);
+    }
+    const packets: IpPacket[] = [];
+    for (let i = 0; i < flows; i++) packets.push(seg(i, false, 0x18, 1001, 5001, 100), seg(i, true, 0x10, 5001, 1101, 0));
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < packets.length; i++) engine.process(packets[i], (t += 1), i, events);
+    rates.push(packets.length / (Number(process.hrtime.bigint() - start) / 1e9));
+  }
+  return median(rates);
+}
+
 /** Memory per flow, each case in a fresh process so nothing of an earlier case is counted. */
 function bytesPerFlow(kind: 'udp' | 'tcp', flows: number): number {
   const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', join(__dirname, 'memory.js'), kind, String(flows)], { encoding: 'utf8' });
@@ -85,6 +115,7 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 console.log(`ctflow bench (node ${process.version}, median of ${RUNS} runs)`);
 for (const flows of [100_000, 1_000_000]) {
   console.log(`engine, decoded UDP packets, ${fmt(flows)} tracked flows: ${fmt(engineThroughput(flows))} packets/s per core`);
+  console.log(`engine, decoded TCP data + ACK (window tracking), ${fmt(flows)} tracked flows: ${fmt(tcpThroughput(flows))} packets/s per core`);
 }
 for (const flows of [100_000, 1_000_000]) {
   for (const kind of ['udp', 'tcp'] as const) {

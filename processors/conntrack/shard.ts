@@ -175,8 +175,8 @@ export class ConntrackShard implements TrackerContext {
     const s = this.store;
     const slot = s.alloc();
     s.setKind(slot, kind);
-    s.setTuple(slot, 0, ip.family, ip.src, ip.dst, ((this.ports.sport << 16) | this.ports.dport) >>> 0);
-    s.setTuple(slot, 1, ip.family, ip.dst, ip.src, ((this.replyPorts.sport << 16) | this.replyPorts.dport) >>> 0);
+    s.setTuple(slot, 0, ip.family, ip.src, ip.dst, ((this.ports.sport << 16) | this.ports.dport) >>> 0, ip.src4, ip.dst4);
+    s.setTuple(slot, 1, ip.family, ip.dst, ip.src, ((this.replyPorts.sport << 16) | this.replyPorts.dport) >>> 0, ip.dst4, ip.src4);
     s.setId(slot, index + 1);
     s.setStart(slot, this.nowUs);
     return this.cursor.rebind(slot);

@@ -65,12 +65,12 @@ export class ConnStore {
   setId(slot: number, v: number): void { this.u32[slot * W32 + ID32] = v; }
 
   /** Writes one direction's tuple (addresses as the packet gives them). */
-  setTuple(slot: number, dir: 0 | 1, family: 4 | 6, src: string, dst: string, ports: number): void {
+  setTuple(slot: number, dir: 0 | 1, family: 4 | 6, src: string, dst: string, ports: number, src4?: number, dst4?: number): void {
     const b = slot * W32;
     this.u32[b + PORTS32 + dir] = ports;
     if (family === 4) {
-      this.u32[b + SRC32 + dir] = ipv4Value(src);
-      this.u32[b + DST32 + dir] = ipv4Value(dst);
+      this.u32[b + SRC32 + dir] = src4 ?? ipv4Value(src);
+      this.u32[b + DST32 + dir] = dst4 ?? ipv4Value(dst);
       this.src6[2 * slot + dir] = this.dst6[2 * slot + dir] = '';
     } else {
       this.u32[b + SRC32 + dir] = this.u32[b + DST32 + dir] = 0;
