@@ -8,7 +8,7 @@ import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
 import type { CtState, Direction } from '../flow';
 import type { Conn } from './conn';
-import { invertTuple, packetTuple } from './tuple';
+import { invertPorts, tuplePorts } from './tuple';
 
 export interface RelatedVerdict {
   ctstate: CtState;
@@ -41,15 +41,13 @@ export function relateIcmpError(ip: IpPacket, zone: number, table: Lookup): Rela
   }
   const prefix = ip.proto === IPPROTO.ICMP ? 'icmp' : 'icmpv6';
   const inner = icmp.inner;
-  const quoted = inner ? packetTuple(inner) : null;
-  if (!inner || !quoted) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_bad_quote` };
+  const quoted = { sport: 0, dport: 0 };
+  const wanted = { sport: 0, dport: 0 };
+  if (!inner || !tuplePorts(inner, quoted) || !invertPorts(inner.proto, quoted.sport, quoted.dport, wanted)) {
+    return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_bad_quote` };
+  }
   // The quote is the packet as it was sent; the flow it belongs to is found by its inverse.
-  const wanted = invertTuple(quoted, inner.proto);
-  if (!wanted) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_bad_quote` };
-  const ports = wanted.icmp
-    ? ((wanted.icmp.id << 16) | (wanted.icmp.type << 8) | wanted.icmp.code) >>> 0
-    : ((wanted.sport << 16) | wanted.dport) >>> 0;
-  const found = table.find(zone, inner.proto, inner.family, wanted.src, wanted.dst, ports);
+  const found = table.find(zone, inner.proto, inner.family, inner.dst, inner.src, ((wanted.sport << 16) | wanted.dport) >>> 0);
   if (!found) return { ctstate: 'INVALID', dir: null, reason: `${prefix}_error_unknown_flow` };
   const { conn, dir } = found;
   const expectedDst = dir === 0 ? conn.orig.dst : conn.reply.dst;

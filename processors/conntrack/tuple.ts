@@ -1,38 +1,13 @@
 /**
- * Tuples as the kernel builds them (nf_ct_get_tuple / nf_ct_invert_tuple), and the keys the
- * table is indexed by. ICMP tuples carry id, type and code; GRE carries the PPTP call id.
+ * Tuples as the kernel builds them (nf_ct_get_tuple / nf_ct_invert_tuple), in the packed form the
+ * table keys on: ports, or ICMP id and type<<8|code; GRE carries the PPTP call id. Also the shard key.
  */
 import type { IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
-import type { Tuple } from '../flow';
 
 /** ICMP query types and their answers (the kernel's invmap); anything else cannot start an entry. */
 const ICMP_INVERSE: Readonly<Record<number, number>> = { 8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17 };
 const ICMPV6_INVERSE: Readonly<Record<number, number>> = { 128: 129, 129: 128, 139: 140, 140: 139 };
-
-/** The tuple of a packet in its own direction, or null when the header needed is missing. */
-export function packetTuple(ip: IpPacket): Tuple | null {
-  const l4 = ip.l4;
-  switch (l4?.kind) {
-    case 'tcp':
-    case 'udp':
-    case 'udplite':
-    case 'sctp':
-      return { src: ip.src, dst: ip.dst, sport: l4.sport, dport: l4.dport };
-    case 'icmp':
-    case 'icmpv6':
-      return { src: ip.src, dst: ip.dst, sport: 0, dport: 0, icmp: { type: l4.type, code: l4.code, id: l4.id } };
-    case 'gre':
-      // GREv1 (PPTP) is keyed by the call id; GREv0 has no key in the kernel's tuple.
-      return { src: ip.src, dst: ip.dst, sport: 0, dport: l4.version === 1 ? (l4.key ?? 0) : 0 };
-    case 'dccp':
-    case 'generic':
-      return { src: ip.src, dst: ip.dst, sport: 0, dport: 0 };
-    default:
-      // Tracked protocols need their header; anything else is generic and needs none.
-      return isPortProtocol(ip.proto) ? null : { src: ip.src, dst: ip.dst, sport: 0, dport: 0 };
-  }
-}
 
 function isPortProtocol(proto: number): boolean {
   return (
@@ -89,23 +64,6 @@ export function invertPorts(proto: number, sport: number, dport: number, out: { 
   out.sport = dport;
   out.dport = sport;
   return true;
-}
-
-/** The reply tuple for an original tuple, or null when the protocol cannot invert it (ICMP non-queries). */
-export function invertTuple(t: Tuple, proto: number): Tuple | null {
-  if (t.icmp) {
-    const table = proto === IPPROTO.ICMPV6 ? ICMPV6_INVERSE : ICMP_INVERSE;
-    const type = table[t.icmp.type];
-    if (type === undefined) return null;
-    return { src: t.dst, dst: t.src, sport: 0, dport: 0, icmp: { type, code: t.icmp.code, id: t.icmp.id } };
-  }
-  return { src: t.dst, dst: t.src, sport: t.dport, dport: t.sport };
-}
-
-/** The table key of a tuple within a zone. */
-export function tupleKey(zone: number, proto: number, t: Tuple): string {
-  const ports = t.icmp ? `${t.icmp.type}.${t.icmp.code}.${t.icmp.id}` : `${t.sport}.${t.dport}`;
-  return `${zone}|${proto}|${t.src}|${t.dst}|${ports}`;
 }
 
 /**
