@@ -89,6 +89,40 @@ export type WindowResult =
 
 const ACCEPTED: WindowResult = { action: 'accept' };
 
+/**
+ * A failed check: accepted anyway when the window is liberal (nf_tcp_log_invalid), otherwise the
+ * action with the values behind it. A plain function, so the accepting path allocates nothing.
+ */
+function failure(
+  liberal: boolean,
+  action: 'ignore' | 'invalid',
+  reason: string,
+  seq: number,
+  ack: number,
+  sack: number,
+  end: number,
+  win: number,
+  sender: TcpDirState,
+  receiver: TcpDirState,
+): WindowResult {
+  if (liberal) return ACCEPTED;
+  const detail = {
+    seq,
+    ack,
+    sack,
+    end,
+    win,
+    td_end: sender.td_end,
+    td_maxend: sender.td_maxend,
+    td_maxwin: sender.td_maxwin,
+    td_scale: sender.td_scale,
+    receiver_td_end: receiver.td_end,
+    receiver_td_maxend: receiver.td_maxend,
+    receiver_td_maxwin: receiver.td_maxwin,
+  };
+  return { action, reason, detail };
+}
+
 /** tcp_in_window. `beLiberal` is the sysctl; a picked-up connection's BE_LIBERAL flag also counts. */
 export function inWindow(
   st: WindowTrackerState,
@@ -145,23 +179,6 @@ export function inWindow(
 
   const liberal = beLiberal || (sender.flags & TCP_FLAG_BE_LIBERAL) !== 0;
   const maxAckWindow = sender.td_maxwin > MAXACKWINCONST ? sender.td_maxwin : MAXACKWINCONST;
-  const detail = (): Record<string, number> => ({
-    seq,
-    ack,
-    sack,
-    end,
-    win: winRaw,
-    td_end: sender.td_end,
-    td_maxend: sender.td_maxend,
-    td_maxwin: sender.td_maxwin,
-    td_scale: sender.td_scale,
-    receiver_td_end: receiver.td_end,
-    receiver_td_maxend: receiver.td_maxend,
-    receiver_td_maxwin: receiver.td_maxwin,
-  });
-  const fail = (action: 'ignore' | 'invalid', reason: string): WindowResult =>
-    liberal ? ACCEPTED : { action, reason, detail: detail() };
-
   if (!before(seq, u32(sender.td_maxend + 1))) {
     const overshoot = u32(end - sender.td_maxend + 1);
     const ackOk = after(sack, u32(receiver.td_end - maxAckWindow - 1));
@@ -170,15 +187,15 @@ export function inWindow(
       // A sender overrunning the window by a little: remember its data so the ACK for it passes.
       sender.td_end = end;
       sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
-      return fail('ignore', 'tcp_window_overshoot');
+      return failure(liberal, 'ignore', 'tcp_window_overshoot', seq, ack, sack, end, winRaw, sender, receiver);
     }
-    return fail('invalid', 'tcp_out_of_window');
+    return failure(liberal, 'invalid', 'tcp_out_of_window', seq, ack, sack, end, winRaw, sender, receiver);
   }
-  if (!before(sack, u32(receiver.td_end + 1))) return fail('invalid', 'tcp_ack_over_upper_bound');
+  if (!before(sack, u32(receiver.td_end + 1))) return failure(liberal, 'invalid', 'tcp_ack_over_upper_bound', seq, ack, sack, end, winRaw, sender, receiver);
 
   const inRecvWin = receiver.td_maxwin === 0 || after(end, u32(sender.td_end - receiver.td_maxwin - 1));
-  if (!inRecvWin) return fail('ignore', 'tcp_seq_under_lower_bound');
-  if (!after(sack, u32(receiver.td_end - maxAckWindow - 1))) return fail('ignore', 'tcp_ack_under_lower_bound');
+  if (!inRecvWin) return failure(liberal, 'ignore', 'tcp_seq_under_lower_bound', seq, ack, sack, end, winRaw, sender, receiver);
+  if (!after(sack, u32(receiver.td_end - maxAckWindow - 1))) return failure(liberal, 'ignore', 'tcp_ack_under_lower_bound', seq, ack, sack, end, winRaw, sender, receiver);
 
   if (!syn) win = u32(win * 2 ** sender.td_scale);
 
