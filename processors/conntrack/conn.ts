@@ -8,7 +8,7 @@ import type { FlowRecord, Tuple } from '../flow';
 import { STATUS } from '../flow';
 import { IPPROTO } from '../packet';
 import type { ConnStore } from './store';
-import { LIFE_CONFIRMED, LIFE_DEAD, LIFE_USED, familyOfKind, protoOfKind, zoneOfKind } from './store';
+import { LIFE_CONFIRMED, LIFE_USED, familyOfKind, protoOfKind, zoneOfKind } from './store';
 
 /** One direction of TCP window state (struct ip_ct_tcp_state). */
 export class TcpDirView {
@@ -97,10 +97,8 @@ export class Conn {
 
   get confirmed(): boolean { return (this.store.life(this.slot) & LIFE_CONFIRMED) !== 0; }
   markConfirmed(): void { this.store.setLife(this.slot, this.store.life(this.slot) | LIFE_CONFIRMED); }
-  get dead(): boolean {
-    const life = this.store.life(this.slot);
-    return (life & LIFE_DEAD) !== 0 || (life & LIFE_USED) === 0;
-  }
+  /** Destroyed: its slot went back to the free list (see ConnStore.release). */
+  get dead(): boolean { return (this.store.life(this.slot) & LIFE_USED) === 0; }
 
   /** The original direction's ICMP type (the entry's kind: echo, timestamp, ...). */
   get origIcmpType(): number { return (this.store.ports(this.slot, 0) >>> 8) & 0xff; }

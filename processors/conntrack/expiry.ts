@@ -56,13 +56,13 @@ export class ExpiryQueue {
   }
 
   private swap(i: number, j: number): void {
-    const k = this.keys[i], sl = this.slots[i], g = this.ids[i];
+    const key = this.keys[i], slot = this.slots[i], id = this.ids[i];
     this.keys[i] = this.keys[j];
     this.slots[i] = this.slots[j];
     this.ids[i] = this.ids[j];
-    this.keys[j] = k;
-    this.slots[j] = sl;
-    this.ids[j] = g;
+    this.keys[j] = key;
+    this.slots[j] = slot;
+    this.ids[j] = id;
   }
 
   private push(key: number, slot: number, id: number): void {

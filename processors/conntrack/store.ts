@@ -28,7 +28,6 @@ const INITIAL_CAPACITY = 1024;
 
 export const LIFE_USED = 1;
 export const LIFE_CONFIRMED = 2;
-export const LIFE_DEAD = 4;
 
 export class ConnStore {
   capacity = 0;
@@ -194,13 +193,6 @@ export class ConnStore {
     if (n >= 0) this.i32[n * W32 + PREV32] = p;
     else this.tail = p;
     this.live--;
-  }
-
-  /** Clears a slot's TCP part (tcp_new starts from zero). */
-  resetTcp(slot: number): void {
-    this.u8[slot * RECORD + TCPSTATE8] = 0;
-    this.u8.fill(0, slot * RECORD + TDEND32 * 4, slot * RECORD + RETRANS8 + 1);
-    this.u8[slot * RECORD + LASTINDEX8] = 5;
   }
 
   private grow(capacity: number): void {
