@@ -3,11 +3,10 @@
  * runs the engine with the given sysctls and prints in the format users know.
  */
 import { Presets, SingleBar } from 'cli-progress';
-import type { FlowEvent } from '../processors/flow';
-import type { PacketVerdict } from '../processors/pipeline';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import { flowJson, formatEntry, formatEvent, formatStats } from '../sinks/conntrackText';
+import { eventJson, verdictJson } from '../sinks/jsonRecords';
 import { loadCapture, problemLines, runCapture } from './runCapture';
 import { whatIf } from './whatif';
 
@@ -25,27 +24,6 @@ function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
   return { sysctl: makeSysctl(o.sysctl), shards };
-}
-
-/** One JSON line per IP packet, in capture order (index i counts IP packets from 0, like the oracle). */
-export function verdictJson(v: PacketVerdict): Record<string, unknown> {
-  const line: Record<string, unknown> = { i: v.index, ctstate: v.ctstate, dir: v.dir };
-  if (v.state !== undefined) line.state = v.state;
-  if (v.reason !== undefined) line.reason = v.reason;
-  if (v.detail !== undefined) line.detail = v.detail;
-  if (v.note !== undefined) line.note = v.note;
-  line.ts = v.tsUs / 1e6;
-  line.frame = v.frame;
-  if (v.flowId !== undefined) line.flow = v.flowId;
-  return line;
-}
-
-export function eventJson(e: FlowEvent): Record<string, unknown> {
-  const j: Record<string, unknown> = { ts: e.tsUs / 1e6, type: e.type, ...flowJson(e.flow) };
-  if (!e.protoinfo && e.type !== 'DESTROY') j.state = null;
-  if (e.reason) j.reason = e.reason;
-  if (e.packetIndex !== undefined) j.packet = e.packetIndex;
-  return j;
 }
 
 export function classify(path: string, o: CommonOptions, io: Output): void {
