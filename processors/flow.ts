@@ -116,3 +116,23 @@ export interface Verdict {
   detail?: Record<string, number>;
   flowId?: number;
 }
+
+/**
+ * Flow accounting, as NetFlow/IPFIX exporters report it: one record when a flow ends and, for
+ * long flows, one every active timeout. Counters are deltas since the flow's previous record, so
+ * the records of one flow add up to its conntrack counters.
+ */
+export interface FlowAccountingRecord {
+  /** 'active': the flow is still open (active timeout); 'end': it was destroyed. */
+  kind: 'active' | 'end';
+  /** The entry as last known (at NEW for active records; at DESTROY for end records). */
+  flow: FlowRecord;
+  /** Why it ended (end records only). */
+  reason?: DestroyReason;
+  firstUs: number;
+  lastUs: number;
+  /** Packets and bytes since this flow's previous record. */
+  delta: { orig: Counters; reply: Counters };
+  /** Packet time at which the record was made. */
+  tsUs: number;
+}

@@ -1,0 +1,168 @@
+/**
+ * PartitionProcessor: the engine as one Kafka partition sees it. Each partition gets its own
+ * engine and its own packet clock (keys put every flow on one partition, so no flow spans two),
+ * the way a Kafka Streams task owns its partition's state. That keeps a replay deterministic
+ * however the partitions interleave. Besides the engine's events and verdicts it makes the flow
+ * accounting records (at DESTROY and every active timeout) and knows the oldest packet an open
+ * flow still depends on, which bounds the offset that may be committed.
+ */
+import type { CapturedPacket } from '../packet';
+import type { Counters, FlowAccountingRecord, FlowEvent, FlowRecord } from '../flow';
+import { ConntrackPipeline } from '../pipeline';
+import type { PacketVerdict } from '../pipeline';
+import type { Sysctl } from '../conntrack/sysctl';
+
+export interface PartitionProcessorOptions {
+  sysctl: Sysctl;
+  /** Emit an accounting record for a flow every this many µs of packet time; 0 turns it off. */
+  activeTimeoutUs: number;
+  /** Keep per-packet verdicts in the output (they are the bulk of the output; off by default). */
+  verdicts: boolean;
+}
+
+/** What one call produced; the caller takes it with drain(). */
+export interface PartitionOutput {
+  events: FlowEvent[];
+  verdicts: PacketVerdict[];
+  records: FlowAccountingRecord[];
+}
+
+interface OpenFlow {
+  flow: FlowRecord;
+  firstUs: number;
+  lastUs: number;
+  lastRecordUs: number;
+  seen: { orig: Counters; reply: Counters };
+  sent: { orig: Counters; reply: Counters };
+}
+
+/** A packet as a partition receives it: not yet numbered, with its zone when the source gives one. */
+export type ZonedPacket = Omit<CapturedPacket, 'index'> & { zone?: number };
+
+const zero = (): { orig: Counters; reply: Counters } => ({ orig: { packets: 0, bytes: 0 }, reply: { packets: 0, bytes: 0 } });
+
+export class PartitionProcessor {
+  private readonly pipeline: ConntrackPipeline;
+  private out: PartitionOutput = { events: [], verdicts: [], records: [] };
+  private readonly open = new Map<number, OpenFlow>();
+  /** Flows in the order they started: [flow id, first packet index]; ended ones are skipped lazily. */
+  private readonly startOrder: number[] = [];
+  private startHead = 0;
+  private readonly lengths = new Map<number, number>();
+  private nextIndex = 0;
+  private readonly expired: FlowEvent[] = [];
+
+  constructor(private readonly opts: PartitionProcessorOptions) {
+    this.pipeline = new ConntrackPipeline(
+      { verdict: (v) => this.onVerdict(v), event: (e) => this.onEvent(e) },
+      { sysctl: opts.sysctl, shards: 1, zoneOf: (p) => (p as ZonedPacket).zone ?? 0 },
+    );
+  }
+
+  /** Packets numbered by this processor, in partition order (index i as `ctflow classify` counts). */
+  get packets(): number {
+    return this.nextIndex;
+  }
+
+  push(p: ZonedPacket): number {
+    const index = this.nextIndex++;
+    this.lengths.set(index, p.ip.length);
+    this.pipeline.push({ ...p, index });
+    return index;
+  }
+
+  /**
+   * Moves the clock without a packet (live mode: an idle partition follows wall time), so
+   * timeouts fire on a quiet partition too.
+   */
+  advanceTo(tsUs: number): void {
+    this.pipeline.engine.advance(tsUs, this.expired);
+    for (const e of this.expired) this.onEvent(e);
+    this.expired.length = 0;
+  }
+
+  /** End of input: incomplete fragment trains are reported. Open flows stay open, as in `ctflow events`. */
+  end(): void {
+    this.pipeline.end();
+  }
+
+  drain(): PartitionOutput {
+    const o = this.out;
+    this.out = { events: [], verdicts: [], records: [] };
+    return o;
+  }
+
+  /** Index of the first packet of the oldest flow still open (or the next index when none is). */
+  oldestOpenPacket(): number {
+    while (this.startHead < this.startOrder.length && !this.open.has(this.startOrder[this.startHead])) this.startHead += 2;
+    if (this.startHead > 4096 && this.startHead * 2 > this.startOrder.length) {
+      this.startOrder.splice(0, this.startHead);
+      this.startHead = 0;
+    }
+    return this.startHead < this.startOrder.length ? this.startOrder[this.startHead + 1] : this.nextIndex;
+  }
+
+  get openFlows(): number {
+    return this.open.size;
+  }
+
+  get engine(): ConntrackPipeline['engine'] {
+    return this.pipeline.engine;
+  }
+
+  private onEvent(e: FlowEvent): void {
+    this.out.events.push(e);
+    const id = e.flow.id;
+    if (e.type === 'NEW') {
+      const first = e.packetIndex ?? this.nextIndex - 1;
+      this.open.set(id, { flow: e.flow, firstUs: e.tsUs, lastUs: e.tsUs, lastRecordUs: e.tsUs, seen: zero(), sent: zero() });
+      this.startOrder.push(id, first);
+    } else if (e.type === 'DESTROY') {
+      const f = this.open.get(id);
+      this.open.delete(id);
+      const c = e.flow.counters;
+      const sent = f?.sent ?? zero();
+      this.out.records.push({
+        kind: 'end',
+        flow: e.flow,
+        reason: e.reason,
+        firstUs: f?.firstUs ?? e.flow.startUs,
+        lastUs: e.flow.lastUs,
+        delta: {
+          orig: { packets: c.orig.packets - sent.orig.packets, bytes: c.orig.bytes - sent.orig.bytes },
+          reply: { packets: c.reply.packets - sent.reply.packets, bytes: c.reply.bytes - sent.reply.bytes },
+        },
+        tsUs: e.tsUs,
+      });
+    } else {
+      const f = this.open.get(id);
+      if (f) f.flow = e.flow;
+    }
+  }
+
+  private onVerdict(v: PacketVerdict): void {
+    const length = this.lengths.get(v.index) ?? 0;
+    this.lengths.delete(v.index);
+    if (this.opts.verdicts) this.out.verdicts.push(v);
+    if (v.flowId === undefined || v.dir === null || v.ctstate === 'INVALID' || v.ctstate === 'UNTRACKED') return;
+    const f = this.open.get(v.flowId);
+    if (!f) return;
+    const c = v.dir === 'original' ? f.seen.orig : f.seen.reply;
+    c.packets++;
+    c.bytes += length;
+    f.lastUs = v.tsUs;
+    const every = this.opts.activeTimeoutUs;
+    if (every > 0 && v.tsUs - f.lastRecordUs >= every) this.activeRecord(f, v.tsUs);
+  }
+
+  /** Counts since the last record, from the packets seen here (the end record settles on conntrack's own counters). */
+  private activeRecord(f: OpenFlow, tsUs: number): void {
+    const d = {
+      orig: { packets: f.seen.orig.packets - f.sent.orig.packets, bytes: f.seen.orig.bytes - f.sent.orig.bytes },
+      reply: { packets: f.seen.reply.packets - f.sent.reply.packets, bytes: f.seen.reply.bytes - f.sent.reply.bytes },
+    };
+    f.sent = { orig: { ...f.seen.orig }, reply: { ...f.seen.reply } };
+    f.lastRecordUs = tsUs;
+    this.out.records.push({ kind: 'active', flow: f.flow, firstUs: f.firstUs, lastUs: f.lastUs, delta: d, tsUs });
+  }
+}
