@@ -281,13 +281,13 @@ function anyFreePort() {
   });
 }
 
-async function choosePorts(opts) {
+async function choosePorts(opts, avoidDefault = false) {
   let port;
   if (opts.port != null) {
     port = Number(opts.port);
     if (!(await portIsFree(port))) throw new KafkaBrokerError(`port ${HOST}:${port} is taken: choose another or stop what holds it`, 'PORT_TAKEN');
   } else {
-    port = (await portIsFree(DEFAULT_PORT)) ? DEFAULT_PORT : await anyFreePort();
+    port = !avoidDefault && (await portIsFree(DEFAULT_PORT)) ? DEFAULT_PORT : await anyFreePort();
   }
   let controllerPort;
   if (opts.controllerPort != null) {
@@ -341,6 +341,10 @@ function serverProperties({ version, port, controllerPort, logDirs, overrides })
     'transaction.state.log.num.partitions': '4',
     // A test's consumer group should not wait 3 s for more members that never come.
     'group.initial.rebalance.delay.ms': '0',
+    // No time-based retention: replayed captures and test messages carry their original, possibly
+    // years-old timestamps, and the periodic retention check would delete them mid-test (the data
+    // dir is thrown away at stop anyway).
+    'log.retention.ms': '-1',
     // Small segments and indexes: test data is tiny and the data dir is thrown away.
     'log.segment.bytes': String(16 * 1024 * 1024),
     'log.index.size.max.bytes': String(1024 * 1024),
@@ -593,7 +597,25 @@ async function start(opts = {}) {
 
   const { libDir } = await fetch({ version, log });
   pruneStaleRuns();
-  const { port, controllerPort } = await choosePorts(opts);
+  // A port can be free when checked and taken seconds later when Kafka binds it (another test run
+  // starting its broker at the same moment); ports we picked ourselves are simply picked again.
+  const ownPorts = opts.port == null && opts.controllerPort == null;
+  for (let attempt = 1; ; attempt++) {
+    const ports = await choosePorts(opts, attempt > 1);
+    try {
+      const result = await launch({ ...opts, version, java, libDir, writeState, ...ports });
+      result.startupMs = Date.now() - t0;
+      if (writeState) fs.writeFileSync(STATE_FILE, `${JSON.stringify({ ...result, startedAt: new Date().toISOString() }, null, 2)}\n`);
+      return result;
+    } catch (err) {
+      if (!(err instanceof KafkaBrokerError && err.code === 'PORT_TAKEN' && ownPorts && attempt < 3)) throw err;
+      log(`kafka: ${err.message.split('\n')[0].slice(0, 160)}... trying other ports`);
+    }
+  }
+}
+
+/** One start attempt on the given ports: format a fresh data dir, spawn, wait until ready. */
+async function launch({ version, java, libDir, writeState, port, controllerPort, ...opts }) {
   const brokers = `${HOST}:${port}`;
 
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
@@ -680,19 +702,7 @@ async function start(opts = {}) {
     await sleep(sawStarted ? 200 : 250);
   }
 
-  const result = {
-    brokers,
-    pid: javaPid,
-    dataDir,
-    logFile,
-    version,
-    port,
-    controllerPort,
-    watchdogPid: watchdog.pid,
-    startupMs: Date.now() - t0,
-  };
-  if (writeState) fs.writeFileSync(STATE_FILE, `${JSON.stringify({ ...result, startedAt: new Date().toISOString() }, null, 2)}\n`);
-  return result;
+  return { brokers, pid: javaPid, dataDir, logFile, version, port, controllerPort, watchdogPid: watchdog.pid, startupMs: 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
