@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import * as commands from './cli/commands';
+import * as flowEvents from './cli/flowEvents';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -25,9 +26,10 @@ export function buildProgram(io: Output): Command {
   common(program.command('events <capture>').description('the event stream, like conntrack -E -o timestamp,extended,id'))
     .option('--json', 'JSON lines instead of conntrack text')
     .action((path: string, o) => commands.events(path, o, io));
-  common(program.command('list <capture>').description('the table after the last packet, like conntrack -L -o extended,id'))
+  common(program.command('list [capture]').description('the table after the last packet, like conntrack -L -o extended,id'))
     .option('--json', 'JSON lines instead of conntrack text')
-    .action((path: string, o) => commands.list(path, o, io));
+    .addOption(new Option('--flow-events <file>', "instead of a capture: hosts' conntrack events (text, XML or JSON; '-' = stdin; repeat: one host per file)").default([]).argParser(collect))
+    .action((path: string | undefined, o) => flowEvents.list(path, o, io));
   common(program.command('stats <capture>').description('the counters, like conntrack -S'))
     .option('--json', 'JSON instead of conntrack text')
     .action((path: string, o) => commands.stats(path, o, io));

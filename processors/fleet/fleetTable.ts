@@ -114,6 +114,7 @@ export class FleetTable {
   readonly #tombstones = new Map<string, { key: string; tsUs?: number }>();
   readonly #tombstoneLimit: number;
   #seq = 0;
+  #clockUs: number | undefined;
   readonly #stats: FleetStats = { applied: 0, ignored: 0, inserted: 0, updated: 0, destroyed: 0, adopted: 0, superseded: 0, unknownDestroys: 0, afterDestroy: 0 };
 
   constructor({ zones = new HostZones(), tombstones = 65536 }: FleetTableOptions = {}) {
@@ -128,6 +129,7 @@ export class FleetTable {
   }
 
   apply(e: HostFlowEvent): FleetApplyResult {
+    if (e.tsUs !== undefined && (this.#clockUs === undefined || e.tsUs > this.#clockUs)) this.#clockUs = e.tsUs;
     const zone = this.zoneOf(e);
     const snap = e.flow;
     const key = tupleKey(zone, snap);
@@ -202,6 +204,11 @@ export class FleetTable {
       if (nowUs !== undefined && r.timeoutReportedUs !== undefined) r.timeout = Math.max(0, r.timeout - Math.floor((nowUs - r.timeoutReportedUs) / 1e6));
       return r;
     });
+  }
+
+  /** The latest event time applied (µs), the table's idea of "now" when the input carries times. */
+  get clockUs(): number | undefined {
+    return this.#clockUs;
   }
 
   get size(): number {
