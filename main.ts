@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as commands from './cli/commands';
 import * as flowEvents from './cli/flowEvents';
+import * as kafka from './cli/kafkaCommands';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -36,16 +37,68 @@ export function buildProgram(io: Output): Command {
   common(program.command('whatif <capture>').description('replay with default and changed knobs; report verdicts and flows that change'))
     .option('--json', 'JSON report')
     .action((path: string, o) => commands.whatif(path, o, io));
-  common(program.command('replay <capture>').description('run the whole in-process pipeline on a capture, with progress and a summary'))
+  common(program.command('replay [capture]').description('run the whole pipeline on a capture (in process), or on a Kafka topic with --topic'))
     .option('--quiet', 'print neither progress nor summary')
-    .option('--json', 'print the summary as JSON')
-    .action((path: string, o) => commands.replay(path, o, io));
+    .option('--json', 'print the summary (or, with --events-out, the transitions) as JSON')
+    .option('--topic <topic>', 'replay this captured-traffic topic from Kafka instead of a capture file')
+    .option('--brokers <list>', 'Kafka brokers host:port,... (default: $KAFKA_BROKERS)')
+    .option('--kind <kind>', 'what the topic holds: captured-traffic or packet-events', 'captured-traffic')
+    .option('--from <time>', 'start at this message time (ISO 8601 or epoch seconds)')
+    .option('--to <time>', 'stop before this message time')
+    .option('--speed <n>', 'pace at n x real time (0: as fast as possible)', '0')
+    .option('--events-out <dest>', "also print the transitions ('-' = stdout), as ctflow events does")
+    .option('--out-prefix <prefix>', 'output topics are <prefix>transitions, flows, dead-letter, verdicts (default: <topic>.replay.)')
+    .option('--verdicts', 'also write per-packet verdicts to <prefix>verdicts')
+    .option('--active-timeout <s>', 'seconds between accounting records of long flows', '1800')
+    .action((path: string | undefined, o) => {
+      if (o.topic !== undefined) {
+        if (path !== undefined) throw new Error('replay: give a capture file or --topic, not both');
+        return kafka.replayTopic(o, io);
+      }
+      if (path === undefined) throw new Error('replay: give a capture file, or --topic to replay a Kafka topic');
+      commands.replay(path, o, io);
+      return undefined;
+    });
+  program
+    .command('produce <capture>')
+    .description('publish a capture into a captured-traffic topic, keyed by flow (message time = packet time)')
+    .requiredOption('--topic <topic>', 'the topic to write (created with --partitions if missing)')
+    .option('--brokers <list>', 'Kafka brokers host:port,... (default: $KAFKA_BROKERS)')
+    .option('--partitions <n>', 'partitions when the topic is created', '4')
+    .option('--single-frames', 'one frame per message (headers carry link type and time) instead of frame batches')
+    .option('--batch-frames <n>', 'frames per batch message at most', '1024')
+    .option('--rate <pps>', 'send at most this many frames per second')
+    .option('--quiet', 'no progress bar or summary')
+    .action((path: string, o) => kafka.produce(path, o, io));
+  program
+    .command('run')
+    .description('the live pipeline: consume, track, write transitions and flow records; SIGINT/SIGTERM drain and commit')
+    .option('--config <file>', 'YAML settings (see docs/config.md)')
+    .option('--brokers <list>', 'Kafka brokers host:port,... (default: $KAFKA_BROKERS, then the config)')
+    .option('--group <id>', 'consumer group (default: input.group)')
+    .option('--input-topic <topic>', 'input topic (default: input.topic)')
+    .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
+    .option('--events-out <dest>', "also print the transitions ('-' = stdout)")
+    .option('--json', 'transitions as JSON lines')
+    .action((o) => kafka.run(o, io));
   return program;
 }
 
 export function main(argv: string[], io: Output): number {
   try {
     buildProgram(io).parse(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    io.err(`ctflow: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+/** Like main, for commands that talk to Kafka: resolves with the exit code once they finish. */
+export async function mainAsync(argv: string[], io: Output): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
@@ -62,7 +115,9 @@ export function runCli(): void {
     throw err;
   });
   const io: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
-  process.exitCode = main(process.argv.slice(2), io);
+  void mainAsync(process.argv.slice(2), io).then((code) => {
+    process.exitCode = code;
+  });
 }
 
 if (require.main === module) runCli();

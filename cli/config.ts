@@ -1,0 +1,135 @@
+/**
+ * `ctflow run --config FILE`: the live pipeline's settings, from a YAML file, then the
+ * environment, then flags (each overriding the one before). Every key is checked: an unknown or
+ * misspelt key, or a value of the wrong kind, stops the start with a message naming the key path.
+ * Secrets (the SASL password) come only from the environment, never from the file.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseBrokers } from '../kafka/client';
+import type { KafkaSettings } from '../kafka/client';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import type { Sysctl } from '../processors/conntrack/sysctl';
+
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, . _ - (at most 249)');
+
+export const configSchema = z.strictObject({
+  kafka: z
+    .strictObject({
+      brokers: z.union([z.string(), z.array(z.string())]).optional(),
+      clientId: z.string().min(1).default('ctflow'),
+      tls: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          caFile: z.string().optional(),
+          certFile: z.string().optional(),
+          keyFile: z.string().optional(),
+          rejectUnauthorized: z.boolean().default(true),
+        })
+        .optional(),
+      sasl: z
+        .strictObject({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+          username: z.string().min(1),
+          /** Name of the environment variable holding the password. */
+          passwordEnv: z.string().min(1).default('CTFLOW_KAFKA_PASSWORD'),
+        })
+        .optional(),
+    })
+    .default({ clientId: 'ctflow' }),
+  input: z
+    .strictObject({
+      topic: topicName.default('ctflow.captured-traffic'),
+      kind: z.enum(['captured-traffic', 'packet-events']).default('captured-traffic'),
+      group: z.string().min(1).default('ctflow'),
+    })
+    .default({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow' }),
+  outputs: z
+    .strictObject({
+      transitions: topicName.default('ctflow.transitions'),
+      flows: topicName.default('ctflow.flows'),
+      verdicts: topicName.nullable().default(null),
+      deadLetter: topicName.default('ctflow.dead-letter'),
+    })
+    .default({ transitions: 'ctflow.transitions', flows: 'ctflow.flows', verdicts: null, deadLetter: 'ctflow.dead-letter' }),
+  engine: z
+    .strictObject({
+      /** net.netfilter knobs by their sysctl names, checked against the known set. */
+      sysctl: z.record(z.string(), z.number()).default({}),
+      /** Seconds between accounting records of a long flow (NetFlow's active timeout); 0 = only at the end. */
+      activeTimeout: z.number().min(0).default(1800),
+    })
+    .default({ sysctl: {}, activeTimeout: 1800 }),
+  pipeline: z
+    .strictObject({
+      maxInFlightBatches: z.number().int().min(1).max(10000).default(16),
+      commitIntervalMs: z.number().int().min(0).default(1000),
+      /** A partition with no input for this long follows wall time (live mode), so its timeouts fire. */
+      idleMs: z.number().int().min(100).default(5000),
+    })
+    .default({ maxInFlightBatches: 16, commitIntervalMs: 1000, idleMs: 5000 }),
+});
+
+export type CtflowConfig = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+function issueText(err: z.ZodError, source: string): string {
+  return err.issues
+    .map((i) => {
+      const path = i.path.join('.') || '(top level)';
+      const keys = 'keys' in i && Array.isArray(i.keys) ? `: ${i.keys.map((k) => `'${k}'`).join(', ')}` : '';
+      return `${source}: ${path}: ${i.message}${keys}`;
+    })
+    .join('\n');
+}
+
+/** Reads and checks a config file (YAML or JSON); an absent path gives the defaults. */
+export function loadConfig(path?: string): CtflowConfig {
+  let raw: unknown = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      raw = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config '${path}' is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  const r = configSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(issueText(r.error, path ?? 'config'));
+  // The knob names are checked here too, so a typo stops the start rather than the first packet.
+  try {
+    sysctlOf(r.data);
+  } catch (err) {
+    throw new ConfigError(`${path ?? 'config'}: engine.sysctl: ${(err as Error).message}`);
+  }
+  return r.data;
+}
+
+export function sysctlOf(c: CtflowConfig, extra: string[] = []): Sysctl {
+  return makeSysctl([...Object.entries(c.engine.sysctl).map(([k, v]) => `${k}=${v}`), ...extra]);
+}
+
+/**
+ * Connection settings: brokers from the flag, else KAFKA_BROKERS, else the file; the SASL
+ * password from the environment variable the file names.
+ */
+export function kafkaSettingsOf(c: CtflowConfig, env: NodeJS.ProcessEnv, brokersFlag?: string): KafkaSettings {
+  const fromFile = Array.isArray(c.kafka.brokers) ? c.kafka.brokers.join(',') : c.kafka.brokers;
+  const brokers = parseBrokers(brokersFlag ?? env.KAFKA_BROKERS ?? fromFile);
+  if (brokers.length === 0) throw new ConfigError('no Kafka brokers: give --brokers, set KAFKA_BROKERS, or kafka.brokers in the config');
+  const s: KafkaSettings = { brokers, clientId: c.kafka.clientId };
+  if (c.kafka.tls?.enabled) s.tls = { caFile: c.kafka.tls.caFile, certFile: c.kafka.tls.certFile, keyFile: c.kafka.tls.keyFile, rejectUnauthorized: c.kafka.tls.rejectUnauthorized };
+  if (c.kafka.sasl) {
+    const password = env[c.kafka.sasl.passwordEnv];
+    if (password === undefined) throw new ConfigError(`kafka.sasl: the password is read from $${c.kafka.sasl.passwordEnv}, which is not set`);
+    s.sasl = { mechanism: c.kafka.sasl.mechanism, username: c.kafka.sasl.username, password };
+  }
+  return s;
+}

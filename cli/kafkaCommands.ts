@@ -1,0 +1,258 @@
+/**
+ * The Kafka commands: `produce` (a capture into a captured-traffic topic), `replay --topic`
+ * (reprocess a topic without touching the live group's offsets) and `run` (the live pipeline).
+ */
+import { Presets, SingleBar } from 'cli-progress';
+import { openCapture } from '../ingest/capture/reader';
+import { decodeFrame } from '../ingest/decode/index';
+import { encodeFrameBatch, encodeSingleFrame } from '../ingest/kafka/capturedTraffic';
+import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
+import { flowKeyHash } from '../ingest/kafka/partitionKey';
+import type { InputKind } from '../ingest/kafka/inputMessages';
+import { KafkaConnection, parseBrokers } from '../kafka/client';
+import type { KafkaSettings, OutputMessage } from '../kafka/client';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import { formatEvent } from '../sinks/conntrackText';
+import { eventJson } from '../sinks/jsonRecords';
+import type { Output } from './commands';
+import { kafkaSettingsOf, loadConfig, sysctlOf } from './config';
+import { CliError, loadCapture } from './runCapture';
+import { StreamPipeline } from './streamPipeline';
+
+export interface ConnectionOptions {
+  brokers?: string;
+}
+
+function settingsFrom(o: ConnectionOptions, io: Output): KafkaSettings {
+  const brokers = parseBrokers(o.brokers ?? process.env.KAFKA_BROKERS);
+  if (brokers.length === 0) throw new CliError('no Kafka brokers: give --brokers host:port or set KAFKA_BROKERS');
+  return { brokers, clientId: 'ctflow', log: (level, m) => io.err(`ctflow: ${level}: ${m}`) };
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number, max = 1 << 30): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new CliError(`${name}: '${text}' is not an integer from 1 to ${max}`);
+  return n;
+}
+
+/** --from/--to: ISO 8601, or seconds since the epoch. */
+function timeMs(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new CliError(`${name}: '${text}' is neither an ISO 8601 time nor seconds since the epoch`);
+  return ms;
+}
+
+export interface ProduceOptions extends ConnectionOptions {
+  topic: string;
+  partitions?: string;
+  singleFrames?: boolean;
+  batchFrames?: string;
+  rate?: string;
+  quiet?: boolean;
+}
+
+/** Largest batch value; Kafka's default max.message.bytes is 1 MiB. */
+const MAX_BATCH_BYTES = 900 * 1024;
+
+export async function produce(path: string, o: ProduceOptions, io: Output): Promise<void> {
+  const capture = (() => {
+    try {
+      return openCapture(loadCapture(path));
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  })();
+  const batchFrames = positiveInt('--batch-frames', o.batchFrames, 1024, 1 << 20);
+  const rate = o.rate === undefined ? 0 : positiveInt('--rate', o.rate, 0);
+  const conn = new KafkaConnection(settingsFrom(o, io));
+  try {
+    const admin = await conn.admin();
+    // Message times are packet times, which may lie far in the past (or ahead of the broker's
+    // clock): a topic made here keeps them, rather than deleting old captures at once or refusing
+    // future ones (Kafka's retention and message.timestamp.after.max.ms look at message times).
+    await admin.ensureTopics([
+      {
+        topic: o.topic,
+        partitions: positiveInt('--partitions', o.partitions, 4, 10000),
+        config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' },
+      },
+    ]);
+    const partitions = await admin.partitionCount(o.topic);
+    const producer = await conn.producer();
+    const pending = new Map<number, { frames: TopicFrame[]; bytes: number }>();
+    let queue: OutputMessage[] = [];
+    let frames = 0;
+    let messages = 0;
+    const started = Date.now();
+    const bar = !o.quiet && process.stderr.isTTY ? new SingleBar({ format: 'produce |{bar}| {value} frames', stream: process.stderr }, Presets.shades_classic) : null;
+    bar?.start(1, 0);
+
+    const flushPartition = (partition: number) => {
+      const b = pending.get(partition);
+      if (!b || b.frames.length === 0) return;
+      queue.push({ topic: o.topic, partition, value: encodeFrameBatch(b.frames), timestampMs: Math.floor(b.frames[0].tsUs / 1000) });
+      pending.delete(partition);
+    };
+    const send = async (force: boolean) => {
+      if (!force && queue.length < 64) return;
+      messages += queue.length;
+      const q = queue;
+      queue = [];
+      await producer.send(q);
+      bar?.setTotal(frames + 1);
+      bar?.update(frames);
+    };
+
+    for (const f of capture) {
+      // The key is the flow's (zone 0, unordered address pair); frames without IP go to partition 0.
+      const d = decodeFrame(f);
+      const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0;
+      const partition = hash % partitions;
+      const frame: TopicFrame = { tsUs: f.tsUs, linkType: f.linkType, interfaceId: f.interfaceId, data: f.data, origLength: f.origLength };
+      frames++;
+      if (rate) {
+        const due = started + (frames / rate) * 1000;
+        if (due - Date.now() > 2) {
+          for (const p of [...pending.keys()]) flushPartition(p);
+          await send(true);
+          await new Promise((r) => setTimeout(r, due - Date.now()));
+        }
+      }
+      if (o.singleFrames) {
+        const m = encodeSingleFrame(frame);
+        queue.push({ topic: o.topic, partition, key: hash.toString(16).padStart(8, '0'), value: m.value, headers: m.headers, timestampMs: Math.floor(f.tsUs / 1000) });
+      } else {
+        let b = pending.get(partition);
+        if (b && b.bytes + 20 + f.data.length > MAX_BATCH_BYTES) {
+          flushPartition(partition);
+          b = undefined;
+        }
+        if (!b) pending.set(partition, (b = { frames: [], bytes: 12 }));
+        b.frames.push(frame);
+        b.bytes += 20 + f.data.length;
+        if (b.frames.length >= batchFrames) flushPartition(partition);
+      }
+      await send(false);
+    }
+    for (const p of [...pending.keys()]) flushPartition(p);
+    await send(true);
+    bar?.stop();
+    if (capture.problem) io.err(`ctflow: frame ${capture.problem.frame}: ${capture.problem.reason}; the capture ends there`);
+    if (!o.quiet) io.err(`produced ${frames} frames in ${messages} messages to ${o.topic} (${partitions} partitions) in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+  } finally {
+    await conn.close();
+  }
+}
+
+export interface ReplayTopicOptions extends ConnectionOptions {
+  topic: string;
+  kind?: string;
+  from?: string;
+  to?: string;
+  speed?: string;
+  eventsOut?: string;
+  json?: boolean;
+  outPrefix?: string;
+  verdicts?: boolean;
+  activeTimeout?: string;
+  sysctl: string[];
+  quiet?: boolean;
+}
+
+function inputKind(text: string | undefined): InputKind {
+  const k = text ?? 'captured-traffic';
+  if (k !== 'captured-traffic' && k !== 'packet-events') throw new CliError(`--kind: '${k}' is not captured-traffic or packet-events`);
+  return k;
+}
+
+function seconds(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`${name}: '${text}' is not a number of seconds`);
+  return n;
+}
+
+export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<void> {
+  if (o.eventsOut !== undefined && o.eventsOut !== '-') throw new CliError(`--events-out: only '-' (stdout) is supported, not '${o.eventsOut}'`);
+  const sysctl = makeSysctl(o.sysctl);
+  const speed = o.speed === undefined ? 0 : Number(o.speed);
+  if (!Number.isFinite(speed) || speed < 0) throw new CliError(`--speed: '${o.speed}' is not a non-negative number (0 = as fast as possible)`);
+  const prefix = o.outPrefix ?? `${o.topic}.replay.`;
+  const text = { acct: sysctl.nf_conntrack_acct !== 0 };
+  const conn = new KafkaConnection(settingsFrom(o, io));
+  const pipeline = new StreamPipeline(conn, {
+    kind: inputKind(o.kind),
+    inputTopic: o.topic,
+    outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter`, verdicts: o.verdicts ? `${prefix}verdicts` : undefined },
+    sysctl,
+    activeTimeoutUs: seconds('--active-timeout', o.activeTimeout, 1800) * 1e6,
+    mode: 'replay',
+    groupId: '',
+    fromMs: timeMs('--from', o.from),
+    toMs: timeMs('--to', o.to),
+    speed,
+    onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
+    log: (level, m) => level !== 'info' && io.err(`ctflow: ${m}`),
+  });
+  const started = Date.now();
+  await pipeline.run();
+  const c = pipeline.counters;
+  if (!o.quiet) {
+    io.err(
+      `replayed ${o.topic}: ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ` +
+        `${c.deadLetters} dead letters, ${c.skipped} non-IP frames in ${((Date.now() - started) / 1000).toFixed(2)}s -> ${prefix}*`,
+    );
+  }
+}
+
+export interface RunOptions extends ConnectionOptions {
+  config?: string;
+  group?: string;
+  inputTopic?: string;
+  sysctl: string[];
+  eventsOut?: string;
+  json?: boolean;
+}
+
+/** The live pipeline, until SIGINT or SIGTERM: then it drains, writes, commits and exits. */
+export async function run(o: RunOptions, io: Output): Promise<void> {
+  const cfg = loadConfig(o.config);
+  const sysctl = sysctlOf(cfg, o.sysctl);
+  const settings = { ...kafkaSettingsOf(cfg, process.env, o.brokers), log: (level: string, m: string) => io.err(`ctflow: ${level}: ${m}`) };
+  const text = { acct: sysctl.nf_conntrack_acct !== 0 };
+  const pipeline = new StreamPipeline(new KafkaConnection(settings), {
+    kind: cfg.input.kind,
+    inputTopic: o.inputTopic ?? cfg.input.topic,
+    outputs: { ...cfg.outputs, verdicts: cfg.outputs.verdicts ?? undefined },
+    sysctl,
+    activeTimeoutUs: cfg.engine.activeTimeout * 1e6,
+    mode: 'live',
+    groupId: o.group ?? cfg.input.group,
+    maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
+    commitIntervalMs: cfg.pipeline.commitIntervalMs,
+    idleMs: cfg.pipeline.idleMs,
+    onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
+    log: (level, m) => io.err(`ctflow: ${level}: ${m}`),
+  });
+  await pipeline.run();
+  io.err(`ctflow: consuming ${o.inputTopic ?? cfg.input.topic} as group ${o.group ?? cfg.input.group}; SIGINT or SIGTERM drains and stops`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      io.err(`ctflow: ${signal}: draining`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      pipeline.stop().then(resolve, (err: Error) => {
+        io.err(`ctflow: ${err.message}`);
+        resolve();
+      });
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  const c = pipeline.counters;
+  io.err(`ctflow: stopped after ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ${c.deadLetters} dead letters; offsets committed`);
+}

@@ -1,0 +1,354 @@
+/**
+ * The Kafka pipeline: input topic -> RxJS -> one engine per partition -> output topics, with
+ * offsets committed only after the outputs are acknowledged. Used by `ctflow run` (live: a
+ * consumer group, commits, idle partitions follow wall time) and `ctflow replay --topic`
+ * (a throwaway group that never commits, bounded by the offsets present at start or a time
+ * window, optionally paced at N x real time).
+ *
+ * Backpressure: batches handed to the RxJS chain but not yet written and acknowledged are
+ * counted; past `maxInFlightBatches` the consumer is paused, and resumed at half of it, so
+ * memory stays bounded whatever the input rate.
+ */
+import { Subject, concatMap, map, share } from 'rxjs';
+import type { FlowEvent } from '../processors/flow';
+import type { Sysctl } from '../processors/conntrack/sysctl';
+import { PartitionProcessor } from '../processors/stream/partitionProcessor';
+import { CommitPoint } from '../processors/stream/commitPoint';
+import { EventTimeMerge } from '../processors/stream/eventTimeMerge';
+import type { GroupConsumer, InputBatch, KafkaConnection, OutputMessage, OutputProducer, TopicAdmin } from '../kafka/client';
+import { decodeInputMessage } from '../ingest/kafka/inputMessages';
+import type { InputKind } from '../ingest/kafka/inputMessages';
+import { OutputEncoder } from '../sinks/kafka/outputTopics';
+import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
+
+export interface StreamOptions {
+  kind: InputKind;
+  inputTopic: string;
+  outputs: OutputTopicNames;
+  sysctl: Sysctl;
+  activeTimeoutUs: number;
+  mode: 'live' | 'replay';
+  /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
+  groupId: string;
+  maxInFlightBatches?: number;
+  /** live: commit at most this often (ms); always on shutdown. */
+  commitIntervalMs?: number;
+  /** live: a partition with no input for this long advances its clock with wall time. */
+  idleMs?: number;
+  /** replay: time window by message timestamp (ms), and pacing (0 = as fast as possible). */
+  fromMs?: number;
+  toMs?: number;
+  speed?: number;
+  /** Transitions for stdout; in replay they come merged into one event-time order. */
+  onEvents?(events: FlowEvent[]): void;
+  log?(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+export interface StreamCounters {
+  messages: number;
+  packets: number;
+  skipped: number;
+  deadLetters: number;
+  events: number;
+  flowRecords: number;
+  batches: number;
+  commits: number;
+  pauses: number;
+}
+
+interface PartitionState {
+  proc: PartitionProcessor;
+  commit: CommitPoint;
+  /** replay: [start, end) offsets to read. */
+  start: bigint;
+  end: bigint;
+  done: boolean;
+  lastPacketUs: number;
+  lastInputWallMs: number;
+  /** The offset after the last message read. */
+  nextOffset: string;
+  /** live: the group generation this state was built in (a rebalance restarts from committed offsets). */
+  generation: number;
+}
+
+type Work = { kind: 'batch'; batch: InputBatch; generation: number } | { kind: 'tick'; wallMs: number };
+
+interface Written {
+  messages: OutputMessage[];
+  commits: Map<number, string>;
+  generation: number;
+  /** Whether this was an input batch (counted in flight until written). */
+  batch: boolean;
+}
+
+export class StreamPipeline {
+  readonly counters: StreamCounters = { messages: 0, packets: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0 };
+  private readonly parts = new Map<number, PartitionState>();
+  private readonly work = new Subject<Work>();
+  private consumer?: GroupConsumer;
+  private producer?: OutputProducer;
+  private admin?: TopicAdmin;
+  private encoder?: OutputEncoder;
+  private merge?: EventTimeMerge<FlowEvent>;
+  private inFlight = 0;
+  private paused = false;
+  private generation = 0;
+  private pendingCommits = new Map<number, string>();
+  private lastCommitMs = 0;
+  private ticker?: NodeJS.Timeout;
+  private readonly groupId: string;
+  private readonly drained: Promise<void>;
+  private finishReplay?: () => void;
+  private failed?: Error;
+  private replayFirst?: { packetMs: number; wallMs: number };
+
+  constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
+    this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
+    const processed = this.work.pipe(map((w) => this.process(w)), share());
+    this.drained = new Promise((resolve, reject) => {
+      processed.pipe(concatMap((w) => this.write(w))).subscribe({ error: reject, complete: resolve });
+    });
+    this.drained.catch((err: Error) => {
+      this.failed = err;
+      this.o.log?.('error', err.message);
+    });
+  }
+
+  /** Connects, prepares the output topics and starts consuming. In replay mode, resolves when the window is read. */
+  async run(): Promise<void> {
+    this.admin = await this.conn.admin();
+    if (!(await this.admin.topicExists(this.o.inputTopic))) throw new Error(`input topic '${this.o.inputTopic}' does not exist`);
+    const inputPartitions = await this.admin.partitionCount(this.o.inputTopic);
+    const topics = [this.o.outputs.transitions, this.o.outputs.flows, this.o.outputs.deadLetter, ...(this.o.outputs.verdicts ? [this.o.outputs.verdicts] : [])];
+    await this.admin.ensureTopics(topics.map((topic) => ({ topic, partitions: inputPartitions })));
+    const count = async (t?: string) => (t ? this.admin!.partitionCount(t) : 1);
+    this.encoder = new OutputEncoder(this.o.outputs, {
+      transitions: await count(this.o.outputs.transitions),
+      flows: await count(this.o.outputs.flows),
+      verdicts: await count(this.o.outputs.verdicts),
+      deadLetter: await count(this.o.outputs.deadLetter),
+    });
+    this.producer = await this.conn.producer();
+    const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
+    this.consumer = await this.conn.consumer(this.groupId);
+    this.consumer.onAssign(() => {
+      if (this.o.mode === 'live') this.generation++; // kafkajs restarts from the committed offsets: fresh engines
+    });
+    await this.consumer.run({
+      groupId: this.groupId,
+      topics: [this.o.inputTopic],
+      fromBeginning: true,
+      onBatch: (b) => this.onBatch(b),
+    });
+    if (this.o.mode === 'replay') {
+      for (const [p, s] of this.parts) if (!s.done && s.start > 0n) this.consumer.seek(this.o.inputTopic, p, s.start.toString());
+      await replay?.done;
+      await this.stop();
+    } else {
+      this.ticker = setInterval(() => this.work.next({ kind: 'tick', wallMs: Date.now() }), Math.min(1000, this.o.idleMs ?? 5000));
+    }
+  }
+
+  /** The offset after the last message read, per partition. */
+  positions(): Map<number, string> {
+    return new Map([...this.parts].map(([p, s]) => [p, s.nextOffset]));
+  }
+
+  /** Drains: stops fetching, writes and acknowledges what is in flight, commits, disconnects. */
+  async stop(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    // Stop fetching, let what is in flight be written, and commit while still a group member
+    // (kafkajs cannot commit for a consumer that has left its group).
+    this.consumer?.pause(this.o.inputTopic);
+    this.paused = true;
+    const deadline = Date.now() + 60_000;
+    while (this.inFlight > 0 && !this.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (this.o.mode === 'live' && !this.failed) await this.commitNow(true);
+    await this.consumer?.stop();
+    if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
+    this.work.complete();
+    await this.drained.catch(() => undefined);
+    if (this.o.mode === 'replay') await this.admin?.deleteGroup(this.groupId);
+    await this.conn.close();
+    if (this.failed) throw this.failed;
+  }
+
+  /** Reads the window's offsets; `done` resolves once every partition has been read to its end. */
+  private async prepareReplay(): Promise<{ done: Promise<void> }> {
+    const admin = this.admin!;
+    const offsets = await admin.offsets(this.o.inputTopic);
+    const from = this.o.fromMs !== undefined ? await admin.offsetsAt(this.o.inputTopic, this.o.fromMs) : undefined;
+    const to = this.o.toMs !== undefined ? await admin.offsetsAt(this.o.inputTopic, this.o.toMs) : undefined;
+    const active: number[] = [];
+    for (const { partition, low, high } of offsets) {
+      const start = BigInt(from?.get(partition) ?? low);
+      const toOffset = to?.get(partition);
+      const end = toOffset !== undefined && BigInt(toOffset) >= 0n && BigInt(toOffset) < BigInt(high) ? BigInt(toOffset) : BigInt(high);
+      const s = this.newState(start < BigInt(low) ? BigInt(low) : start, end);
+      s.done = s.start >= s.end;
+      this.parts.set(partition, s);
+      if (!s.done) active.push(partition);
+    }
+    if (this.o.onEvents) this.merge = new EventTimeMerge(active);
+    const done = new Promise<void>((resolve) => {
+      this.finishReplay = resolve;
+      if (active.length === 0) resolve();
+    });
+    return { done };
+  }
+
+  private newState(start = 0n, end = BigInt(Number.MAX_SAFE_INTEGER)): PartitionState {
+    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined });
+    return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
+  }
+
+  /** kafkajs hands a batch over; it goes into the RxJS chain, and the consumer pauses if too much is in flight. */
+  private async onBatch(b: InputBatch): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (this.o.mode === 'replay' && this.o.speed) {
+      await this.paced(b);
+      return;
+    }
+    this.enqueue(b);
+  }
+
+  private enqueue(b: InputBatch): void {
+    this.inFlight++;
+    this.work.next({ kind: 'batch', batch: b, generation: this.generation });
+    const max = this.o.maxInFlightBatches ?? 16;
+    if (!this.paused && this.inFlight >= max) {
+      this.paused = true;
+      this.counters.pauses++;
+      this.consumer?.pause(this.o.inputTopic);
+    }
+  }
+
+  /** Replay at N x real time: hands the batch over in slices, sleeping until each slice's packet time is due. */
+  private async paced(b: InputBatch): Promise<void> {
+    const speed = this.o.speed!;
+    let slice: InputBatch['messages'] = [];
+    for (const m of b.messages) {
+      if (!this.replayFirst) this.replayFirst = { packetMs: m.timestampMs, wallMs: Date.now() };
+      const due = this.replayFirst.wallMs + (m.timestampMs - this.replayFirst.packetMs) / speed;
+      const wait = due - Date.now();
+      if (wait > 5) {
+        if (slice.length) this.enqueue({ ...b, messages: slice });
+        slice = [];
+        await new Promise((r) => setTimeout(r, wait));
+        await b.heartbeat();
+      }
+      slice.push(m);
+    }
+    if (slice.length) this.enqueue({ ...b, messages: slice });
+  }
+
+  /** The synchronous part: decode, run the engine, encode the outputs. */
+  private process(w: Work): Written {
+    const out: OutputMessage[] = [];
+    const commits = new Map<number, string>();
+    if (w.kind === 'tick') {
+      for (const [p, s] of this.parts) {
+        const idleMs = w.wallMs - s.lastInputWallMs;
+        if (s.lastPacketUs === 0 || idleMs < (this.o.idleMs ?? 5000)) continue;
+        s.proc.advanceTo(s.lastPacketUs + idleMs * 1000);
+        this.collect(p, s, out);
+        if (s.generation === this.generation) commits.set(p, s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, s.nextOffset));
+      }
+      return { messages: out, commits, generation: this.generation, batch: false };
+    }
+    const b = w.batch;
+    const skip: Written = { messages: out, commits, generation: w.generation, batch: true };
+    if (w.generation !== this.generation) return skip; // fetched before a rebalance: kafkajs delivers it again
+    let s = this.parts.get(b.partition);
+    if (!s || s.generation !== this.generation) {
+      s = this.newState();
+      this.parts.set(b.partition, s);
+    }
+    if (s.done) return skip;
+    const enc = this.encoder!;
+    let next = '';
+    for (const m of b.messages) {
+      const offset = BigInt(m.offset);
+      if (offset < s.start) continue;
+      if (offset >= s.end) break;
+      this.counters.messages++;
+      s.commit.addMessage(s.proc.packets, m.offset);
+      decodeInputMessage(this.o.kind, m, {
+        packet: (p) => {
+          s!.proc.push(p);
+          s!.lastPacketUs = p.tsUs;
+        },
+        dead: (reason, part) => {
+          this.counters.deadLetters++;
+          enc.deadLetter(m, reason, out, part);
+        },
+        skipped: () => this.counters.skipped++,
+      });
+      next = (offset + 1n).toString();
+      s.nextOffset = next;
+      if (offset + 1n >= s.end) {
+        s.done = true;
+        s.proc.end();
+      }
+    }
+    s.lastInputWallMs = Date.now();
+    this.counters.packets = 0;
+    for (const st of this.parts.values()) this.counters.packets += st.proc.packets;
+    this.collect(b.partition, s, out);
+    if (next) commits.set(b.partition, s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, next));
+    this.counters.batches++;
+    if (s.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
+    return { messages: out, commits, generation: w.generation, batch: true };
+  }
+
+  private collect(partition: number, s: PartitionState, out: OutputMessage[]): void {
+    const r = s.proc.drain();
+    const enc = this.encoder!;
+    enc.transitions(r.events, partition, out);
+    enc.flowRecords(r.records, partition, out);
+    enc.verdicts(r.verdicts, partition, out);
+    this.counters.events += r.events.length;
+    this.counters.flowRecords += r.records.length;
+    if (this.o.onEvents && r.events.length) {
+      if (this.merge) this.o.onEvents(this.merge.push(partition, r.events, s.lastPacketUs));
+      else this.o.onEvents(r.events);
+    } else if (this.merge) {
+      const released = this.merge.push(partition, [], s.lastPacketUs);
+      if (released.length) this.o.onEvents?.(released);
+    }
+  }
+
+  private replayPartitionDone(partition: number): void {
+    if (this.merge) {
+      const released = this.merge.finish(partition);
+      if (released.length) this.o.onEvents?.(released);
+    }
+    if ([...this.parts.values()].every((s) => s.done)) this.finishReplay?.();
+  }
+
+  /** The asynchronous part, one batch at a time so outputs keep input order: write, then commit. */
+  private async write(w: Written): Promise<void> {
+    await this.producer!.send(w.messages);
+    if (w.batch) this.inFlight--;
+    if (this.o.mode === 'live' && w.generation === this.generation) {
+      for (const [p, off] of w.commits) this.pendingCommits.set(p, off);
+      await this.commitNow(false);
+    }
+    if (this.paused && this.inFlight <= (this.o.maxInFlightBatches ?? 16) / 2) {
+      this.paused = false;
+      this.consumer?.resume(this.o.inputTopic);
+    }
+  }
+
+  private async commitNow(force: boolean): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.lastCommitMs < (this.o.commitIntervalMs ?? 1000)) return;
+    if (this.pendingCommits.size === 0 || !this.consumer) return;
+    this.lastCommitMs = now;
+    const offsets = new Map(this.pendingCommits);
+    this.pendingCommits.clear();
+    await this.consumer.commit(this.o.inputTopic, offsets);
+    this.counters.commits++;
+  }
+}

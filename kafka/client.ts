@@ -1,0 +1,348 @@
+/**
+ * The only module that imports kafkajs. kafkajs is in maintenance mode, so everything ctflow
+ * needs from Kafka goes through the narrow surface below (connection settings, topic admin, a
+ * batch producer, a consumer group, a group-less reader) in ctflow's own types; replacing the
+ * client means rewriting this file and nothing else. docs/kafka.md lists what kafkajs does and
+ * does not do against Kafka 4.x.
+ */
+import { readFileSync } from 'node:fs';
+import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { Admin, Consumer, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
+
+export interface KafkaTls {
+  /** PEM files; a CA alone verifies the broker, cert+key add client authentication. */
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  rejectUnauthorized?: boolean;
+}
+
+export interface KafkaSasl {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  /** Taken from the environment by the config loader, never from a file in the repo. */
+  password: string;
+}
+
+export interface KafkaSettings {
+  brokers: string[];
+  clientId: string;
+  tls?: KafkaTls | boolean;
+  sasl?: KafkaSasl;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Where the client's warnings and errors go (default: dropped). */
+  log?: (level: 'error' | 'warn', message: string) => void;
+}
+
+/** A consumed message, in ctflow's terms. Offsets stay strings: Kafka's are 64-bit. */
+export interface InputMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Message timestamp in ms. */
+  timestampMs: number;
+  headers: Record<string, string | undefined>;
+}
+
+export interface InputBatch {
+  topic: string;
+  partition: number;
+  messages: InputMessage[];
+  /** The partition's high watermark when the batch was fetched. */
+  highWatermark: string;
+  /** Tells the group this member is alive (call during long waits, such as a paced replay). */
+  heartbeat(): Promise<void>;
+}
+
+export interface OutputMessage {
+  topic: string;
+  value: Buffer | string | null;
+  key?: Buffer | string | null;
+  partition?: number;
+  timestampMs?: number;
+  headers?: Record<string, string>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+export class KafkaError extends Error {}
+
+function kafkaConfig(s: KafkaSettings): KafkaConfig {
+  if (s.brokers.length === 0) throw new KafkaError('no Kafka brokers given (--brokers or KAFKA_BROKERS)');
+  const cfg: KafkaConfig = {
+    brokers: s.brokers,
+    clientId: s.clientId,
+    connectionTimeout: s.connectionTimeoutMs ?? 5000,
+    requestTimeout: s.requestTimeoutMs ?? 30000,
+    // A broker that is down should fail the command in seconds, not after kafkajs's long default backoff.
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 3000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : undefined;
+      if (level && s.log) s.log(level, `kafka ${entry.namespace}: ${entry.log.message}`);
+    },
+  };
+  if (s.tls) {
+    const t = s.tls === true ? {} : s.tls;
+    const read = (f?: string) => (f ? readFileSync(f, 'utf8') : undefined);
+    cfg.ssl = t.caFile || t.certFile || t.keyFile || t.rejectUnauthorized === false
+      ? { ca: read(t.caFile), cert: read(t.certFile), key: read(t.keyFile), rejectUnauthorized: t.rejectUnauthorized ?? true }
+      : true;
+  }
+  if (s.sasl) cfg.sasl = { mechanism: s.sasl.mechanism, username: s.sasl.username, password: s.sasl.password } as SASLOptions;
+  return cfg;
+}
+
+/** Turns kafkajs's errors into one line that names the broker list and the cause. */
+function explain(s: KafkaSettings, what: string, err: unknown): KafkaError {
+  const e = err as Error & { cause?: Error };
+  const cause = e.cause?.message ?? e.message;
+  return new KafkaError(`${what} (brokers ${s.brokers.join(',')}): ${cause}`);
+}
+
+function toInput(topic: string, partition: number, m: { offset: string; key: Buffer | null; value: Buffer | null; timestamp: string; headers?: Record<string, unknown> }): InputMessage {
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v === undefined) continue;
+    headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  }
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, timestampMs: Number(m.timestamp), headers };
+}
+
+export class TopicAdmin {
+  constructor(private readonly admin: Admin, private readonly s: KafkaSettings) {}
+
+  /** Creates the topics that do not exist; existing ones are left as they are. */
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = specs.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    try {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          replicationFactor: -1,
+          configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    } catch (err) {
+      throw explain(this.s, `cannot create topics ${missing.map((t) => t.topic).join(', ')}`, err);
+    }
+  }
+
+  async topicExists(topic: string): Promise<boolean> {
+    return (await this.admin.listTopics()).includes(topic);
+  }
+
+  async partitionCount(topic: string): Promise<number> {
+    try {
+      const md = await this.admin.fetchTopicMetadata({ topics: [topic] });
+      return md.topics[0].partitions.length;
+    } catch (err) {
+      throw explain(this.s, `cannot read topic '${topic}'`, err);
+    }
+  }
+
+  /** [low, high) offsets of each partition: what a reader from the beginning will see. */
+  async offsets(topic: string): Promise<Array<{ partition: number; low: string; high: string }>> {
+    const r = await this.admin.fetchTopicOffsets(topic);
+    return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** The first offset of each partition at or after a time (Kafka's ListOffsets by timestamp). */
+  async offsetsAt(topic: string, timestampMs: number): Promise<Map<number, string>> {
+    const r = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+    return new Map(r.map((p) => [p.partition, p.offset]));
+  }
+
+  async groupOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
+    const r = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map(r[0].partitions.map((p) => [p.partition, p.offset]));
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.admin.deleteGroups([groupId]).catch(() => undefined);
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    await this.admin.deleteTopics({ topics }).catch(() => undefined);
+  }
+}
+
+export class OutputProducer {
+  constructor(private readonly producer: Producer, private readonly s: KafkaSettings) {}
+
+  /** Sends and resolves once every message is acknowledged by all in-sync replicas (acks=-1). */
+  async send(messages: OutputMessage[], compress = false): Promise<void> {
+    if (messages.length === 0) return;
+    const byTopic = new Map<string, OutputMessage[]>();
+    for (const m of messages) {
+      let list = byTopic.get(m.topic);
+      if (!list) byTopic.set(m.topic, (list = []));
+      list.push(m);
+    }
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        compression: compress ? CompressionTypes.GZIP : CompressionTypes.None,
+        topicMessages: [...byTopic].map(([topic, list]) => ({
+          topic,
+          messages: list.map((m) => ({
+            key: m.key ?? null,
+            value: m.value,
+            partition: m.partition,
+            timestamp: m.timestampMs === undefined ? undefined : String(Math.floor(m.timestampMs)),
+            headers: m.headers,
+          })),
+        })),
+      });
+    } catch (err) {
+      throw explain(this.s, `cannot write to ${[...byTopic.keys()].join(', ')}`, err);
+    }
+  }
+}
+
+export interface GroupRun {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts. */
+  fromBeginning: boolean;
+  /** Called for each fetched batch; the next batch of that partition waits for its promise. */
+  onBatch(batch: InputBatch): Promise<void>;
+  partitionsConsumedConcurrently?: number;
+}
+
+/** A consumer group member. ctflow commits offsets itself, only after the outputs are acknowledged. */
+export class GroupConsumer {
+  constructor(private readonly consumer: Consumer, private readonly s: KafkaSettings) {}
+
+  async run(r: GroupRun): Promise<void> {
+    try {
+      await this.consumer.subscribe({ topics: r.topics, fromBeginning: r.fromBeginning });
+      await this.consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: r.partitionsConsumedConcurrently ?? 1,
+        eachBatch: async ({ batch, isStale, heartbeat, resolveOffset }) => {
+          if (isStale() || batch.messages.length === 0) return;
+          const messages = batch.messages.map((m) => toInput(batch.topic, batch.partition, m));
+          await r.onBatch({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat });
+          // Moves kafkajs's fetch position on; what is committed is decided by ctflow, not here.
+          resolveOffset(batch.lastOffset());
+          await heartbeat();
+        },
+      });
+    } catch (err) {
+      throw explain(this.s, `cannot consume ${r.topics.join(', ')} as group '${r.groupId}'`, err);
+    }
+  }
+
+  /** Commits "next offset to read" per partition. */
+  async commit(topic: string, offsets: Map<number, string>): Promise<void> {
+    if (offsets.size === 0) return;
+    await this.consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic, partition, offset })));
+  }
+
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  pause(topic: string, partitions?: number[]): void {
+    this.consumer.pause([{ topic, partitions }]);
+  }
+
+  resume(topic: string, partitions?: number[]): void {
+    this.consumer.resume([{ topic, partitions }]);
+  }
+
+  onCrash(listener: (err: Error) => void): void {
+    this.consumer.on(this.consumer.events.CRASH, (e) => listener(e.payload.error));
+  }
+
+  /** Called (with the assigned partitions) after each rebalance. */
+  onAssign(listener: (assignment: Record<string, number[]>) => void): void {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => listener(e.payload.memberAssignment));
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  async disconnect(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+/** One Kafka cluster connection: hands out the admin, producers and consumers. */
+export class KafkaConnection {
+  private readonly kafka: Kafka;
+  private readonly toClose: Array<{ disconnect(): Promise<void> }> = [];
+
+  constructor(readonly settings: KafkaSettings) {
+    this.kafka = new Kafka(kafkaConfig(settings));
+  }
+
+  async admin(): Promise<TopicAdmin> {
+    const a = this.kafka.admin();
+    try {
+      await a.connect();
+    } catch (err) {
+      throw explain(this.settings, 'cannot connect to Kafka', err);
+    }
+    this.toClose.push(a);
+    return new TopicAdmin(a, this.settings);
+  }
+
+  async producer(opts: { idempotent?: boolean } = {}): Promise<OutputProducer> {
+    // ctflow names the partition of every message itself; the partitioner only matters for keyed sends without one.
+    const p = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: opts.idempotent ?? false, allowAutoTopicCreation: false, maxInFlightRequests: opts.idempotent ? 1 : undefined });
+    try {
+      await p.connect();
+    } catch (err) {
+      throw explain(this.settings, 'cannot connect a producer', err);
+    }
+    this.toClose.push(p);
+    return new OutputProducer(p, this.settings);
+  }
+
+  async consumer(groupId: string, opts: { maxBytesPerPartition?: number } = {}): Promise<GroupConsumer> {
+    const c = this.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1 << 20,
+      sessionTimeout: 30000,
+      heartbeatInterval: 3000,
+    });
+    try {
+      await c.connect();
+    } catch (err) {
+      throw explain(this.settings, `cannot connect consumer group '${groupId}'`, err);
+    }
+    this.toClose.push(c);
+    return new GroupConsumer(c, this.settings);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.toClose.reverse()) await c.disconnect().catch(() => undefined);
+    this.toClose.length = 0;
+  }
+}
+
+/** "host:port,host:port" into a list, with a message that names a bad entry. */
+export function parseBrokers(text: string | undefined): string[] {
+  if (!text || !text.trim()) return [];
+  return text.split(',').map((b) => {
+    const t = b.trim();
+    if (!/^[^\s:]+:\d{1,5}$/.test(t) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(t)) throw new KafkaError(`broker '${t}' is not host:port`);
+    return t;
+  });
+}
