@@ -42,7 +42,7 @@ export function buildProgram(io: Output): Command {
     .option('--json', 'print the summary (or, with --events-out, the transitions) as JSON')
     .option('--topic <topic>', 'replay this captured-traffic topic from Kafka instead of a capture file')
     .option('--brokers <list>', 'Kafka brokers host:port,... (default: $KAFKA_BROKERS)')
-    .option('--kind <kind>', 'what the topic holds: captured-traffic or packet-events', 'captured-traffic')
+    .option('--kind <kind>', 'what the topic holds: captured-traffic, packet-events or flow-events', 'captured-traffic')
     .option('--from <time>', 'start at this message time (ISO 8601 or epoch seconds)')
     .option('--to <time>', 'stop before this message time')
     .option('--speed <n>', 'pace at n x real time (0: as fast as possible)', '0')

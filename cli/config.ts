@@ -41,7 +41,7 @@ export const configSchema = z.strictObject({
   input: z
     .strictObject({
       topic: topicName.default('ctflow.captured-traffic'),
-      kind: z.enum(['captured-traffic', 'packet-events']).default('captured-traffic'),
+      kind: z.enum(['captured-traffic', 'packet-events', 'flow-events']).default('captured-traffic'),
       group: z.string().min(1).default('ctflow'),
     })
     .default({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow' }),

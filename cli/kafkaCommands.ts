@@ -26,7 +26,10 @@ export interface ConnectionOptions {
 function settingsFrom(o: ConnectionOptions, io: Output): KafkaSettings {
   const brokers = parseBrokers(o.brokers ?? process.env.KAFKA_BROKERS);
   if (brokers.length === 0) throw new CliError('no Kafka brokers: give --brokers host:port or set KAFKA_BROKERS');
-  return { brokers, clientId: 'ctflow', log: (level, m) => io.err(`ctflow: ${level}: ${m}`) };
+  // kafkajs logs each retried request as an error; for these one-shot commands a real failure
+  // surfaces as the command's own error, so its log lines are shown only when asked for.
+  const verbose = process.env.CTFLOW_KAFKA_LOG === '1';
+  return { brokers, clientId: 'ctflow', log: (level, m) => verbose && io.err(`ctflow: ${level}: ${m}`) };
 }
 
 function positiveInt(name: string, text: string | undefined, fallback: number, max = 1 << 30): number {
@@ -161,9 +164,9 @@ export interface ReplayTopicOptions extends ConnectionOptions {
   quiet?: boolean;
 }
 
-function inputKind(text: string | undefined): InputKind {
+function inputKind(text: string | undefined): InputKind | 'flow-events' {
   const k = text ?? 'captured-traffic';
-  if (k !== 'captured-traffic' && k !== 'packet-events') throw new CliError(`--kind: '${k}' is not captured-traffic or packet-events`);
+  if (k !== 'captured-traffic' && k !== 'packet-events' && k !== 'flow-events') throw new CliError(`--kind: '${k}' is not captured-traffic, packet-events or flow-events`);
   return k;
 }
 

@@ -15,14 +15,16 @@ import type { Sysctl } from '../processors/conntrack/sysctl';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { CommitPoint } from '../processors/stream/commitPoint';
 import { EventTimeMerge } from '../processors/stream/eventTimeMerge';
-import type { GroupConsumer, InputBatch, KafkaConnection, OutputMessage, OutputProducer, TopicAdmin } from '../kafka/client';
+import type { GroupConsumer, InputBatch, InputMessage, KafkaConnection, OutputMessage, OutputProducer, TopicAdmin } from '../kafka/client';
 import { decodeInputMessage } from '../ingest/kafka/inputMessages';
+import { FlowEventFormatError, parseFlowEventMessage } from '../ingest/flowEvents/index';
+import { FleetProcessor } from '../processors/stream/fleetProcessor';
 import type { InputKind } from '../ingest/kafka/inputMessages';
 import { OutputEncoder } from '../sinks/kafka/outputTopics';
 import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
 
 export interface StreamOptions {
-  kind: InputKind;
+  kind: InputKind | 'flow-events';
   inputTopic: string;
   outputs: OutputTopicNames;
   sysctl: Sysctl;
@@ -58,6 +60,8 @@ export interface StreamCounters {
 
 interface PartitionState {
   proc: PartitionProcessor;
+  /** Flow-events input: the partition's fleet table instead of an engine. */
+  fleet?: FleetProcessor;
   commit: CommitPoint;
   /** replay: [start, end) offsets to read. */
   start: bigint;
@@ -274,17 +278,21 @@ export class StreamPipeline {
       if (offset >= s.end) break;
       this.counters.messages++;
       s.commit.addMessage(s.proc.packets, m.offset);
-      decodeInputMessage(this.o.kind, m, {
-        packet: (p) => {
-          s!.proc.push(p);
-          s!.lastPacketUs = p.tsUs;
-        },
-        dead: (reason, part) => {
-          this.counters.deadLetters++;
-          enc.deadLetter(m, reason, out, part);
-        },
-        skipped: () => this.counters.skipped++,
-      });
+      const dead = (reason: string, part?: { frame: number; bytes: Uint8Array }) => {
+        this.counters.deadLetters++;
+        enc.deadLetter(m, reason, out, part);
+      };
+      if (this.o.kind === 'flow-events') this.readFlowEvent(s, m, dead);
+      else {
+        decodeInputMessage(this.o.kind, m, {
+          packet: (p) => {
+            s!.proc.push(p);
+            s!.lastPacketUs = p.tsUs;
+          },
+          dead,
+          skipped: () => this.counters.skipped++,
+        });
+      }
       next = (offset + 1n).toString();
       s.nextOffset = next;
       if (offset + 1n >= s.end) {
@@ -302,8 +310,35 @@ export class StreamPipeline {
     return { messages: out, commits, generation: w.generation, batch: true };
   }
 
+  /**
+   * One conntrack event from a host: the host is the `ctflow-host` header, else the message key
+   * (agents key by host so a host's events stay in order on one partition).
+   */
+  private readFlowEvent(s: PartitionState, m: InputMessage, dead: (reason: string) => void): void {
+    if (m.value === null) {
+      dead('message has no value (a tombstone) on an input topic');
+      return;
+    }
+    const host = m.headers['ctflow-host'] ?? (m.key && m.key.length ? m.key.toString('utf8') : undefined);
+    try {
+      const e = parseFlowEventMessage(m.value.toString('utf8'), { host });
+      s.fleet ??= new FleetProcessor();
+      s.fleet.apply(e, m.timestampMs * 1000);
+      s.lastPacketUs = Math.max(s.lastPacketUs, e.tsUs ?? m.timestampMs * 1000);
+    } catch (err) {
+      if (err instanceof FlowEventFormatError) dead(err.message);
+      else throw err;
+    }
+  }
+
   private collect(partition: number, s: PartitionState, out: OutputMessage[]): void {
     const r = s.proc.drain();
+    if (s.fleet) {
+      const f = s.fleet.drain();
+      r.events.push(...f.events);
+      r.records.push(...f.records);
+      this.counters.skipped += f.ignored.length;
+    }
     const enc = this.encoder!;
     enc.transitions(r.events, partition, out);
     enc.flowRecords(r.records, partition, out);

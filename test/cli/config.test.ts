@@ -1,0 +1,41 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { kafkaSettingsOf, loadConfig } from '../../cli/config';
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ctflow-config-'));
+  const path = join(dir, 'ctflow.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('ctflow run --config', () => {
+  test('no file gives the documented defaults', () => {
+    const c = loadConfig();
+    expect(c.input).toEqual({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow' });
+    expect(c.outputs.verdicts).toBeNull();
+    expect(c.engine.activeTimeout).toBe(1800);
+  });
+
+  test('every wrong key or value is named with its path', () => {
+    expect(() => loadConfig(file('input:\n  topik: x\n'))).toThrow(/input: .*'topik'/);
+    expect(() => loadConfig(file('pipeline:\n  maxInFlightBatches: lots\n'))).toThrow(/pipeline\.maxInFlightBatches/);
+    expect(() => loadConfig(file('outputs:\n  flows: "bad topic name!"\n'))).toThrow(/outputs\.flows: a Kafka topic name/);
+    expect(() => loadConfig(file('engine:\n  sysctl:\n    nf_conntrack_tcp_loos: 0\n'))).toThrow(/engine\.sysctl: .*nf_conntrack_tcp_loos/);
+    expect(() => loadConfig(file('input: [\n'))).toThrow(/not valid YAML/);
+    expect(() => loadConfig('/nonexistent/ctflow.yaml')).toThrow(/cannot read config '\/nonexistent\/ctflow.yaml': ENOENT/);
+  });
+
+  test('brokers: flag over environment over file; the SASL password only from the environment', () => {
+    const c = loadConfig(file('kafka:\n  brokers: [a:1, b:2]\n  sasl:\n    mechanism: scram-sha-512\n    username: ctflow\n'));
+    expect(() => kafkaSettingsOf(c, {})).toThrow(/\$CTFLOW_KAFKA_PASSWORD, which is not set/);
+    const env = { CTFLOW_KAFKA_PASSWORD: 'secret' };
+    expect(kafkaSettingsOf(c, env).brokers).toEqual(['a:1', 'b:2']);
+    expect(kafkaSettingsOf(c, { ...env, KAFKA_BROKERS: 'c:3' }).brokers).toEqual(['c:3']);
+    expect(kafkaSettingsOf(c, { ...env, KAFKA_BROKERS: 'c:3' }, 'd:4').brokers).toEqual(['d:4']);
+    expect(kafkaSettingsOf(c, env).sasl).toEqual({ mechanism: 'scram-sha-512', username: 'ctflow', password: 'secret' });
+    expect(() => kafkaSettingsOf(loadConfig(), {})).toThrow(/no Kafka brokers/);
+    expect(() => kafkaSettingsOf(loadConfig(), {}, 'nohostport')).toThrow(/'nohostport' is not host:port/);
+  });
+});
