@@ -49,6 +49,7 @@ export function buildProgram(io: Output): Command {
     .option('--events-out <dest>', "also print the transitions ('-' = stdout), as ctflow events does")
     .option('--out-prefix <prefix>', 'output topics are <prefix>transitions, flows, dead-letter, verdicts (default: <topic>.replay.)')
     .option('--verdicts', 'also write per-packet verdicts to <prefix>verdicts')
+    .option('--repartition', 'the topic is not keyed by flow: route it through an internal topic first')
     .option('--active-timeout <s>', 'seconds between accounting records of long flows', '1800')
     .action((path: string | undefined, o) => {
       if (o.topic !== undefined) {

@@ -43,8 +43,10 @@ export const configSchema = z.strictObject({
       topic: topicName.default('ctflow.captured-traffic'),
       kind: z.enum(['captured-traffic', 'packet-events', 'flow-events']).default('captured-traffic'),
       group: z.string().min(1).default('ctflow'),
+      /** The topic is not keyed by flow (see docs/topics.md): route it through `<group>-repartition` first. */
+      repartition: z.boolean().default(false),
     })
-    .default({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow' }),
+    .default({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow', repartition: false }),
   outputs: z
     .strictObject({
       transitions: topicName.default('ctflow.transitions'),

@@ -18,6 +18,7 @@ import type { Output } from './commands';
 import { kafkaSettingsOf, loadConfig, sysctlOf } from './config';
 import { CliError, loadCapture } from './runCapture';
 import { StreamPipeline } from './streamPipeline';
+import { RepartitionStage } from './repartition';
 
 export interface ConnectionOptions {
   brokers?: string;
@@ -162,6 +163,7 @@ export interface ReplayTopicOptions extends ConnectionOptions {
   activeTimeout?: string;
   sysctl: string[];
   quiet?: boolean;
+  repartition?: boolean;
 }
 
 function inputKind(text: string | undefined): InputKind | 'flow-events' {
@@ -184,10 +186,24 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
   if (!Number.isFinite(speed) || speed < 0) throw new CliError(`--speed: '${o.speed}' is not a non-negative number (0 = as fast as possible)`);
   const prefix = o.outPrefix ?? `${o.topic}.replay.`;
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
+  const kind = inputKind(o.kind);
+  const started = Date.now();
+  let inputTopic = o.topic;
+  if (o.repartition) {
+    if (kind === 'flow-events') throw new CliError('--repartition: flow events are keyed by host already; it applies to captured-traffic and packet-events');
+    inputTopic = `${prefix}repartition-${process.pid}-${Date.now()}`;
+    const rconn = new KafkaConnection(settingsFrom(o, io));
+    const stage = new RepartitionStage(rconn, { kind, inputTopic: o.topic, internalTopic: inputTopic, deadLetterTopic: `${prefix}dead-letter`, groupId: `ctflow-replay-repartition-${process.pid}-${Date.now()}`, bounded: true });
+    try {
+      await stage.run();
+    } finally {
+      await rconn.close();
+    }
+  }
   const conn = new KafkaConnection(settingsFrom(o, io));
   const pipeline = new StreamPipeline(conn, {
-    kind: inputKind(o.kind),
-    inputTopic: o.topic,
+    kind,
+    inputTopic,
     outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter`, verdicts: o.verdicts ? `${prefix}verdicts` : undefined },
     sysctl,
     activeTimeoutUs: seconds('--active-timeout', o.activeTimeout, 1800) * 1e6,
@@ -199,8 +215,12 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
     onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
     log: (level, m) => level !== 'info' && io.err(`ctflow: ${m}`),
   });
-  const started = Date.now();
   await pipeline.run();
+  if (o.repartition) {
+    const cleanup = new KafkaConnection(settingsFrom(o, io));
+    await (await cleanup.admin()).deleteTopics([inputTopic]);
+    await cleanup.close();
+  }
   const c = pipeline.counters;
   if (!o.quiet) {
     io.err(
@@ -225,14 +245,22 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const sysctl = sysctlOf(cfg, o.sysctl);
   const settings = { ...kafkaSettingsOf(cfg, process.env, o.brokers), log: (level: string, m: string) => io.err(`ctflow: ${level}: ${m}`) };
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
+  const topic = o.inputTopic ?? cfg.input.topic;
+  const group = o.group ?? cfg.input.group;
+  let stage: RepartitionStage | undefined;
+  if (cfg.input.repartition) {
+    if (cfg.input.kind === 'flow-events') throw new CliError('input.repartition: flow events are keyed by host already');
+    stage = new RepartitionStage(new KafkaConnection(settings), { kind: cfg.input.kind, inputTopic: topic, internalTopic: `${group}-repartition`, deadLetterTopic: cfg.outputs.deadLetter, groupId: `${group}-repartition`, bounded: false });
+    await stage.run();
+  }
   const pipeline = new StreamPipeline(new KafkaConnection(settings), {
     kind: cfg.input.kind,
-    inputTopic: o.inputTopic ?? cfg.input.topic,
+    inputTopic: stage ? `${group}-repartition` : topic,
     outputs: { ...cfg.outputs, verdicts: cfg.outputs.verdicts ?? undefined },
     sysctl,
     activeTimeoutUs: cfg.engine.activeTimeout * 1e6,
     mode: 'live',
-    groupId: o.group ?? cfg.input.group,
+    groupId: group,
     maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,
@@ -240,13 +268,13 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     log: (level, m) => io.err(`ctflow: ${level}: ${m}`),
   });
   await pipeline.run();
-  io.err(`ctflow: consuming ${o.inputTopic ?? cfg.input.topic} as group ${o.group ?? cfg.input.group}; SIGINT or SIGTERM drains and stops`);
+  io.err(`ctflow: consuming ${topic}${stage ? ` through ${group}-repartition` : ''} as group ${group}; SIGINT or SIGTERM drains and stops`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       io.err(`ctflow: ${signal}: draining`);
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      pipeline.stop().then(resolve, (err: Error) => {
+      (stage ? stage.stop() : Promise.resolve()).then(() => pipeline.stop()).then(resolve, (err: Error) => {
         io.err(`ctflow: ${err.message}`);
         resolve();
       });

@@ -13,7 +13,7 @@ function file(text: string): string {
 describe('ctflow run --config', () => {
   test('no file gives the documented defaults', () => {
     const c = loadConfig();
-    expect(c.input).toEqual({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow' });
+    expect(c.input).toEqual({ topic: 'ctflow.captured-traffic', kind: 'captured-traffic', group: 'ctflow', repartition: false });
     expect(c.outputs.verdicts).toBeNull();
     expect(c.engine.activeTimeout).toBe(1800);
   });
