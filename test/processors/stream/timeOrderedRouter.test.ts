@@ -28,7 +28,7 @@ describe('TimeOrderedRouter', () => {
         const out: number[] = [];
         const it = picks[Symbol.iterator]();
         for (;;) {
-          const open = sorted.map((l, p) => p).filter((p) => next[p] < sorted[p].length);
+          const open = sorted.map((_, p) => p).filter((p) => next[p] < sorted[p].length);
           if (open.length === 0) break;
           const p = open[it.next().value % open.length];
           const ts = sorted[p][next[p]++];
