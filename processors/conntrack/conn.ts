@@ -1,59 +1,15 @@
 /**
  * Conn: one conntrack entry (the kernel's struct nf_conn), seen through a small view over its slot
  * in the shard's ConnStore. Trackers read and write it like an object; the data lives in one
- * ArrayBuffer record. The shard reuses one view on its per-packet path, so a tracker must never
- * keep a Conn (or its TcpView) beyond the packet it was given.
+ * ArrayBuffer record (the TCP tracker reads its struct ip_ct_tcp fields there directly, by slot).
+ * The shard reuses one view on its per-packet path, so a tracker must never keep a Conn beyond
+ * the packet it was given.
  */
 import type { FlowRecord, Tuple } from '../flow';
 import { STATUS } from '../flow';
 import { IPPROTO } from '../packet';
 import type { ConnStore } from './store';
 import { LIFE_CONFIRMED, LIFE_USED, familyOfKind, protoOfKind, zoneOfKind } from './store';
-
-/** One direction of TCP window state (struct ip_ct_tcp_state). */
-export class TcpDirView {
-  constructor(private readonly s: ConnStore, private readonly conn: Conn, private readonly dir: 0 | 1) {}
-  get td_end(): number { return this.s.tdEnd(this.conn.slot, this.dir); }
-  set td_end(v: number) { this.s.setTdEnd(this.conn.slot, this.dir, v); }
-  get td_maxend(): number { return this.s.tdMaxend(this.conn.slot, this.dir); }
-  set td_maxend(v: number) { this.s.setTdMaxend(this.conn.slot, this.dir, v); }
-  get td_maxwin(): number { return this.s.tdMaxwin(this.conn.slot, this.dir); }
-  set td_maxwin(v: number) { this.s.setTdMaxwin(this.conn.slot, this.dir, v); }
-  get td_maxack(): number { return this.s.tdMaxack(this.conn.slot, this.dir); }
-  set td_maxack(v: number) { this.s.setTdMaxack(this.conn.slot, this.dir, v); }
-  get td_scale(): number { return this.s.tdScale(this.conn.slot, this.dir); }
-  set td_scale(v: number) { this.s.setTdScale(this.conn.slot, this.dir, v); }
-  get flags(): number { return this.s.tdFlags(this.conn.slot, this.dir); }
-  set flags(v: number) { this.s.setTdFlags(this.conn.slot, this.dir, v); }
-}
-
-/** The TCP part of an entry (struct ip_ct_tcp). */
-export class TcpView {
-  readonly seen: [TcpDirView, TcpDirView];
-  constructor(private readonly s: ConnStore, private readonly conn: Conn) {
-    this.seen = [new TcpDirView(s, conn, 0), new TcpDirView(s, conn, 1)];
-  }
-  get state(): number { return this.s.tcpState(this.conn.slot); }
-  set state(v: number) { this.s.setTcpState(this.conn.slot, v); }
-  get last_dir(): number { return this.s.lastDir(this.conn.slot); }
-  set last_dir(v: number) { this.s.setLastDir(this.conn.slot, v); }
-  get last_index(): number { return this.s.lastIndex(this.conn.slot); }
-  set last_index(v: number) { this.s.setLastIndex(this.conn.slot, v); }
-  get last_seq(): number { return this.s.lastSeq(this.conn.slot); }
-  set last_seq(v: number) { this.s.setLastSeq(this.conn.slot, v); }
-  get last_ack(): number { return this.s.lastAck(this.conn.slot); }
-  set last_ack(v: number) { this.s.setLastAck(this.conn.slot, v); }
-  get last_end(): number { return this.s.lastEnd(this.conn.slot); }
-  set last_end(v: number) { this.s.setLastEnd(this.conn.slot, v); }
-  get last_win(): number { return this.s.lastWin(this.conn.slot); }
-  set last_win(v: number) { this.s.setLastWin(this.conn.slot, v); }
-  get last_wscale(): number { return this.s.lastWscale(this.conn.slot); }
-  set last_wscale(v: number) { this.s.setLastWscale(this.conn.slot, v); }
-  get last_flags(): number { return this.s.lastFlags(this.conn.slot); }
-  set last_flags(v: number) { this.s.setLastFlags(this.conn.slot, v); }
-  get retrans(): number { return this.s.retrans(this.conn.slot); }
-  set retrans(v: number) { this.s.setRetrans(this.conn.slot, v); }
-}
 
 function tupleOf(s: ConnStore, slot: number, dir: 0 | 1): Tuple {
   const proto = protoOfKind(s.kind(slot));
@@ -67,8 +23,6 @@ function tupleOf(s: ConnStore, slot: number, dir: 0 | 1): Tuple {
 }
 
 export class Conn {
-  private tcpView: TcpView | undefined;
-
   constructor(readonly store: ConnStore, public slot: number) {}
 
   /** Points this view at another slot (the shard reuses one view on its hot path). */
@@ -106,9 +60,6 @@ export class Conn {
   /** A per-protocol packet time (UDP: when the entry may become a stream). */
   get aux(): number { return this.store.aux(this.slot); }
   set aux(v: number) { this.store.setAux(this.slot, v); }
-
-  /** TCP window and state data of this entry. */
-  get tcp(): TcpView { return (this.tcpView ??= new TcpView(this.store, this)); }
 
   /** Private state of trackers without columns of their own (SCTP). */
   get proto(): unknown { return this.store.extra.get(this.slot); }

@@ -6,7 +6,8 @@
  */
 import type { IpPacket, TcpHeader } from '../../packet';
 import { STATUS } from '../../flow';
-import type { Conn, TcpView } from '../conn';
+import type { Conn } from '../conn';
+import type { ConnStore } from '../store';
 import type { Sysctl } from '../sysctl';
 import { ACCEPT, DIR_REPLY, IPCT, invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
@@ -19,17 +20,27 @@ import {
   TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, inWindow,
   segmentEnd,
 } from './tcpWindow';
-import type { TcpDirState } from './tcpWindow';
 
-/** The TCP part of an entry, as the tracker sees it (columns of the shard's store). */
-export type TcpState = TcpView;
-
-function resetDirState(s: TcpDirState): void {
-  s.td_end = s.td_maxend = s.td_maxwin = s.td_maxack = s.td_scale = 0;
-  s.flags &= TCP_FLAG_BE_LIBERAL;
+/** A direction's window state back to nothing seen (keeps BE_LIBERAL). */
+function resetDir(store: ConnStore, slot: number, d: number): void {
+  store.setTdEnd(slot, d, 0);
+  store.setTdMaxend(slot, d, 0);
+  store.setTdMaxwin(slot, d, 0);
+  store.setTdMaxack(slot, d, 0);
+  store.setTdScale(slot, d, 0);
+  store.setTdFlags(slot, d, store.tdFlags(slot, d) & TCP_FLAG_BE_LIBERAL);
 }
 
-const timeoutOf = (sysctl: Sysctl, state: number): number => sysctl[TCP_TIMEOUT_SYSCTL[state]];
+/** Each state's timeout for the last sysctl set seen (a one-entry cache: sysctl sets are frozen). */
+let timeoutsOf: Sysctl | undefined;
+let timeouts: number[] = [];
+function stateTimeout(sysctl: Sysctl, state: number): number {
+  if (sysctl !== timeoutsOf) {
+    timeouts = TCP_TIMEOUT_SYSCTL.map((name) => sysctl[name]);
+    timeoutsOf = sysctl;
+  }
+  return timeouts[state];
+}
 
 /** tcp_can_early_drop: closing states may be evicted even when assured. */
 function closing(state: number): boolean {
@@ -37,48 +48,48 @@ function closing(state: number): boolean {
 }
 
 /** tcp_new: may this packet create an entry? Initialises the original direction if so; returns why not otherwise. */
-function admit(st: TcpState, tcp: TcpHeader, sysctl: Sysctl): string | null {
+function admit(store: ConnStore, slot: number, tcp: TcpHeader, sysctl: Sysctl): string | null {
   const index = packetClass(tcp.flags);
   const next = TCP_TRANSITIONS[0][index][NO];
   if (next >= IV) return index === SYNACK_SET ? 'tcp_synack_without_syn' : `tcp_cannot_start_with_${PACKET_CLASS_NAMES[index]}`;
   if (next !== SS && sysctl.nf_conntrack_tcp_loose === 0) return 'tcp_midstream_pickup_disabled';
-  const orig = st.seen[0];
-  orig.td_end = segmentEnd(tcp);
-  orig.td_maxwin = tcp.window === 0 ? 1 : tcp.window;
+  const end = segmentEnd(tcp);
+  const maxwin = tcp.window === 0 ? 1 : tcp.window;
+  store.setTdEnd(slot, 0, end);
+  store.setTdMaxwin(slot, 0, maxwin);
   if (next === SS) {
-    orig.td_maxend = orig.td_end;
-    applyOptions(tcp, orig);
+    store.setTdMaxend(slot, 0, end);
+    applyOptions(tcp, store, slot, 0);
   } else {
     // Mid-stream pickup: the handshake's options are lost, so assume SACK and a liberal window.
-    orig.td_maxend = (orig.td_end + orig.td_maxwin) >>> 0;
-    orig.flags = st.seen[1].flags = TCP_FLAG_SACK_PERM | TCP_FLAG_BE_LIBERAL;
+    store.setTdMaxend(slot, 0, (store.tdEnd(slot, 0) + store.tdMaxwin(slot, 0)) >>> 0);
+    store.setTdFlags(slot, 0, TCP_FLAG_SACK_PERM | TCP_FLAG_BE_LIBERAL);
+    store.setTdFlags(slot, 1, TCP_FLAG_SACK_PERM | TCP_FLAG_BE_LIBERAL);
   }
   return null;
 }
 
 /** The ignored-packet bookkeeping (TCP_CONNTRACK_IGNORE in the kernel). */
-function noteIgnored(st: TcpState, dir: Dir, index: number, oldState: number, tcp: TcpHeader): void {
-  st.last_index = index;
-  st.last_dir = dir;
-  st.last_seq = tcp.seq >>> 0;
-  st.last_end = segmentEnd(tcp);
-  st.last_win = tcp.window;
+function noteIgnored(store: ConnStore, slot: number, dir: Dir, index: number, oldState: number, tcp: TcpHeader): void {
+  store.setLastIndex(slot, index);
+  store.setLastDir(slot, dir);
+  store.setLastSeq(slot, tcp.seq >>> 0);
+  store.setLastEnd(slot, segmentEnd(tcp));
+  store.setLastWin(slot, tcp.window);
   if (index === SYN_SET && dir === 0) {
     // A SYN we are out of sync with: remember its options in case the SYN/ACK confirms it.
-    st.last_flags = 0;
-    st.last_wscale = 0;
+    let flags = 0;
+    let wscale = 0;
     if (tcp.options.wscale !== undefined) {
-      st.last_flags |= TCP_FLAG_WINDOW_SCALE;
-      st.last_wscale = Math.min(tcp.options.wscale, 14);
+      flags |= TCP_FLAG_WINDOW_SCALE;
+      wscale = Math.min(tcp.options.wscale, 14);
     }
-    if (tcp.options.sackPermitted) st.last_flags |= TCP_FLAG_SACK_PERM;
-    if (oldState === LA) st.last_flags |= EXP_CHALLENGE_ACK; // RFC 5961 challenge ACK may follow
+    if (tcp.options.sackPermitted) flags |= TCP_FLAG_SACK_PERM;
+    if (oldState === LA) flags |= EXP_CHALLENGE_ACK; // RFC 5961 challenge ACK may follow
+    store.setLastFlags(slot, flags);
+    store.setLastWscale(slot, wscale);
   }
-  if (oldState === SS && index === ACK_SET && dir === DIR_REPLY) st.last_ack = tcp.ack >>> 0;
-}
-
-function established(st: TcpState): boolean {
-  return st.state === ES;
+  if (oldState === SS && index === ACK_SET && dir === DIR_REPLY) store.setLastAck(slot, tcp.ack >>> 0);
 }
 
 export const TcpTracker: ProtoTracker = {
@@ -97,12 +108,14 @@ export const TcpTracker: ProtoTracker = {
     const sysctl = ctx.sysctl;
     if (tcp.headerLength < 20) return invalid('tcp_truncated');
     if (!validFlags(tcp.flags)) return invalid('tcp_invalid_flags', { flags: tcp.flags });
-    const st = conn.tcp;
+    // struct ip_ct_tcp lives in the entry's record: read and written in place.
+    const store = conn.store;
+    const slot = conn.slot;
     if (!conn.confirmed) {
-      const refused = admit(st, tcp, sysctl);
+      const refused = admit(store, slot, tcp, sysctl);
       if (refused !== null) return invalid(refused);
     }
-    let oldState = st.state;
+    let oldState = store.tcpState(slot);
     const index = packetClass(tcp.flags);
     let newState = TCP_TRANSITIONS[dir][index][oldState];
     let skipWindow = false;
@@ -110,7 +123,7 @@ export const TcpTracker: ProtoTracker = {
 
     if (newState === SS && oldState >= TW) {
       // Reopen from TIME_WAIT/CLOSE (RFC 1122), or the client aborted and starts again.
-      if ((st.seen[dir].flags | st.seen[1 - dir].flags) & TCP_FLAG_CLOSE_INIT || (st.last_dir === dir && st.last_index === RST_SET)) {
+      if ((store.tdFlags(slot, dir) | store.tdFlags(slot, 1 - dir)) & TCP_FLAG_CLOSE_INIT || (store.lastDir(slot) === dir && store.lastIndex(slot) === RST_SET)) {
         ctx.kill(conn, 'reopen');
         return { verdict: 'repeat', reason: 'tcp_reopen' };
       }
@@ -118,36 +131,42 @@ export const TcpTracker: ProtoTracker = {
     }
 
     switch (newState) {
-      case IG:
-        if (index === SYNACK_SET && st.last_index === SYN_SET && st.last_dir !== dir && tcp.ack >>> 0 === st.last_end) {
+      case IG: {
+        const lastDir = store.lastDir(slot);
+        if (index === SYNACK_SET && store.lastIndex(slot) === SYN_SET && lastDir !== dir && tcp.ack >>> 0 === store.lastEnd(slot)) {
           // The SYN/ACK answers a SYN we ignored: client and server are in sync, we were not.
           oldState = SS;
           newState = SR;
-          const s = st.seen[st.last_dir];
-          s.td_end = s.td_maxend = st.last_end;
-          s.td_maxwin = st.last_win === 0 ? 1 : st.last_win;
-          s.td_scale = st.last_wscale;
-          st.last_flags &= ~EXP_CHALLENGE_ACK;
-          s.flags = st.last_flags;
-          resetDirState(st.seen[dir]);
+          const lastWin = store.lastWin(slot);
+          store.setTdEnd(slot, lastDir, store.lastEnd(slot));
+          store.setTdMaxend(slot, lastDir, store.lastEnd(slot));
+          store.setTdMaxwin(slot, lastDir, lastWin === 0 ? 1 : lastWin);
+          store.setTdScale(slot, lastDir, store.lastWscale(slot));
+          store.setLastFlags(slot, store.lastFlags(slot) & ~EXP_CHALLENGE_ACK);
+          store.setTdFlags(slot, lastDir, store.lastFlags(slot));
+          resetDir(store, slot, dir);
           break;
         }
-        noteIgnored(st, dir, index, oldState, tcp);
+        noteIgnored(store, slot, dir, index, oldState, tcp);
         return { verdict: 'accept', note: `tcp_ignored_${PACKET_CLASS_NAMES[index]}_in_${TCP_STATE_NAMES[oldState].toLowerCase()}` };
+      }
       case IV:
         return invalid('tcp_invalid_state_transition', { packetClass: index, state: oldState, dir });
       case TW:
         // RFC 5961: a challenge ACK answering a spurious SYN does not ack our last FIN.
-        if (oldState === LA && index === ACK_SET && st.last_dir !== dir && st.last_index === SYN_SET && st.last_flags & EXP_CHALLENGE_ACK) {
-          st.last_flags &= ~EXP_CHALLENGE_ACK;
+        if (
+          oldState === LA && index === ACK_SET && store.lastDir(slot) !== dir && store.lastIndex(slot) === SYN_SET &&
+          store.lastFlags(slot) & EXP_CHALLENGE_ACK
+        ) {
+          store.setLastFlags(slot, store.lastFlags(slot) & ~EXP_CHALLENGE_ACK);
           return { verdict: 'accept', note: 'tcp_challenge_ack_ignored' };
         }
         break;
       case S2:
-        st.last_flags |= SIMULTANEOUS_OPEN; // the table alone cannot express simultaneous open
+        store.setLastFlags(slot, store.lastFlags(slot) | SIMULTANEOUS_OPEN); // the table alone cannot express simultaneous open
         break;
       case SR:
-        if (dir === DIR_REPLY && index === ACK_SET && st.last_flags & SIMULTANEOUS_OPEN) newState = ES;
+        if (dir === DIR_REPLY && index === ACK_SET && store.lastFlags(slot) & SIMULTANEOUS_OPEN) newState = ES;
         break;
       case CL: {
         if (index !== RST_SET) break;
@@ -155,29 +174,32 @@ export const TcpTracker: ProtoTracker = {
           skipWindow = true; // the tuple may already be reused: no validation
           break;
         }
-        const peer = st.seen[1 - dir];
+        const peer = 1 - dir;
         const seq = tcp.seq >>> 0;
-        if (peer.flags & TCP_FLAG_MAXACK_SET && st.last_index !== SYN_SET) {
-          if (seq === 0 && !established(st)) break;
-          if (before(seq, peer.td_maxack) && !sysctl.nf_conntrack_tcp_ignore_invalid_rst) {
-            return invalid('tcp_invalid_rst', { seq, td_maxack: peer.td_maxack });
+        const lastIndex = store.lastIndex(slot);
+        const established = oldState === ES;
+        if (store.tdFlags(slot, peer) & TCP_FLAG_MAXACK_SET && lastIndex !== SYN_SET) {
+          const peerMaxack = store.tdMaxack(slot, peer);
+          if (seq === 0 && !established) break;
+          if (before(seq, peerMaxack) && !sysctl.nf_conntrack_tcp_ignore_invalid_rst) {
+            return invalid('tcp_invalid_rst', { seq, td_maxack: peerMaxack });
           }
-          if (!established(st) || seq === peer.td_maxack) break;
+          if (!established || seq === peerMaxack) break;
           // An RST right after our own data (part of a train) is fine.
-          if (st.last_index === ACK_SET && st.last_dir === dir && seq === st.last_end) break;
+          if (lastIndex === ACK_SET && store.lastDir(slot) === dir && seq === store.lastEnd(slot)) break;
           // Sequence not exact: keep the state, a challenge ACK may follow.
           newState = oldState;
           note = 'tcp_rst_seq_inexact';
         }
         const ackSeq = tcp.ack >>> 0;
         if (
-          ((conn.has(STATUS.SEEN_REPLY) && st.last_index === SYN_SET) || (!conn.assured && st.last_index === ACK_SET)) &&
-          ackSeq === st.last_end
+          ((conn.has(STATUS.SEEN_REPLY) && lastIndex === SYN_SET) || (!conn.assured && lastIndex === ACK_SET)) &&
+          ackSeq === store.lastEnd(slot)
         ) {
           skipWindow = true; // RST to a SYN or ACK we let through as ignored
           break;
         }
-        if (oldState === SS && st.last_index === ACK_SET && st.last_dir === DIR_REPLY && seq === st.last_ack) {
+        if (oldState === SS && lastIndex === ACK_SET && store.lastDir(slot) === DIR_REPLY && seq === store.lastAck(slot)) {
           skipWindow = true; // reset answering a challenge ACK
         }
         break;
@@ -187,29 +209,28 @@ export const TcpTracker: ProtoTracker = {
     }
 
     if (!skipWindow) {
-      const beLiberal = sysctl.nf_conntrack_tcp_be_liberal !== 0;
-      const res = inWindow(st, dir, index, tcp, beLiberal);
+      const res = inWindow(store, slot, dir, index, tcp, sysctl.nf_conntrack_tcp_be_liberal !== 0);
       if (res.action === 'ignore') return { verdict: 'accept', note: res.reason, detail: res.detail };
       if (res.action === 'invalid') {
-        shortenOnInvalid(conn, st, dir, index, ctx);
+        shortenOnInvalid(conn, dir, index, ctx);
         return invalid(res.reason, res.detail);
       }
     }
 
-    st.last_index = index;
-    st.last_dir = dir;
-    st.state = newState;
-    if (oldState !== newState && newState === FW) st.seen[dir].flags |= TCP_FLAG_CLOSE_INIT;
+    store.setLastIndex(slot, index);
+    store.setLastDir(slot, dir);
+    store.setTcpState(slot, newState);
+    if (oldState !== newState && newState === FW) store.setTdFlags(slot, dir, store.tdFlags(slot, dir) | TCP_FLAG_CLOSE_INIT);
 
     let timeout: number;
-    const stateTimeout = timeoutOf(sysctl, newState);
+    const stateTimeoutSec = stateTimeout(sysctl, newState);
     const retransTimeout = sysctl.nf_conntrack_tcp_timeout_max_retrans;
     const unackTimeout = sysctl.nf_conntrack_tcp_timeout_unacknowledged;
-    if (st.retrans >= sysctl.nf_conntrack_tcp_max_retrans && stateTimeout > retransTimeout) timeout = retransTimeout;
+    if (store.retrans(slot) >= sysctl.nf_conntrack_tcp_max_retrans && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
     else if (index === RST_SET) timeout = sysctl.nf_conntrack_tcp_timeout_close;
-    else if ((st.seen[0].flags | st.seen[1].flags) & TCP_FLAG_DATA_UNACKNOWLEDGED && stateTimeout > unackTimeout) timeout = unackTimeout;
-    else if (st.last_win === 0 && stateTimeout > retransTimeout) timeout = retransTimeout;
-    else timeout = stateTimeout;
+    else if ((store.tdFlags(slot, 0) | store.tdFlags(slot, 1)) & TCP_FLAG_DATA_UNACKNOWLEDGED && stateTimeoutSec > unackTimeout) timeout = unackTimeout;
+    else if (store.lastWin(slot) === 0 && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
+    else timeout = stateTimeoutSec;
 
     if (newState !== oldState) ctx.event(conn, IPCT.PROTOINFO);
 
@@ -233,16 +254,17 @@ export const TcpTracker: ProtoTracker = {
 };
 
 /** nf_tcp_handle_invalid: an out-of-window FIN/RST answering the peer's FIN/RST shortens an assured entry's life. */
-function shortenOnInvalid(conn: Conn, st: TcpState, dir: Dir, index: number, ctx: TrackerContext): void {
+function shortenOnInvalid(conn: Conn, dir: Dir, index: number, ctx: TrackerContext): void {
   if (!conn.assured || (index !== RST_SET && index !== FIN_SET)) return;
-  if (st.last_dir !== dir && (st.last_index === FIN_SET || st.last_index === RST_SET)) {
+  const store = conn.store, slot = conn.slot;
+  const lastIndex = store.lastIndex(slot);
+  if (store.lastDir(slot) !== dir && (lastIndex === FIN_SET || lastIndex === RST_SET)) {
     const left = conn.expiresUs - ctx.nowUs;
     if (left < 120e6) return;
     const unack = ctx.sysctl.nf_conntrack_tcp_timeout_unacknowledged;
     if (left > unack * 1e6) conn.expiresUs = ctx.nowUs + unack * 1e6;
   } else {
-    st.last_index = index;
-    st.last_dir = dir;
+    store.setLastIndex(slot, index);
+    store.setLastDir(slot, dir);
   }
 }
-

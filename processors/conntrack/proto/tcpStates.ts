@@ -58,7 +58,7 @@ export const TCP_TRANSITIONS: readonly (readonly (readonly number[])[])[] = [
 ];
 
 /** Flag combinations the kernel accepts (tcp_valid_flags), after masking PSH, ECE and CWR. */
-const VALID_FLAG_COMBINATIONS = new Set([
+const VALID_FLAG_COMBINATIONS = [
   0x02, // SYN
   0x22, // SYN|URG
   0x12, // SYN|ACK
@@ -68,10 +68,14 @@ const VALID_FLAG_COMBINATIONS = new Set([
   0x31, // FIN|ACK|URG
   0x10, // ACK
   0x30, // ACK|URG
-]);
+];
+
+/** The same as a 256-entry table indexed by the masked flag byte (the kernel's tcp_valid_flags[] is one too). */
+const VALID_FLAGS = new Uint8Array(256);
+for (const f of VALID_FLAG_COMBINATIONS) VALID_FLAGS[f] = 1;
 
 export function validFlags(flags: number): boolean {
-  return VALID_FLAG_COMBINATIONS.has(flags & ~(0x40 | 0x80 | 0x08) & 0xff);
+  return VALID_FLAGS[flags & ~(0x40 | 0x80 | 0x08) & 0xff] === 1;
 }
 
 /** The sysctl holding each state's timeout, plus the two overrides (max_retrans, unacknowledged). */

@@ -7,8 +7,11 @@
  * and checks I. seq <= td_maxend, II. seq + len >= td_end - receiver.td_maxwin,
  * III. ack <= receiver.td_end, IV. ack >= receiver.td_end - MAXACKWINDOW.
  * Failing I or III is INVALID; failing II or IV is ignored (accepted without state change).
+ * The per-direction state (struct ip_ct_tcp_state) is read and written where it lives, in the
+ * entry's record in the shard's ConnStore: no view objects, nothing allocated unless a check fails.
  */
 import type { TcpHeader } from '../../packet';
+import type { ConnStore } from '../store';
 import { ACK_SET } from './tcpStates';
 
 export const TCP_FLAG_WINDOW_SCALE = 0x01;
@@ -23,15 +26,6 @@ export const SIMULTANEOUS_OPEN = 0x80;
 const MAXACKWINCONST = 66000;
 const TCP_MAX_WSCALE = 14;
 
-export interface TcpDirState {
-  td_end: number;
-  td_maxend: number;
-  td_maxwin: number;
-  td_maxack: number;
-  td_scale: number;
-  flags: number;
-}
-
 /** Sequence-space comparisons (the kernel's before/after on u32). */
 export const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
@@ -42,44 +36,42 @@ export function segmentEnd(tcp: TcpHeader): number {
   return u32(tcp.seq + tcp.dataLength + (tcp.flags & 0x02 ? 1 : 0) + (tcp.flags & 0x01 ? 1 : 0));
 }
 
-/** tcp_options: window scale (clamped to 14) and SACK-permitted; keeps only BE_LIBERAL. */
-export function applyOptions(tcp: TcpHeader, state: TcpDirState): void {
-  state.td_scale = 0;
-  state.flags &= TCP_FLAG_BE_LIBERAL;
-  if (tcp.options.sackPermitted) state.flags |= TCP_FLAG_SACK_PERM;
+
+/** tcp_options: window scale (clamped to 14) and SACK-permitted for direction `d`; keeps only BE_LIBERAL. */
+export function applyOptions(tcp: TcpHeader, store: ConnStore, slot: number, d: number): void {
+  let flags = store.tdFlags(slot, d) & TCP_FLAG_BE_LIBERAL;
+  let scale = 0;
+  if (tcp.options.sackPermitted) flags |= TCP_FLAG_SACK_PERM;
   if (tcp.options.wscale !== undefined) {
-    state.td_scale = Math.min(tcp.options.wscale, TCP_MAX_WSCALE);
-    state.flags |= TCP_FLAG_WINDOW_SCALE;
+    scale = Math.min(tcp.options.wscale, TCP_MAX_WSCALE);
+    flags |= TCP_FLAG_WINDOW_SCALE;
   }
+  store.setTdScale(slot, d, scale);
+  store.setTdFlags(slot, d, flags);
 }
 
 /** The highest SACK right edge beyond `ack`, as tcp_sack does. */
 function highestSack(tcp: TcpHeader, ack: number): number {
+  const blocks = tcp.options.sack;
   let sack = ack;
-  for (const [, right] of tcp.options.sack ?? []) if (after(right >>> 0, sack)) sack = right >>> 0;
+  if (blocks === undefined) return sack;
+  for (let k = 0; k < blocks.length; k++) {
+    const right = blocks[k][1] >>> 0;
+    if (after(right, sack)) sack = right;
+  }
   return sack;
 }
 
-export interface WindowTrackerState {
-  seen: [TcpDirState, TcpDirState];
-  state: number;
-  last_dir: number;
-  last_seq: number;
-  last_ack: number;
-  last_end: number;
-  last_win: number;
-  retrans: number;
-}
-
-/** tcp_init_sender: a SYN (or SYN/ACK) fixes the sender's window parameters. */
-export function initSender(sender: TcpDirState, receiver: TcpDirState, tcp: TcpHeader, end: number, dir: number): void {
-  sender.td_end = sender.td_maxend = end;
-  sender.td_maxwin = tcp.window === 0 ? 1 : tcp.window;
-  applyOptions(tcp, sender);
+/** tcp_init_sender: a SYN (or SYN/ACK) in direction `dir` fixes the sender's window parameters. */
+export function initSender(store: ConnStore, slot: number, dir: number, tcp: TcpHeader, end: number): void {
+  store.setTdEnd(slot, dir, end);
+  store.setTdMaxend(slot, dir, end);
+  store.setTdMaxwin(slot, dir, tcp.window === 0 ? 1 : tcp.window);
+  applyOptions(tcp, store, slot, dir);
   // RFC 1323: scaling is on only when both sides offered it.
-  if (dir === 1 && !(sender.flags & TCP_FLAG_WINDOW_SCALE && receiver.flags & TCP_FLAG_WINDOW_SCALE)) {
-    sender.td_scale = 0;
-    receiver.td_scale = 0;
+  if (dir === 1 && !(store.tdFlags(slot, 1) & TCP_FLAG_WINDOW_SCALE && store.tdFlags(slot, 0) & TCP_FLAG_WINDOW_SCALE)) {
+    store.setTdScale(slot, 1, 0);
+    store.setTdScale(slot, 0, 0);
   }
 }
 
@@ -91,7 +83,7 @@ const ACCEPTED: WindowResult = { action: 'accept' };
 
 /**
  * A failed check: accepted anyway when the window is liberal (nf_tcp_log_invalid), otherwise the
- * action with the values behind it. A plain function, so the accepting path allocates nothing.
+ * action with the values behind it (the state as it is now). Only failures allocate.
  */
 function failure(
   liberal: boolean,
@@ -102,138 +94,147 @@ function failure(
   sack: number,
   end: number,
   win: number,
-  sender: TcpDirState,
-  receiver: TcpDirState,
+  store: ConnStore,
+  slot: number,
+  dir: number,
 ): WindowResult {
   if (liberal) return ACCEPTED;
+  const peer = 1 - dir;
   const detail = {
     seq,
     ack,
     sack,
     end,
     win,
-    td_end: sender.td_end,
-    td_maxend: sender.td_maxend,
-    td_maxwin: sender.td_maxwin,
-    td_scale: sender.td_scale,
-    receiver_td_end: receiver.td_end,
-    receiver_td_maxend: receiver.td_maxend,
-    receiver_td_maxwin: receiver.td_maxwin,
+    td_end: store.tdEnd(slot, dir),
+    td_maxend: store.tdMaxend(slot, dir),
+    td_maxwin: store.tdMaxwin(slot, dir),
+    td_scale: store.tdScale(slot, dir),
+    receiver_td_end: store.tdEnd(slot, peer),
+    receiver_td_maxend: store.tdMaxend(slot, peer),
+    receiver_td_maxwin: store.tdMaxwin(slot, peer),
   };
   return { action, reason, detail };
 }
 
-/** tcp_in_window. `beLiberal` is the sysctl; a picked-up connection's BE_LIBERAL flag also counts. */
-export function inWindow(
-  st: WindowTrackerState,
-  dir: 0 | 1,
-  index: number,
-  tcp: TcpHeader,
-  beLiberal: boolean,
-): WindowResult {
-  const sender = st.seen[dir];
-  const receiver = st.seen[1 - dir];
+/**
+ * tcp_in_window for a packet in direction `dir` of the entry in `slot`, whose TCP state (struct
+ * ip_ct_tcp) is read and written in place in the store. `beLiberal` is the sysctl; a picked-up
+ * connection's BE_LIBERAL flag also counts.
+ */
+export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: number, tcp: TcpHeader, beLiberal: boolean): WindowResult {
+  const peer = 1 - dir;
+  const flags = tcp.flags;
   let seq = tcp.seq >>> 0;
   let ack = tcp.ack >>> 0;
   let sack = ack;
   const winRaw = tcp.window;
   let win = winRaw;
   let end = segmentEnd(tcp);
-  const syn = (tcp.flags & 0x02) !== 0;
-  const hasAck = (tcp.flags & 0x10) !== 0;
-  const rst = (tcp.flags & 0x04) !== 0;
+  const syn = (flags & 0x02) !== 0;
+  const hasAck = (flags & 0x10) !== 0;
+  const state = store.tcpState(slot);
 
-  if (receiver.flags & TCP_FLAG_SACK_PERM) sack = highestSack(tcp, sack);
+  if (store.tdFlags(slot, peer) & TCP_FLAG_SACK_PERM) sack = highestSack(tcp, sack);
 
-  if (sender.td_maxwin === 0) {
+  if (store.tdMaxwin(slot, dir) === 0) {
     if (syn) {
-      initSender(sender, receiver, tcp, end, dir);
+      initSender(store, slot, dir, tcp, end);
       if (!hasAck) return ACCEPTED; // simultaneous open
     } else {
       // Mid-connection: the history is lost, take what the packet says.
-      sender.td_end = end;
-      const swin = u32(win * 2 ** sender.td_scale);
-      sender.td_maxwin = swin === 0 ? 1 : swin;
-      sender.td_maxend = u32(end + sender.td_maxwin);
-      if (receiver.td_maxwin === 0) {
-        receiver.td_end = receiver.td_maxend = sack;
-      } else if (sack === u32(receiver.td_end + 1)) {
-        receiver.td_end = u32(receiver.td_end + 1); // likely a reply to a keepalive
+      store.setTdEnd(slot, dir, end);
+      const swin = u32(win * 2 ** store.tdScale(slot, dir));
+      store.setTdMaxwin(slot, dir, swin === 0 ? 1 : swin);
+      store.setTdMaxend(slot, dir, u32(end + store.tdMaxwin(slot, dir)));
+      if (store.tdMaxwin(slot, peer) === 0) {
+        store.setTdEnd(slot, peer, sack);
+        store.setTdMaxend(slot, peer, sack);
+      } else if (sack === u32(store.tdEnd(slot, peer) + 1)) {
+        store.setTdEnd(slot, peer, sack); // likely a reply to a keepalive
       }
     }
-  } else if (syn && after(end, sender.td_end) && (st.state === 1 || st.state === 2)) {
+  } else if (syn && after(end, store.tdEnd(slot, dir)) && (state === 1 || state === 2)) {
     // RFC 793: a reinitialised TCP may reuse the tuple with a larger ISN; start over.
-    initSender(sender, receiver, tcp, end, dir);
+    initSender(store, slot, dir, tcp, end);
     if (dir === 1 && !hasAck) return ACCEPTED;
   }
 
+  // From here on the checks read the state as it now stands; the updates follow them.
+  const sndEnd = store.tdEnd(slot, dir), sndMaxend = store.tdMaxend(slot, dir), sndMaxwin = store.tdMaxwin(slot, dir);
+  const rcvEnd = store.tdEnd(slot, peer), rcvMaxend = store.tdMaxend(slot, peer), rcvMaxwin = store.tdMaxwin(slot, peer);
+  let sndFlags = store.tdFlags(slot, dir);
+
   if (!hasAck) {
-    ack = sack = receiver.td_end;
-  } else if ((tcp.flags & 0x14) === 0x14 && ack === 0) {
-    ack = sack = receiver.td_end; // broken stacks: RST|ACK with a zero ack
+    ack = sack = rcvEnd;
+  } else if ((flags & 0x14) === 0x14 && ack === 0) {
+    ack = sack = rcvEnd; // broken stacks: RST|ACK with a zero ack
   }
 
-  if (rst && seq === 0 && st.state === 1) {
-    seq = end = sender.td_end; // RST answering a SYN
+  if (flags & 0x04 && seq === 0 && state === 1) {
+    seq = end = sndEnd; // RST answering a SYN
   }
 
-  const liberal = beLiberal || (sender.flags & TCP_FLAG_BE_LIBERAL) !== 0;
-  const maxAckWindow = sender.td_maxwin > MAXACKWINCONST ? sender.td_maxwin : MAXACKWINCONST;
-  if (!before(seq, u32(sender.td_maxend + 1))) {
-    const overshoot = u32(end - sender.td_maxend + 1);
-    const ackOk = after(sack, u32(receiver.td_end - maxAckWindow - 1));
-    const inRecvWin = receiver.td_maxwin !== 0 && after(end, u32(sender.td_end - receiver.td_maxwin - 1));
-    if (inRecvWin && ackOk && overshoot <= receiver.td_maxwin && before(sack, u32(receiver.td_end + 1))) {
+  const liberal = beLiberal || (sndFlags & TCP_FLAG_BE_LIBERAL) !== 0;
+  const maxAckWindow = sndMaxwin > MAXACKWINCONST ? sndMaxwin : MAXACKWINCONST;
+  if (!before(seq, u32(sndMaxend + 1))) {
+    const overshoot = u32(end - sndMaxend + 1);
+    const ackOk = after(sack, u32(rcvEnd - maxAckWindow - 1));
+    const inRecvWin = rcvMaxwin !== 0 && after(end, u32(sndEnd - rcvMaxwin - 1));
+    if (inRecvWin && ackOk && overshoot <= rcvMaxwin && before(sack, u32(rcvEnd + 1))) {
       // A sender overrunning the window by a little: remember its data so the ACK for it passes.
-      sender.td_end = end;
-      sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
-      return failure(liberal, 'ignore', 'tcp_window_overshoot', seq, ack, sack, end, winRaw, sender, receiver);
+      store.setTdEnd(slot, dir, end);
+      store.setTdFlags(slot, dir, sndFlags | TCP_FLAG_DATA_UNACKNOWLEDGED);
+      return failure(liberal, 'ignore', 'tcp_window_overshoot', seq, ack, sack, end, winRaw, store, slot, dir);
     }
-    return failure(liberal, 'invalid', 'tcp_out_of_window', seq, ack, sack, end, winRaw, sender, receiver);
+    return failure(liberal, 'invalid', 'tcp_out_of_window', seq, ack, sack, end, winRaw, store, slot, dir);
   }
-  if (!before(sack, u32(receiver.td_end + 1))) return failure(liberal, 'invalid', 'tcp_ack_over_upper_bound', seq, ack, sack, end, winRaw, sender, receiver);
+  if (!before(sack, u32(rcvEnd + 1))) {
+    return failure(liberal, 'invalid', 'tcp_ack_over_upper_bound', seq, ack, sack, end, winRaw, store, slot, dir);
+  }
+  if (rcvMaxwin !== 0 && !after(end, u32(sndEnd - rcvMaxwin - 1))) {
+    return failure(liberal, 'ignore', 'tcp_seq_under_lower_bound', seq, ack, sack, end, winRaw, store, slot, dir);
+  }
+  if (!after(sack, u32(rcvEnd - maxAckWindow - 1))) {
+    return failure(liberal, 'ignore', 'tcp_ack_under_lower_bound', seq, ack, sack, end, winRaw, store, slot, dir);
+  }
 
-  const inRecvWin = receiver.td_maxwin === 0 || after(end, u32(sender.td_end - receiver.td_maxwin - 1));
-  if (!inRecvWin) return failure(liberal, 'ignore', 'tcp_seq_under_lower_bound', seq, ack, sack, end, winRaw, sender, receiver);
-  if (!after(sack, u32(receiver.td_end - maxAckWindow - 1))) return failure(liberal, 'ignore', 'tcp_ack_under_lower_bound', seq, ack, sack, end, winRaw, sender, receiver);
-
-  if (!syn) win = u32(win * 2 ** sender.td_scale);
+  if (!syn) win = u32(win * 2 ** store.tdScale(slot, dir));
 
   const swin = u32(win + (sack - ack));
-  if (sender.td_maxwin < swin) sender.td_maxwin = swin;
-  if (after(end, sender.td_end)) {
-    sender.td_end = end;
-    sender.flags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (sndMaxwin < swin) store.setTdMaxwin(slot, dir, swin);
+  if (after(end, sndEnd)) {
+    store.setTdEnd(slot, dir, end);
+    sndFlags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
   }
   if (hasAck) {
-    if (!(sender.flags & TCP_FLAG_MAXACK_SET)) {
-      sender.td_maxack = ack;
-      sender.flags |= TCP_FLAG_MAXACK_SET;
-    } else if (after(ack, sender.td_maxack)) {
-      sender.td_maxack = ack;
+    if (!(sndFlags & TCP_FLAG_MAXACK_SET)) {
+      store.setTdMaxack(slot, dir, ack);
+      sndFlags |= TCP_FLAG_MAXACK_SET;
+    } else if (after(ack, store.tdMaxack(slot, dir))) {
+      store.setTdMaxack(slot, dir, ack);
     }
   }
+  store.setTdFlags(slot, dir, sndFlags);
 
-  if (receiver.td_maxwin !== 0 && after(end, sender.td_maxend)) {
-    receiver.td_maxwin = u32(receiver.td_maxwin + (end - sender.td_maxend));
-  }
-  if (after(u32(sack + win), u32(receiver.td_maxend - 1))) {
-    receiver.td_maxend = u32(sack + win);
-    if (win === 0) receiver.td_maxend = u32(receiver.td_maxend + 1);
-  }
-  if (ack === receiver.td_end) receiver.flags &= ~TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (rcvMaxwin !== 0 && after(end, sndMaxend)) store.setTdMaxwin(slot, peer, u32(rcvMaxwin + (end - sndMaxend)));
+  if (after(u32(sack + win), u32(rcvMaxend - 1))) store.setTdMaxend(slot, peer, win === 0 ? u32(sack + win + 1) : u32(sack + win));
+  if (ack === rcvEnd) store.setTdFlags(slot, peer, store.tdFlags(slot, peer) & ~TCP_FLAG_DATA_UNACKNOWLEDGED);
 
-  if (index === ACK_SET) {
-    if (st.last_dir === dir && st.last_seq === seq && st.last_ack === ack && st.last_end === end && st.last_win === winRaw) {
-      st.retrans++;
-    } else {
-      st.last_dir = dir;
-      st.last_seq = seq;
-      st.last_ack = ack;
-      st.last_end = end;
-      st.last_win = winRaw;
-      st.retrans = 0;
-    }
-  }
+  if (index === ACK_SET) noteRetransmission(store, slot, dir, seq, ack, end, winRaw);
   return ACCEPTED;
+}
+
+/** The same ACK segment again in the same direction counts as a retransmission (max_retrans timeout). */
+function noteRetransmission(store: ConnStore, slot: number, dir: number, seq: number, ack: number, end: number, win: number): void {
+  if (store.lastDir(slot) === dir && store.lastSeq(slot) === seq && store.lastAck(slot) === ack && store.lastEnd(slot) === end && store.lastWin(slot) === win) {
+    store.setRetrans(slot, store.retrans(slot) + 1);
+    return;
+  }
+  store.setLastDir(slot, dir);
+  store.setLastSeq(slot, seq);
+  store.setLastAck(slot, ack);
+  store.setLastEnd(slot, end);
+  store.setLastWin(slot, win);
+  store.setRetrans(slot, 0);
 }
