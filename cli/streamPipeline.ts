@@ -49,6 +49,8 @@ export interface StreamOptions {
 export interface StreamCounters {
   messages: number;
   packets: number;
+  /** INVALID packets (reported on the transitions topic). */
+  invalid: number;
   skipped: number;
   deadLetters: number;
   events: number;
@@ -86,7 +88,7 @@ interface Written {
 }
 
 export class StreamPipeline {
-  readonly counters: StreamCounters = { messages: 0, packets: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0 };
+  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0 };
   private readonly parts = new Map<number, PartitionState>();
   private readonly work = new Subject<Work>();
   private consumer?: GroupConsumer;
@@ -341,6 +343,8 @@ export class StreamPipeline {
     }
     const enc = this.encoder!;
     enc.transitions(r.events, partition, out);
+    enc.invalid(r.invalid, partition, out);
+    this.counters.invalid += r.invalid.length;
     enc.flowRecords(r.records, partition, out);
     enc.verdicts(r.verdicts, partition, out);
     this.counters.events += r.events.length;

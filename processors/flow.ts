@@ -70,6 +70,27 @@ export interface FlowEvent {
   reason?: DestroyReason;
   /** The packet that caused it, when one did (index among IP packets). */
   packetIndex?: number;
+  /** That packet's ctstate, where the stream joins it in (the engine's own events leave it out). */
+  ctstate?: CtState;
+}
+
+/** An INVALID packet as the transitions topic reports it: what it was, and why conntrack refused it. */
+export interface InvalidPacket {
+  tsUs: number;
+  zone: number;
+  family: 4 | 6;
+  proto: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  /** The flow it was judged against, if any, and that flow's protocol state. */
+  flowId?: number;
+  state?: string;
+  dir: Direction | null;
+  reason?: string;
+  detail?: Record<string, number>;
+  note?: string;
 }
 
 /** `conntrack -S` counters (summed over CPUs), with the same names. */

@@ -4,9 +4,9 @@
  * flows topic). One definition, so a topic and the CLI print the same objects; docs/topics.md
  * documents them.
  */
-import type { FlowAccountingRecord, FlowEvent } from '../processors/flow';
+import type { FlowAccountingRecord, FlowEvent, InvalidPacket } from '../processors/flow';
+import { flowJson, protoName } from './conntrackText';
 import type { PacketVerdict } from '../processors/pipeline';
-import { flowJson } from './conntrackText';
 
 /** One JSON line per IP packet (index i counts IP packets from 0, like the oracle). */
 export function verdictJson(v: PacketVerdict): Record<string, unknown> {
@@ -26,6 +26,31 @@ export function eventJson(e: FlowEvent): Record<string, unknown> {
   if (!e.protoinfo && e.type !== 'DESTROY') j.state = null;
   if (e.reason) j.reason = e.reason;
   if (e.packetIndex !== undefined) j.packet = e.packetIndex;
+  if (e.ctstate !== undefined) j.ctstate = e.ctstate;
+  return j;
+}
+
+/** An INVALID packet on the transitions topic: type INVALID, the packet's tuple and the reason. */
+export function invalidJson(r: InvalidPacket): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    ts: r.tsUs / 1e6,
+    type: 'INVALID',
+    ctstate: 'INVALID',
+    zone: r.zone,
+    l3: r.family === 4 ? 'ipv4' : 'ipv6',
+    proto: protoName(r.proto),
+    protonum: r.proto,
+    src: r.src,
+    dst: r.dst,
+    sport: r.sport,
+    dport: r.dport,
+    dir: r.dir,
+    reason: r.reason ?? null,
+  };
+  if (r.flowId !== undefined) j.id = r.flowId;
+  if (r.state !== undefined) j.state = r.state;
+  if (r.detail !== undefined) j.detail = r.detail;
+  if (r.note !== undefined) j.note = r.note;
   return j;
 }
 

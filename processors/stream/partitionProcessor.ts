@@ -7,7 +7,8 @@
  * flow still depends on, which bounds the offset that may be committed.
  */
 import type { CapturedPacket } from '../packet';
-import type { Counters, FlowAccountingRecord, FlowEvent, FlowRecord } from '../flow';
+import type { Counters, FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket } from '../flow';
+import { tuplePorts } from '../conntrack/tuple';
 import { ConntrackPipeline } from '../pipeline';
 import type { PacketVerdict } from '../pipeline';
 import type { Sysctl } from '../conntrack/sysctl';
@@ -22,9 +23,12 @@ export interface PartitionProcessorOptions {
 
 /** What one call produced; the caller takes it with drain(). */
 export interface PartitionOutput {
+  /** Transitions, each with the ctstate of the packet that caused it. */
   events: FlowEvent[];
   verdicts: PacketVerdict[];
   records: FlowAccountingRecord[];
+  /** Every INVALID packet, with its tuple and reason (always kept: users alert on them). */
+  invalid: InvalidPacket[];
 }
 
 interface OpenFlow {
@@ -43,12 +47,16 @@ const zero = (): { orig: Counters; reply: Counters } => ({ orig: { packets: 0, b
 
 export class PartitionProcessor {
   private readonly pipeline: ConntrackPipeline;
-  private out: PartitionOutput = { events: [], verdicts: [], records: [] };
+  private out: PartitionOutput = { events: [], verdicts: [], records: [], invalid: [] };
   private readonly open = new Map<number, OpenFlow>();
   /** Flows in the order they started: [flow id, first packet index]; ended ones are skipped lazily. */
   private readonly startOrder: number[] = [];
   private startHead = 0;
-  private readonly lengths = new Map<number, number>();
+  /** Packets waiting for their verdict (one, unless fragments are being held for reassembly). */
+  private readonly waiting = new Map<number, ZonedPacket>();
+  /** Events of the packet being judged, waiting for its ctstate. */
+  private eventsFrom = 0;
+  private readonly ports = { sport: 0, dport: 0 };
   private nextIndex = 0;
   private readonly expired: FlowEvent[] = [];
 
@@ -66,7 +74,8 @@ export class PartitionProcessor {
 
   push(p: ZonedPacket): number {
     const index = this.nextIndex++;
-    this.lengths.set(index, p.ip.length);
+    this.waiting.set(index, p);
+    this.eventsFrom = this.out.events.length;
     this.pipeline.push({ ...p, index });
     return index;
   }
@@ -88,7 +97,7 @@ export class PartitionProcessor {
 
   drain(): PartitionOutput {
     const o = this.out;
-    this.out = { events: [], verdicts: [], records: [] };
+    this.out = { events: [], verdicts: [], records: [], invalid: [] };
     return o;
   }
 
@@ -141,9 +150,13 @@ export class PartitionProcessor {
   }
 
   private onVerdict(v: PacketVerdict): void {
-    const length = this.lengths.get(v.index) ?? 0;
-    this.lengths.delete(v.index);
+    const p = this.waiting.get(v.index);
+    this.waiting.delete(v.index);
+    const length = p?.ip.length ?? 0;
+    const events = this.out.events;
+    for (let i = this.eventsFrom; i < events.length; i++) if (events[i].packetIndex === v.index) events[i].ctstate = v.ctstate;
     if (this.opts.verdicts) this.out.verdicts.push(v);
+    if (v.ctstate === 'INVALID' && p) this.invalidPacket(v, p);
     if (v.flowId === undefined || v.dir === null || v.ctstate === 'INVALID' || v.ctstate === 'UNTRACKED') return;
     const f = this.open.get(v.flowId);
     if (!f) return;
@@ -153,6 +166,18 @@ export class PartitionProcessor {
     f.lastUs = v.tsUs;
     const every = this.opts.activeTimeoutUs;
     if (every > 0 && v.tsUs - f.lastRecordUs >= every) this.activeRecord(f, v.tsUs);
+  }
+
+  private invalidPacket(v: PacketVerdict, p: ZonedPacket): void {
+    const ip = p.ip;
+    if (!tuplePorts(ip, this.ports)) this.ports.sport = this.ports.dport = 0;
+    const r: InvalidPacket = { tsUs: v.tsUs, zone: p.zone ?? 0, family: ip.family, proto: ip.proto, src: ip.src, dst: ip.dst, sport: this.ports.sport, dport: this.ports.dport, dir: v.dir };
+    if (v.flowId !== undefined) r.flowId = v.flowId;
+    if (v.state !== undefined) r.state = v.state;
+    if (v.reason !== undefined) r.reason = v.reason;
+    if (v.detail !== undefined) r.detail = v.detail;
+    if (v.note !== undefined) r.note = v.note;
+    this.out.invalid.push(r);
   }
 
   /** Counts since the last record, from the packets seen here (the end record settles on conntrack's own counters). */

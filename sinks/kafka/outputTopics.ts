@@ -1,15 +1,15 @@
 /**
  * Turns what the engine produced into Kafka messages for the output topics (docs/topics.md):
- * transitions, flow accounting records, optional per-packet verdicts, and dead letters. Each
+ * transitions (and INVALID packets), flow accounting records, optional per-packet verdicts, and dead letters. Each
  * output message goes to the partition of the input it came from (modulo the output's partition
  * count), so with equal counts an output partition holds exactly one input partition's results
  * in order: replaying a topic twice writes the same bytes to the same partitions.
  */
-import type { FlowAccountingRecord, FlowEvent } from '../../processors/flow';
+import type { FlowAccountingRecord, FlowEvent, InvalidPacket } from '../../processors/flow';
 import type { PacketVerdict } from '../../processors/pipeline';
 import { flowHash } from '../../processors/conntrack/tuple';
 import type { InputMessage, OutputMessage } from '../../kafka/client';
-import { eventJson, flowRecordJson, verdictJson } from '../jsonRecords';
+import { eventJson, flowRecordJson, invalidJson, verdictJson } from '../jsonRecords';
 
 export interface OutputTopicNames {
   transitions: string;
@@ -47,6 +47,15 @@ export class OutputEncoder {
     const partition = inputPartition % this.partitions.transitions;
     for (const e of events) {
       out.push({ topic: this.topics.transitions, key: keyOf(e), value: JSON.stringify(eventJson(e)), partition, timestampMs: Math.floor(e.tsUs / 1000) });
+    }
+  }
+
+  /** INVALID packets go to the transitions topic too, as type INVALID with their reason. */
+  invalid(packets: readonly InvalidPacket[], inputPartition: number, out: OutputMessage[]): void {
+    const partition = inputPartition % this.partitions.transitions;
+    for (const r of packets) {
+      const key = flowHash(r.zone, r.src, r.dst).toString(16).padStart(8, '0');
+      out.push({ topic: this.topics.transitions, key, value: JSON.stringify(invalidJson(r)), partition, timestampMs: Math.floor(r.tsUs / 1000) });
     }
   }
 

@@ -107,8 +107,12 @@ describeKafka('Kafka pipeline (real broker)', () => {
     expect(r.out.length).toBe(local.out.length);
     // Partitions are merged back by event time; within one timestamp the order may differ from the single engine's.
     expect(r.out.map(withoutId).sort()).toEqual(local.out.map(withoutId).sort());
-    const written = await readTopic(`${topic}.a.transitions`);
-    expect(written.length).toBe(local.out.length);
+    // The topic also carries one INVALID record per INVALID packet, with its reason, as classify reports them.
+    const written = (await readTopic(`${topic}.a.transitions`)).map((m) => JSON.parse(m.value!.toString()));
+    const invalid = cli('classify', sample).out.map((l) => JSON.parse(l)).filter((v) => v.ctstate === 'INVALID');
+    expect(invalid.length).toBeGreaterThan(0);
+    expect(written.filter((j) => j.type !== 'INVALID').length).toBe(local.out.length);
+    expect(written.filter((j) => j.type === 'INVALID').map((j) => j.reason).sort()).toEqual(invalid.map((v) => v.reason).sort());
   });
 
   test('replaying the same topic twice writes the same messages to the same partitions', async () => {

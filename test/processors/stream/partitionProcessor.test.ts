@@ -37,7 +37,7 @@ describe('PartitionProcessor', () => {
     pipeline.end();
     const { events } = runProcessor(0);
     expect(events.length).toBeGreaterThan(100);
-    expect(events).toEqual(expected);
+    expect(events.map(({ ctstate: _c, ...e }) => e)).toEqual(expected);
   });
 
   test("one end record per destroyed flow, whose counters are conntrack's", () => {
@@ -62,6 +62,31 @@ describe('PartitionProcessor', () => {
       expect(sum('reply', 'bytes')).toBe(end.flow.counters.reply.bytes);
       for (let i = 1; i < list.length; i++) expect(list[i].tsUs - list[i - 1].tsUs).toBeGreaterThanOrEqual(list[i].kind === 'active' ? 2000 : 0);
     }
+  });
+
+  test("each transition carries its packet's ctstate; every INVALID packet is reported with its tuple and reason", () => {
+    const verdicts = new Map<number, string>();
+    const invalid: Array<{ i: number; reason?: string }> = [];
+    const pipeline = new ConntrackPipeline(
+      { verdict: (v) => { verdicts.set(v.index, v.ctstate); if (v.ctstate === 'INVALID') invalid.push({ i: v.index, reason: v.reason }); }, event: () => undefined },
+      { sysctl: makeSysctl() },
+    );
+    for (const p of readPackets(sample)) pipeline.push(p);
+    pipeline.end();
+    const proc = new PartitionProcessor({ sysctl: makeSysctl(), activeTimeoutUs: 0, verdicts: false });
+    const events = [];
+    const reported = [];
+    for (const p of readPackets(sample)) {
+      const { index: _index, ...rest } = p;
+      proc.push(rest);
+      const o = proc.drain();
+      events.push(...o.events);
+      reported.push(...o.invalid);
+    }
+    for (const e of events) if (e.packetIndex !== undefined) expect(e.ctstate).toBe(verdicts.get(e.packetIndex));
+    expect(invalid.length).toBeGreaterThan(0);
+    expect(reported.map((r) => r.reason)).toEqual(invalid.map((v) => v.reason));
+    expect(reported.every((r) => r.src && r.dst && r.proto > 0)).toBe(true);
   });
 
   test('knows the first packet of the oldest open flow, and the next index once all are closed', () => {
