@@ -55,6 +55,11 @@ export class Defragmenter {
     return { kind: 'whole', packet: reassemble(p.head, p.total), members: p.members };
   }
 
+  /** Whether any datagram is incomplete (otherwise there is nothing to expire). */
+  get holding(): boolean {
+    return this.pending.size > 0;
+  }
+
   /** Gives up datagrams older than the reassembly timeout; returns their fragments' indexes. */
   expire(nowUs: number): Expired[] {
     const out: Expired[] = [];
