@@ -4,9 +4,11 @@
  * or more zero groups shortened to "::" (the first on a tie), and a dotted-quad tail for
  * IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses.
  */
+import { dottedQuad } from '../../processors/packet';
+import { u32 } from './bytes';
 
 export function ipv4Text(d: Uint8Array, o: number): string {
-  return `${d[o]}.${d[o + 1]}.${d[o + 2]}.${d[o + 3]}`;
+  return dottedQuad(u32(d, o));
 }
 
 export function ipv6Text(d: Uint8Array, o: number): string {

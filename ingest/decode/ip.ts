@@ -5,7 +5,8 @@
  * link-layer trailers (Ethernet padding, FCS), i.e. cut at the IP length when the capture is longer.
  */
 import type { FragmentInfo, IpPacket, L4Header } from '../../processors/packet';
-import { ipv4Text, ipv6Text } from './address';
+import { dottedQuad } from '../../processors/packet';
+import { ipv6Text } from './address';
 import { u16, u32 } from './bytes';
 import { decodeL4, type InnerDecoder } from './l4';
 
@@ -59,17 +60,24 @@ function decodeIpv4(d: Uint8Array, off: number, end: number, quoted: boolean): I
   const fragField = u16(d, off + 6);
   const moreFragments = (fragField & 0x2000) !== 0;
   const fragOffset = (fragField & 0x1fff) * 8;
+  const src4 = u32(d, off + 12);
+  const dst4 = u32(d, off + 16);
+  // Every field in the literal, absent ones undefined: one object shape, no property store
+  // growing it later, so the engine's loads stay monomorphic (JSON and toEqual ignore undefined).
   const packet: IpPacket = {
     family: 4,
-    src: ipv4Text(d, off + 12),
-    dst: ipv4Text(d, off + 16),
-    src4: u32(d, off + 12),
-    dst4: u32(d, off + 16),
+    src: dottedQuad(src4),
+    dst: dottedQuad(dst4),
+    src4,
+    dst4,
     proto: d[off + 9],
     length: totalLength,
     ttl: d[off + 8],
     bytes: d.subarray(off, ipEnd),
     l4Offset: headerLength,
+    fragment: undefined,
+    l4: undefined,
+    l4Error: undefined,
   };
   if (moreFragments || fragOffset !== 0) packet.fragment = { id: u16(d, off + 4), offset: fragOffset, moreFragments };
   // Only the first fragment carries the upper-layer header.

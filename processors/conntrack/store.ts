@@ -9,6 +9,8 @@
  * and early drop walk. IPv6 addresses, being text, live in two side arrays.
  */
 
+import { dottedQuad } from '../packet';
+
 /** Record size in bytes (a multiple of 8) and field offsets; see the layout table below. */
 const RECORD = 168;
 const W64 = RECORD / 8, W32 = RECORD / 4, W16 = RECORD / 2;
@@ -80,10 +82,10 @@ export class ConnStore {
 
   /** One direction's addresses as text. */
   srcText(slot: number, dir: 0 | 1): string {
-    return this.kind(slot) & 1 ? this.src6[2 * slot + dir] : ipv4Text(this.src4(slot, dir));
+    return this.kind(slot) & 1 ? this.src6[2 * slot + dir] : dottedQuad(this.src4(slot, dir));
   }
   dstText(slot: number, dir: 0 | 1): string {
-    return this.kind(slot) & 1 ? this.dst6[2 * slot + dir] : ipv4Text(this.dst4(slot, dir));
+    return this.kind(slot) & 1 ? this.dst6[2 * slot + dir] : dottedQuad(this.dst4(slot, dir));
   }
 
   // life, status and time -----------------------------------------------------------------------
@@ -228,6 +230,3 @@ export function ipv4Value(text: string): number {
   return ((value << 8) | part) >>> 0;
 }
 
-export function ipv4Text(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
-}
