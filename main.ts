@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import * as commands from './cli/commands';
 import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
+import { otlpMetricsUrl } from './sinks/otel/endpoint';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -51,12 +52,17 @@ export function buildProgram(io: Output): Command {
     .option('--verdicts', 'also write per-packet verdicts to <prefix>verdicts')
     .option('--repartition', 'the topic is not keyed by flow: route it through an internal topic first')
     .option('--active-timeout <s>', 'seconds between accounting records of long flows', '1800')
+    .option('--http <addr>', 'serve /metrics, /flows, /stats, /healthz, /readyz on PORT or HOST:PORT (bearer token: $CTFLOW_HTTP_TOKEN)')
+    .option('--linger <seconds>', 'with --http or --otlp: keep serving the final state this long after the replay')
+    .option('--otlp <url>', 'export metrics over OTLP/HTTP to this URL (default: $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)')
+    .option('--top-flows <n>', 'flows in the top-flows-by-bytes series', '20')
     .action((path: string | undefined, o) => {
       if (o.topic !== undefined) {
         if (path !== undefined) throw new Error('replay: give a capture file or --topic, not both');
         return kafka.replayTopic(o, io);
       }
       if (path === undefined) throw new Error('replay: give a capture file, or --topic to replay a Kafka topic');
+      if (o.http !== undefined || o.otlp !== undefined || otlpMetricsUrl(undefined) !== undefined) return import('./cli/replayServe').then((m) => m.replayServed(path, o, io)); // the metrics libraries load only here
       commands.replay(path, o, io);
       return undefined;
     });

@@ -7,7 +7,10 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import { flowJson, formatEntry, formatEvent, formatStats } from '../sinks/conntrackText';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
+import type { FlowEvent } from '../processors/flow';
+import type { PacketVerdict } from '../processors/pipeline';
 import { loadCapture, problemLines, runCapture } from './runCapture';
+import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
 
 export interface CommonOptions {
@@ -20,7 +23,7 @@ export interface Output {
   err(line: string): void;
 }
 
-function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
+export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
   return { sysctl: makeSysctl(o.sysctl), shards };
@@ -70,13 +73,38 @@ export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: 
   else report.lines.forEach(io.out);
 }
 
-/** The main job on a capture: the whole in-process pipeline with progress and a summary. */
-export function replay(path: string, o: CommonOptions & { quiet?: boolean; json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const bytes = loadCapture(path);
+/** What a replay counts for its summary: verdicts by ctstate, INVALID reasons, events by type. */
+export interface ReplayTally {
+  counts: Record<string, number>;
+  reasons: Map<string, number>;
+  eventCounts: Record<string, number>;
+  onVerdict(v: PacketVerdict): void;
+  onEvent(e: FlowEvent): void;
+}
+
+export function replayTally(): ReplayTally {
   const counts: Record<string, number> = { NEW: 0, ESTABLISHED: 0, RELATED: 0, INVALID: 0, UNTRACKED: 0 };
   const reasons = new Map<string, number>();
   const eventCounts: Record<string, number> = { NEW: 0, UPDATE: 0, DESTROY: 0 };
+  return {
+    counts,
+    reasons,
+    eventCounts,
+    onVerdict: (v) => {
+      counts[v.ctstate]++;
+      if (v.ctstate === 'INVALID' && v.reason) reasons.set(v.reason, (reasons.get(v.reason) ?? 0) + 1);
+    },
+    onEvent: (e) => eventCounts[e.type]++,
+  };
+}
+
+export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
+
+/** The main job on a capture: the whole in-process pipeline with progress and a summary. */
+export function replay(path: string, o: ReplayOptions, io: Output): void {
+  const { sysctl, shards } = settings(o);
+  const bytes = loadCapture(path);
+  const tally = replayTally();
   const showBar = !o.quiet && process.stderr.isTTY && bytes.length > 4 << 20;
   const bar = showBar ? new SingleBar({ format: 'replay |{bar}| {value} packets', stream: process.stderr }, Presets.shades_classic) : null;
   bar?.start(Math.round(bytes.length / 100), 0);
@@ -84,16 +112,19 @@ export function replay(path: string, o: CommonOptions & { quiet?: boolean; json?
   const r = runCapture(bytes, {
     sysctl,
     shards,
-    onVerdict: (v) => {
-      counts[v.ctstate]++;
-      if (v.ctstate === 'INVALID' && v.reason) reasons.set(v.reason, (reasons.get(v.reason) ?? 0) + 1);
-    },
-    onEvent: (e) => eventCounts[e.type]++,
+    onVerdict: tally.onVerdict,
+    onEvent: tally.onEvent,
     onProgress: (n) => bar?.update(n),
   });
   bar?.stop();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  printReplaySummary(path, r, tally, seconds, sysctl, o, io);
+}
+
+/** The replay's summary: one JSON object with --json, else a few lines for people; nothing with --quiet. */
+export function printReplaySummary(path: string, r: RunResult, tally: ReplayTally, seconds: number, sysctl: Sysctl, o: ReplayOptions, io: Output): void {
   if (o.quiet) return;
+  const { counts, reasons, eventCounts } = tally;
   const summary = {
     capture: path,
     frames: r.summary.frames,

@@ -1,0 +1,149 @@
+/**
+ * ctflow's Prometheus metrics (prom-client), read from a PipelineTelemetry at scrape time.
+ *
+ * Names: ctflow_* for ctflow's own series. The table and its `conntrack -S` counters reuse
+ * node_exporter's names with a ctflow_ prefix (node_nf_conntrack_entries becomes
+ * ctflow_nf_conntrack_entries, node_nf_conntrack_stat_early_drop becomes
+ * ctflow_nf_conntrack_stat_early_drop_total: a true counter here, hence the suffix), so queries
+ * written for a kernel port over with a prefix change. Labels are plain words and bounded: zone,
+ * proto, ctstate, state, reason, from/to, partition; the only per-flow labels are on the top-N
+ * series, which hold N flows at a time.
+ *
+ * docs/metrics.md lists every series with its meaning.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { BATCH_SECONDS_BUCKETS, BATCH_SIZE_BUCKETS } from '../telemetry/buckets';
+import { protoLabel, STAT_NAMES } from '../telemetry/labels';
+import type { PipelineTelemetry } from '../telemetry/telemetry';
+import { registerProcessMetrics } from './processMetrics';
+
+export interface PrometheusOptions {
+  /** Register prom-client's process and Node.js metrics too (default true). */
+  processMetrics?: boolean;
+  /** ctflow's version for ctflow_build_info. */
+  version?: string;
+}
+
+type Labels = Record<string, string>;
+type Sample = [Labels, number];
+
+/** A counter whose values are totals kept elsewhere: at each scrape it is set to them. */
+function totals(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Counter<string>) {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels, value);
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect(this: Gauge<string>) {
+      this.reset();
+      for (const [labels, value] of read()) this.set(labels, value);
+    },
+  });
+}
+
+function* map<T>(items: Iterable<T>, f: (t: T) => Sample | undefined): Iterable<Sample> {
+  for (const t of items) {
+    const s = f(t);
+    if (s) yield s;
+  }
+}
+
+export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = {}): Registry {
+  const r = new Registry();
+  const zp = (zone: number, proto: number): Labels => ({ zone: String(zone), proto: protoLabel(proto) });
+
+  new Gauge({ name: 'ctflow_build_info', help: 'Always 1; the labels say which ctflow this is.', labelNames: ['version'], registers: [r] }).set({ version: o.version ?? 'unknown' }, 1);
+
+  // Traffic, from every judged packet.
+  totals(r, 'ctflow_packets_total', 'IP packets judged, by conntrack zone, protocol and ctstate.', ['zone', 'proto', 'ctstate'], () =>
+    map(t.trafficCounts(), (c) => [{ ...zp(c.zone, c.proto), ctstate: c.ctstate }, c.packets]),
+  );
+  totals(r, 'ctflow_bytes_total', 'Bytes of IP packets judged (IP datagram length, as conntrack counts), by zone, protocol and ctstate.', ['zone', 'proto', 'ctstate'], () =>
+    map(t.trafficCounts(), (c) => [{ ...zp(c.zone, c.proto), ctstate: c.ctstate }, c.bytes]),
+  );
+  totals(r, 'ctflow_invalid_packets_total', 'Packets judged INVALID, by zone, protocol and the reason conntrack refused them.', ['zone', 'proto', 'reason'], () =>
+    map(t.invalidCounts(), (c) => [{ ...zp(c.zone, c.proto), reason: c.reason }, c.packets]),
+  );
+  totals(r, 'ctflow_state_transitions_total', 'Table entries moving between states (NONE at creation, DESTROYED at the end), by protocol.', ['proto', 'from', 'to'], () =>
+    map(t.transitions(), (c) => [{ proto: protoLabel(c.proto), from: c.from, to: c.to }, c.count]),
+  );
+  totals(r, 'ctflow_flows_created_total', 'Table entries created (conntrack NEW events), by zone and protocol.', ['zone', 'proto'], () =>
+    map(t.createdCounts(), (c) => [zp(c.zone, c.proto), c.count]),
+  );
+  totals(r, 'ctflow_flows_destroyed_total', 'Table entries destroyed (DESTROY events), by zone, protocol and why (timeout, rst, close, early_drop, ...).', ['zone', 'proto', 'reason'], () =>
+    map(t.destroyedCounts(), (c) => [{ ...zp(c.zone, c.proto), reason: c.reason ?? 'unknown' }, c.count]),
+  );
+
+  // The tables, from a snapshot at most refreshMs old.
+  gauge(r, 'ctflow_nf_conntrack_entries', 'Table entries by partition, zone, protocol and state (TCP/SCTP state; UNREPLIED, REPLIED or ASSURED otherwise). sum() is node_nf_conntrack_entries.', ['partition', 'zone', 'proto', 'state'], () =>
+    map(t.snapshot().groups, (g) => [{ partition: String(g.partition), ...zp(g.zone, g.proto), state: g.state }, g.count]),
+  );
+  gauge(r, 'ctflow_nf_conntrack_entries_limit', "The table's limit, nf_conntrack_max (each partition has its own table).", ['partition'], () =>
+    map(t.snapshot().partitions, (p) => [{ partition: String(p.partition) }, p.limit]),
+  );
+  for (const stat of STAT_NAMES) {
+    totals(r, `ctflow_nf_conntrack_stat_${stat}_total`, `conntrack -S ${stat}, per partition's table (node_nf_conntrack_stat_${stat} on a host).`, ['partition'], () =>
+      map(t.snapshot().partitions, (p) => [{ partition: String(p.partition) }, p.stats[stat]]),
+    );
+  }
+  gauge(r, 'ctflow_conntrack_unreplied_timeout_seconds', 'Seconds an entry that never sees a reply stays in the table, by protocol (from the nf_conntrack_* timeouts).', ['proto'], () =>
+    map(t.unrepliedTimeouts(), (x) => [{ proto: protoLabel(x.proto) }, x.seconds]),
+  );
+  gauge(r, 'ctflow_table_snapshot_timestamp_seconds', 'When the table series (entries, limit, stats, top flows) were last read from the tables.', [], () =>
+    t.tables().length ? [[{}, t.snapshot().takenAtMs / 1e3]] : [],
+  );
+  const flowLabels = ['zone', 'proto', 'src', 'sport', 'dst', 'dport', 'state'];
+  const topLabels = (f: ReturnType<PipelineTelemetry['snapshot']>['top'][number]): Labels => ({
+    ...zp(f.flow.zone, f.flow.proto),
+    src: f.flow.orig.src,
+    sport: String(f.flow.orig.sport),
+    dst: f.flow.orig.dst,
+    dport: String(f.flow.orig.dport),
+    state: f.flow.state ?? '',
+  });
+  gauge(r, 'ctflow_top_flow_bytes', `Bytes (both directions) of the ${t.topN} largest table entries; the set is re-read with the table snapshot.`, flowLabels, () =>
+    map(t.snapshot().top, (f) => [topLabels(f), f.bytes]),
+  );
+  gauge(r, 'ctflow_top_flow_packets', `Packets (both directions) of the ${t.topN} largest table entries by bytes.`, flowLabels, () =>
+    map(t.snapshot().top, (f) => [topLabels(f), f.packets]),
+  );
+
+  // The pipeline.
+  totals(r, 'ctflow_input_messages_total', 'Input messages processed (Kafka messages; capture frames for a replay), by partition.', ['partition'], () =>
+    map(t.partitions(), (p) => [{ partition: String(p.partition) }, p.messages]),
+  );
+  totals(r, 'ctflow_dead_letters_total', 'Input messages sent to the dead-letter topic (or capture frames that could not be decoded), by partition.', ['partition'], () =>
+    map(t.partitions(), (p) => [{ partition: String(p.partition) }, p.deadLetters]),
+  );
+  gauge(r, 'ctflow_consumer_lag_messages', 'Messages between the last one processed and the partition high watermark.', ['partition'], () =>
+    map(t.partitions(), (p) => (p.consumerLag === undefined ? undefined : [{ partition: String(p.partition) }, p.consumerLag])),
+  );
+  gauge(r, 'ctflow_event_time_lag_seconds', "Wall clock minus the partition's packet clock (the time of the last packet processed).", ['partition'], () =>
+    map(t.partitions(), (p) => {
+      const lag = t.eventTimeLagSeconds(p);
+      return lag === undefined ? undefined : [{ partition: String(p.partition) }, lag];
+    }),
+  );
+  const size = new Histogram({ name: 'ctflow_batch_size_messages', help: 'Input messages per processed batch.', buckets: BATCH_SIZE_BUCKETS, registers: [r] });
+  const seconds = new Histogram({ name: 'ctflow_batch_processing_seconds', help: 'Wall time to decode, track and encode one batch.', buckets: BATCH_SECONDS_BUCKETS, registers: [r] });
+  t.onBatch((b) => {
+    size.observe(b.messages);
+    seconds.observe(b.processingSeconds);
+  });
+
+  if (o.processMetrics ?? true) registerProcessMetrics(r);
+  return r;
+}

@@ -1,0 +1,57 @@
+/**
+ * Label values shared by every telemetry output, so Prometheus, OTLP and the live API name a
+ * protocol or a table state the same way.
+ */
+import type { CtStats, FlowRecord } from '../../processors/flow';
+import { emptyStats, STATUS } from '../../processors/flow';
+import { IPPROTO } from '../../processors/packet';
+import type { Sysctl } from '../../processors/conntrack/sysctl';
+import { protoName } from '../conntrackText';
+
+/** conntrack's protocol name; the number for protocols it has no name for (still bounded: 256 values). */
+export function protoLabel(proto: number): string {
+  const name = protoName(proto);
+  return name === 'unknown' ? String(proto) : name;
+}
+
+/**
+ * The state a table entry is counted under: the protocol state where the protocol has one (TCP,
+ * SCTP), else what `conntrack -L` shows in brackets: UNREPLIED until a reply, ASSURED once
+ * assured, REPLIED in between.
+ */
+export function entryState(f: Pick<FlowRecord, 'state' | 'status'>): string {
+  if (f.state !== undefined) return f.state;
+  if (f.status & STATUS.ASSURED) return 'ASSURED';
+  return f.status & STATUS.SEEN_REPLY ? 'REPLIED' : 'UNREPLIED';
+}
+
+/** The protocols ctflow tracks with their own timeouts; others fall to the generic tracker. */
+export const TRACKED_PROTOS: readonly number[] = [IPPROTO.TCP, IPPROTO.UDP, IPPROTO.UDPLITE, IPPROTO.ICMP, IPPROTO.ICMPV6, IPPROTO.SCTP, IPPROTO.GRE];
+
+/**
+ * How long an entry that never sees a reply stays in the table: the first state's timeout. A
+ * stream of NEW flows at rate r keeps at least r times this many entries alive, which is what
+ * the table-exhaustion alert compares with the limit.
+ */
+export function unrepliedTimeoutSeconds(proto: number, s: Sysctl): number {
+  switch (proto) {
+    case IPPROTO.TCP:
+      return s.nf_conntrack_tcp_timeout_syn_sent;
+    case IPPROTO.UDP:
+    case IPPROTO.UDPLITE:
+      return s.nf_conntrack_udp_timeout;
+    case IPPROTO.ICMP:
+      return s.nf_conntrack_icmp_timeout;
+    case IPPROTO.ICMPV6:
+      return s.nf_conntrack_icmpv6_timeout;
+    case IPPROTO.SCTP:
+      return s.nf_conntrack_sctp_timeout_cookie_wait;
+    case IPPROTO.GRE:
+      return s.nf_conntrack_gre_timeout;
+    default:
+      return s.nf_conntrack_generic_timeout;
+  }
+}
+
+/** The `conntrack -S` counters, in conntrack's order. */
+export const STAT_NAMES = Object.keys(emptyStats()) as Array<keyof CtStats>;

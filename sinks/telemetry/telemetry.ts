@@ -1,0 +1,269 @@
+/**
+ * PipelineTelemetry: the observer that remembers. It folds what a pipeline reports into running
+ * totals (packets, bytes, INVALID reasons, transitions, flows, dead letters) and keeps each
+ * partition's lag and table, so every exporter reads the same numbers at its own pace: the
+ * Prometheus registry when scraped, the OTLP reader when it exports, the live API on request.
+ *
+ * Per-packet work is one Map update with a numeric key; labels are only spelled out when an
+ * exporter reads, which keeps the hot path cheap at millions of packets per second.
+ */
+import type { CtState, FlowEvent } from '../../processors/flow';
+import type { Sysctl } from '../../processors/conntrack/sysctl';
+import { entryState, TRACKED_PROTOS, unrepliedTimeoutSeconds } from './labels';
+import type { BatchSample, PacketSample, PipelineObserver, TableView } from './observer';
+import { snapshotTables } from './tableSnapshot';
+import type { TableSnapshot } from './tableSnapshot';
+
+export const CTSTATES: readonly CtState[] = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED'];
+const CTSTATE_INDEX: Record<CtState, number> = { NEW: 0, ESTABLISHED: 1, RELATED: 2, INVALID: 3, UNTRACKED: 4 };
+
+export interface TrafficCount {
+  zone: number;
+  proto: number;
+  ctstate: CtState;
+  packets: number;
+  bytes: number;
+}
+
+export interface InvalidCount {
+  zone: number;
+  proto: number;
+  reason: string;
+  packets: number;
+}
+
+export interface TransitionCount {
+  proto: number;
+  from: string;
+  to: string;
+  count: number;
+}
+
+export interface FlowCount {
+  zone: number;
+  proto: number;
+  /** Destroyed flows only: why the entry ended. */
+  reason?: string;
+  count: number;
+}
+
+export interface PartitionStatus {
+  partition: number;
+  messages: number;
+  packets: number;
+  deadLetters: number;
+  /** Messages behind the high watermark, when the source knows it. */
+  consumerLag?: number;
+  /** Packet clock after the last batch (µs). */
+  packetClockUs?: number;
+}
+
+export interface TelemetryOptions {
+  /** Flows in the top-N (default 20). */
+  topFlows?: number;
+  /** A table snapshot younger than this is reused (ms, default 10 s). */
+  refreshMs?: number;
+  /** Wall clock in ms (tests pass their own). */
+  now?: () => number;
+}
+
+/** The state a flow leaves from at NEW and arrives at on DESTROY, in the transition counts. */
+export const BEFORE_NEW = 'NONE';
+export const AFTER_DESTROY = 'DESTROYED';
+
+export class PipelineTelemetry implements PipelineObserver {
+  readonly topN: number;
+  private readonly refreshMs: number;
+  readonly now: () => number;
+  private readonly traffic = new Map<number, TrafficCount>();
+  private readonly invalid = new Map<string, InvalidCount>();
+  private readonly transitionCounts = new Map<string, TransitionCount>();
+  private readonly created = new Map<number, FlowCount>();
+  private readonly destroyed = new Map<string, FlowCount>();
+  /** Each partition's open flows and the state they were last counted in (for from/to transitions). */
+  private readonly flowStates = new Map<number, Map<number, string>>();
+  private readonly parts = new Map<number, PartitionStatus>();
+  private readonly tableViews = new Map<number, TableView>();
+  private readonly protosSeen = new Set<number>(TRACKED_PROTOS);
+  private readonly batchListeners = new Set<(b: BatchSample) => void>();
+  private cached?: TableSnapshot;
+
+  constructor(o: TelemetryOptions = {}) {
+    this.topN = o.topFlows ?? 20;
+    this.refreshMs = o.refreshMs ?? 10_000;
+    this.now = o.now ?? Date.now;
+  }
+
+  // ---- PipelineObserver -------------------------------------------------------------------
+
+  packet(p: PacketSample): void {
+    const key = (p.zone * 256 + p.proto) * 8 + CTSTATE_INDEX[p.ctstate];
+    let t = this.traffic.get(key);
+    if (!t) {
+      t = { zone: p.zone, proto: p.proto, ctstate: p.ctstate, packets: 0, bytes: 0 };
+      this.traffic.set(key, t);
+    }
+    t.packets++;
+    t.bytes += p.bytes;
+    if (p.ctstate !== 'INVALID') return;
+    const reason = p.reason ?? 'unknown';
+    const ikey = `${p.zone}/${p.proto}/${reason}`;
+    let i = this.invalid.get(ikey);
+    if (!i) {
+      i = { zone: p.zone, proto: p.proto, reason, packets: 0 };
+      this.invalid.set(ikey, i);
+    }
+    i.packets++;
+  }
+
+  events(partition: number, events: readonly FlowEvent[]): void {
+    let states = this.flowStates.get(partition);
+    if (!states) {
+      states = new Map();
+      this.flowStates.set(partition, states);
+    }
+    for (const e of events) {
+      const f = e.flow;
+      const state = entryState(f);
+      const before = states.get(f.id);
+      if (e.type === 'NEW') {
+        this.transition(f.proto, BEFORE_NEW, state);
+        states.set(f.id, state);
+        this.countFlow(this.created, f.zone * 256 + f.proto, f.zone, f.proto);
+        this.protosSeen.add(f.proto);
+      } else if (e.type === 'UPDATE') {
+        // A flow first seen mid-life (observer attached late, host events) has no known start: not counted.
+        if (before !== undefined && before !== state) this.transition(f.proto, before, state);
+        states.set(f.id, state);
+      } else {
+        if (before !== undefined && before !== state) this.transition(f.proto, before, state);
+        this.transition(f.proto, state, AFTER_DESTROY);
+        states.delete(f.id);
+        const reason = e.reason ?? 'unknown';
+        this.countFlow(this.destroyed, `${f.zone}/${f.proto}/${reason}`, f.zone, f.proto, reason);
+      }
+    }
+  }
+
+  batch(b: BatchSample): void {
+    const s = this.part(b.partition);
+    s.messages += b.messages;
+    s.packets += b.packets;
+    if (b.packetClockUs !== undefined) s.packetClockUs = b.packetClockUs;
+    if (b.highWatermark !== undefined && b.nextOffset !== undefined) {
+      const lag = BigInt(b.highWatermark) - BigInt(b.nextOffset);
+      s.consumerLag = lag > 0n ? Number(lag) : 0;
+    }
+    for (const l of this.batchListeners) l(b);
+  }
+
+  deadLetter(partition: number): void {
+    this.part(partition).deadLetters++;
+  }
+
+  table(partition: number, view: TableView | undefined): void {
+    // A new engine (first batch, or a rebalance) starts with no flows: forget the old states.
+    this.flowStates.delete(partition);
+    this.cached = undefined;
+    if (view) {
+      this.tableViews.set(partition, view);
+      this.part(partition);
+    } else {
+      // Revoked: its lag is another member's now; its counters stay, counters never go back.
+      this.tableViews.delete(partition);
+      const s = this.parts.get(partition);
+      if (s) {
+        delete s.consumerLag;
+        delete s.packetClockUs;
+      }
+    }
+  }
+
+  // ---- readers ------------------------------------------------------------------------------
+
+  trafficCounts(): Iterable<TrafficCount> {
+    return this.traffic.values();
+  }
+
+  invalidCounts(): Iterable<InvalidCount> {
+    return this.invalid.values();
+  }
+
+  transitions(): Iterable<TransitionCount> {
+    return this.transitionCounts.values();
+  }
+
+  createdCounts(): Iterable<FlowCount> {
+    return this.created.values();
+  }
+
+  destroyedCounts(): Iterable<FlowCount> {
+    return this.destroyed.values();
+  }
+
+  partitions(): PartitionStatus[] {
+    return [...this.parts.values()].sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Seconds between the wall clock and a partition's packet clock (undefined before its first batch). */
+  eventTimeLagSeconds(p: PartitionStatus): number | undefined {
+    return p.packetClockUs === undefined ? undefined : this.now() / 1e3 - p.packetClockUs / 1e6;
+  }
+
+  tables(): Array<[number, TableView]> {
+    return [...this.tableViews].sort((a, b) => a[0] - b[0]);
+  }
+
+  /** The knobs of the tables (all partitions share one configuration); undefined before any table. */
+  sysctl(): Sysctl | undefined {
+    return this.tableViews.values().next().value?.sysctl;
+  }
+
+  /** The unreplied-entry timeout of every protocol tracked or seen in a NEW flow. */
+  unrepliedTimeouts(): Array<{ proto: number; seconds: number }> {
+    const s = this.sysctl();
+    if (!s) return [];
+    return [...this.protosSeen].sort((a, b) => a - b).map((proto) => ({ proto, seconds: unrepliedTimeoutSeconds(proto, s) }));
+  }
+
+  /** The tables as of at most refreshMs ago (walks them again when older). */
+  snapshot(): TableSnapshot {
+    const now = this.now();
+    if (!this.cached || now - this.cached.takenAtMs >= this.refreshMs) this.cached = snapshotTables(this.tables(), this.topN, now);
+    return this.cached;
+  }
+
+  /** Walks the tables now (at the end of a replay, so its final state is what is served). */
+  refresh(): TableSnapshot {
+    this.cached = undefined;
+    return this.snapshot();
+  }
+
+  /** Histogram exporters see every batch as it happens. */
+  onBatch(listener: (b: BatchSample) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => this.batchListeners.delete(listener);
+  }
+
+  private part(partition: number): PartitionStatus {
+    let s = this.parts.get(partition);
+    if (!s) {
+      s = { partition, messages: 0, packets: 0, deadLetters: 0 };
+      this.parts.set(partition, s);
+    }
+    return s;
+  }
+
+  private transition(proto: number, from: string, to: string): void {
+    const key = `${proto}/${from}/${to}`;
+    const t = this.transitionCounts.get(key);
+    if (t) t.count++;
+    else this.transitionCounts.set(key, { proto, from, to, count: 1 });
+  }
+
+  private countFlow<K>(m: Map<K, FlowCount>, key: K, zone: number, proto: number, reason?: string): void {
+    const c = m.get(key);
+    if (c) c.count++;
+    else m.set(key, reason === undefined ? { zone, proto, count: 1 } : { zone, proto, reason, count: 1 });
+  }
+}
