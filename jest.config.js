@@ -6,6 +6,6 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 120000,
-  globalSetup: '<rootDir>/test/kafka/globalSetup.js',
-  globalTeardown: '<rootDir>/test/kafka/globalTeardown.js',
+  globalSetup: '<rootDir>/test/globalSetup.js',
+  globalTeardown: '<rootDir>/test/globalTeardown.js',
 };
