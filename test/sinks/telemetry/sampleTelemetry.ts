@@ -1,0 +1,16 @@
+/** The bundled sample capture replayed into a PipelineTelemetry, in process: shared by the sink tests. */
+import { join } from 'node:path';
+import { loadCapture } from '../../../cli/runCapture';
+import type { RunResult } from '../../../cli/runCapture';
+import { runCaptureObserved } from '../../../cli/observedReplay';
+import { makeSysctl } from '../../../processors/conntrack/sysctl';
+import { PipelineTelemetry } from '../../../sinks/telemetry/telemetry';
+import type { TelemetryOptions } from '../../../sinks/telemetry/telemetry';
+
+export const SAMPLE = join(__dirname, '..', '..', 'fixtures', 'sample.pcap');
+
+export async function sampleTelemetry(o: TelemetryOptions = {}): Promise<{ telemetry: PipelineTelemetry; run: RunResult }> {
+  const telemetry = new PipelineTelemetry(o);
+  const run = await runCaptureObserved(loadCapture(SAMPLE), { sysctl: makeSysctl(), shards: 1, observer: telemetry, batchPackets: 1000 });
+  return { telemetry, run };
+}
