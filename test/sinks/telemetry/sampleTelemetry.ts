@@ -9,8 +9,10 @@ import type { TelemetryOptions } from '../../../sinks/telemetry/telemetry';
 
 export const SAMPLE = join(__dirname, '..', '..', 'fixtures', 'sample.pcap');
 
-export async function sampleTelemetry(o: TelemetryOptions = {}): Promise<{ telemetry: PipelineTelemetry; run: RunResult }> {
+/** `attach` runs before the replay: exporters that watch batches as they happen must exist by then. */
+export async function sampleTelemetry(o: TelemetryOptions = {}, attach?: (t: PipelineTelemetry) => void): Promise<{ telemetry: PipelineTelemetry; run: RunResult }> {
   const telemetry = new PipelineTelemetry(o);
+  attach?.(telemetry);
   const run = await runCaptureObserved(loadCapture(SAMPLE), { sysctl: makeSysctl(), shards: 1, observer: telemetry, batchPackets: 1000 });
   return { telemetry, run };
 }

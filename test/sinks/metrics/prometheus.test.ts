@@ -1,0 +1,41 @@
+/**
+ * ctflow's /metrics output: clean by `promtool check metrics` (Debian's promtool), and its
+ * numbers the engine's own after replaying the sample capture.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { prometheusRegistry } from '../../../sinks/metrics/prometheus';
+import { promtool } from '../../prometheus/tools';
+import { sampleTelemetry } from '../telemetry/sampleTelemetry';
+
+test('promtool check metrics finds no problem, process metrics included', async () => {
+  const { telemetry } = await sampleTelemetry();
+  const text = await prometheusRegistry(telemetry).metrics();
+  expect(text).toMatch(/^process_resident_memory_bytes /m);
+  expect(text).toMatch(/^ctflow_top_flow_bytes\{/m);
+  const r = promtool(['check', 'metrics'], text);
+  expect(r.output).toBe('');
+  expect(r.status).toBe(0);
+});
+
+test("prom-client's full default set is what promtool objects to, hence the filter", async () => {
+  const raw = new Registry();
+  collectDefaultMetrics({ register: raw });
+  const r = promtool(['check', 'metrics'], await raw.metrics());
+  expect(r.output).toMatch(/nodejs_active_handles_total.*non-counter metrics should not have "_total" suffix/);
+});
+
+test('the counters are the engine totals', async () => {
+  let registry!: Registry;
+  const { run } = await sampleTelemetry({}, (t) => (registry = prometheusRegistry(t, { processMetrics: false })));
+  const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+  const sum = async (name: string) => (await metric(name)).reduce((n, v) => n + v.value, 0);
+  expect(await sum('ctflow_packets_total')).toBe(run.packets);
+  expect(await sum('ctflow_nf_conntrack_entries')).toBe(run.engine.count);
+  expect(await sum('ctflow_nf_conntrack_stat_found_total')).toBe(run.engine.stats().found);
+  expect(await sum('ctflow_input_messages_total')).toBe(run.summary.frames);
+  expect(await metric('ctflow_consumer_lag_messages')).toEqual([expect.objectContaining({ labels: { partition: '0' }, value: 0 })]);
+  // The batches of 1000 packets: six of them for 5802 packets.
+  const sizes = await metric('ctflow_batch_size_messages');
+  expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_count')?.value).toBe(6);
+  expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_sum')?.value).toBe(run.summary.frames);
+});
