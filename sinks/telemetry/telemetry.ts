@@ -157,7 +157,8 @@ export class PipelineTelemetry implements PipelineObserver {
     for (const l of this.batchListeners) l(b);
   }
 
-  deadLetter(partition: number): void {
+  /** Counted by partition only: reasons are free text, unbounded as a label. */
+  deadLetter(partition: number, _reason: string): void {
     this.part(partition).deadLetters++;
   }
 

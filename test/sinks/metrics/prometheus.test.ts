@@ -35,7 +35,7 @@ test('the counters are the engine totals', async () => {
   expect(await sum('ctflow_input_messages_total')).toBe(run.summary.frames);
   expect(await metric('ctflow_consumer_lag_messages')).toEqual([expect.objectContaining({ labels: { partition: '0' }, value: 0 })]);
   // The batches of 1000 packets: six of them for 5802 packets.
-  const sizes = await metric('ctflow_batch_size_messages');
+  const sizes = (await metric('ctflow_batch_size_messages')) as Array<{ metricName?: string; value: number }>;
   expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_count')?.value).toBe(6);
   expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_sum')?.value).toBe(run.summary.frames);
 });
