@@ -12,9 +12,9 @@ import { Conn } from './conn';
 import { ExpiryQueue } from './expiry';
 import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
-import type { Dir, TrackerContext } from './proto/tracker';
+import type { Dir, ProtoTracker, TrackerContext } from './proto/tracker';
 import { relateIcmpError } from './related';
-import { ConnStore, ipv4Value, kindOf } from './store';
+import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf } from './store';
 import type { Sysctl } from './sysctl';
 import { FlowTable } from './table';
 import { invertPorts, tuplePorts } from './tuple';
@@ -113,65 +113,82 @@ export class ConntrackShard implements TrackerContext {
       if (!tuplePorts(ip, ports)) return this.invalid(index, `${tracker.name}_header_missing`, undefined, ip.l4Error);
       const kind = kindOf(zone, ip.proto, ip.family);
       const packed = ((ports.sport << 16) | ports.dport) >>> 0;
-      const v4 = ip.family === 4;
-      const ref = v4
+      const ref = ip.family === 4
         ? this.table.find(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
         : this.table.find(kind, packed, 0, 0, ip.src, ip.dst);
-      let conn: Conn;
-      let dir: Dir = 0;
+      let v: Verdict | null;
       if (ref >= 0) {
-        conn = this.cursor.rebind(ref >> 1);
-        dir = (ref & 1) as Dir;
         this.stats.found++;
+        v = this.track(tracker, ref >> 1, (ref & 1) as Dir, ip, index);
       } else {
-        if (!invertPorts(ip.proto, ports.sport, ports.dport, this.replyPorts)) return this.invalid(index, `${tracker.name}_untrackable_type`);
-        if (this.hooks.totalCount() >= this.sysctl.nf_conntrack_max && !this.hooks.makeRoom()) {
-          this.stats.drop++;
-          return this.invalid(index, 'table_full');
-        }
-        conn = this.create(ip, kind, index);
+        v = this.trackNew(tracker, ip, kind, index);
       }
-      const ctstate: CtState =
-        dir === 1 || conn.has(STATUS.SEEN_REPLY) ? 'ESTABLISHED' : conn.has(STATUS.EXPECTED) ? 'RELATED' : 'NEW';
-      this.cachedBits = 0;
-      const res = tracker.packet(conn, dir, ip, this);
-      if (res.verdict === 'repeat') continue;
-      if (res.verdict === 'invalid') {
-        const v = this.invalid(index, res.reason, res.detail);
-        if (conn.confirmed) {
-          const state = this.stateOf(conn);
-          if (state !== undefined) v.state = state;
-          v.flowId = conn.id;
-        } else {
-          this.store.release(conn.slot);
-        }
-        return v;
-      }
-      if (dir === 1 && !conn.has(STATUS.SEEN_REPLY)) {
-        conn.status |= STATUS.SEEN_REPLY;
-        this.cachedBits |= IPCT.REPLY;
-      }
-      // One object shape for every accepted verdict (absent fields are undefined), so the hot path stays monomorphic.
-      const verdict: Verdict = {
-        index,
-        ctstate,
-        dir: dir === 0 ? 'original' : 'reply',
-        flowId: conn.id,
-        state: this.stateOf(conn),
-        reason: res.note,
-        detail: res.detail,
-      };
-      if (!conn.dead) {
-        if (!conn.confirmed) this.confirm(conn);
-        this.expiry.schedule(conn.slot);
-        this.deliver(conn);
-      }
-      return verdict;
+      if (v !== null) return v; // null: the tracker destroyed the entry to let this packet open a new one
     }
   }
 
-  /** A new, unconfirmed entry for the packet's tuple (ports in this.ports, reply ports in this.replyPorts). */
-  private create(ip: IpPacket, kind: number, index: number): Conn {
+  /**
+   * The rest of nf_conntrack_in for an entry found (or just created): the tracker, SEEN_REPLY,
+   * confirmation, the expiry and the cached events. A method of its own, apart from creation,
+   * so the JIT keeps this per-packet path compact. Returns null when the tracker asks to repeat.
+   */
+  private track(tracker: ProtoTracker, slot: number, dir: Dir, ip: IpPacket, index: number): Verdict | null {
+    const store = this.store;
+    const conn = this.cursor.rebind(slot);
+    const status = store.status(slot);
+    const ctstate: CtState = dir === 1 || status & STATUS.SEEN_REPLY ? 'ESTABLISHED' : status & STATUS.EXPECTED ? 'RELATED' : 'NEW';
+    this.cachedBits = 0;
+    const res = tracker.packet(conn, dir, ip, this);
+    if (res.verdict === 'repeat') return null;
+    if (res.verdict === 'invalid') return this.rejected(tracker, conn, index, res.reason, res.detail);
+    if (dir === 1 && !(store.status(slot) & STATUS.SEEN_REPLY)) {
+      store.setStatus(slot, store.status(slot) | STATUS.SEEN_REPLY);
+      this.cachedBits |= IPCT.REPLY;
+    }
+    // One object shape for every accepted verdict (absent fields are undefined), so the hot path stays monomorphic.
+    const verdict: Verdict = {
+      index,
+      ctstate,
+      dir: dir === 0 ? 'original' : 'reply',
+      flowId: store.id(slot),
+      state: tracker.stateName?.(conn),
+      reason: res.note,
+      detail: res.detail,
+    };
+    const life = store.life(slot);
+    if (life & LIFE_USED) {
+      if (!(life & LIFE_CONFIRMED)) this.confirm(conn);
+      this.expiry.schedule(slot);
+      this.deliver(conn);
+    }
+    return verdict;
+  }
+
+  /** No entry has the packet's tuple: make one (ports in this.ports) and track the packet with it. */
+  private trackNew(tracker: ProtoTracker, ip: IpPacket, kind: number, index: number): Verdict | null {
+    if (!invertPorts(ip.proto, this.ports.sport, this.ports.dport, this.replyPorts)) return this.invalid(index, `${tracker.name}_untrackable_type`);
+    if (this.hooks.totalCount() >= this.sysctl.nf_conntrack_max && !this.hooks.makeRoom()) {
+      this.stats.drop++;
+      return this.invalid(index, 'table_full');
+    }
+    return this.track(tracker, this.create(ip, kind, index), 0, ip, index);
+  }
+
+  /** An INVALID verdict from the tracker: the entry keeps its state, or, not yet confirmed, is dropped. */
+  private rejected(tracker: ProtoTracker, conn: Conn, index: number, reason: string, detail?: Record<string, number>): Verdict {
+    const v = this.invalid(index, reason, detail);
+    if (conn.confirmed) {
+      const state = tracker.stateName?.(conn);
+      if (state !== undefined) v.state = state;
+      v.flowId = conn.id;
+    } else {
+      this.store.release(conn.slot);
+    }
+    return v;
+  }
+
+  /** A new, unconfirmed entry's slot for the packet's tuple (ports in this.ports, reply ports in this.replyPorts). */
+  private create(ip: IpPacket, kind: number, index: number): number {
     const s = this.store;
     const slot = s.alloc();
     s.setKind(slot, kind);
@@ -179,7 +196,7 @@ export class ConntrackShard implements TrackerContext {
     s.setTuple(slot, 1, ip.family, ip.dst, ip.src, ((this.replyPorts.sport << 16) | this.replyPorts.dport) >>> 0, ip.dst4, ip.src4);
     s.setId(slot, index + 1);
     s.setStart(slot, this.nowUs);
-    return this.cursor.rebind(slot);
+    return slot;
   }
 
   // TrackerContext ---------------------------------------------------------------------------

@@ -18,15 +18,18 @@ function mix(h: number, v: number): number {
 /** The hash of one direction's tuple; IPv6 addresses (text) are folded in character by character. */
 export function hashTuple(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
   let h = mix(mix(mix(mix(0x811c9dc5, kind), ports), src4), dst4);
-  if (kind & 1) {
-    for (let i = 0; i < src6.length; i++) h = Math.imul(h ^ src6.charCodeAt(i), 0x01000193);
-    h = mix(h, 0x2f);
-    for (let i = 0; i < dst6.length; i++) h = Math.imul(h ^ dst6.charCodeAt(i), 0x01000193);
-  }
+  if (kind & 1) h = mixText(h, src6, dst6); // (apart, so the IPv4 path stays small enough to inline)
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h >>> 0;
+}
+
+function mixText(h: number, src6: string, dst6: string): number {
+  for (let i = 0; i < src6.length; i++) h = Math.imul(h ^ src6.charCodeAt(i), 0x01000193);
+  h = mix(h, 0x2f);
+  for (let i = 0; i < dst6.length; i++) h = Math.imul(h ^ dst6.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 export class FlowTable {

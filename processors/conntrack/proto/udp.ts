@@ -7,6 +7,7 @@
 import type { IpPacket, UdpHeader } from '../../packet';
 import { STATUS } from '../../flow';
 import type { Conn } from '../conn';
+import { LIFE_CONFIRMED } from '../store';
 import { ACCEPT, IPCT, invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
 
@@ -18,19 +19,23 @@ function makeUdpTracker(name: string): ProtoTracker {
     packet(conn: Conn, dir: Dir, ip: IpPacket, ctx: TrackerContext): TrackerResult {
       const udp = ip.l4 as UdpHeader;
       if (udp.kind === 'udp' && (udp.length < 8 || udp.length > ip.length)) return invalid('udp_bad_length', { length: udp.length });
-      // conn.aux: the packet time after which traffic in both directions makes a stream.
-      if (!conn.confirmed) conn.aux = ctx.nowUs + STREAM_AFTER_US;
+      // The entry's fields straight from its store record (this runs for every UDP packet).
+      const store = conn.store;
+      const slot = conn.slot;
+      // aux: the packet time after which traffic in both directions makes a stream.
+      if (!(store.life(slot) & LIFE_CONFIRMED)) store.setAux(slot, ctx.nowUs + STREAM_AFTER_US);
       const sysctl = ctx.sysctl;
-      if (conn.has(STATUS.SEEN_REPLY)) {
+      const status = store.status(slot);
+      if (status & STATUS.SEEN_REPLY) {
         let timeout = sysctl.nf_conntrack_udp_timeout;
         let stream = false;
-        if (ctx.nowUs > conn.aux) {
+        if (ctx.nowUs > store.aux(slot)) {
           timeout = sysctl.nf_conntrack_udp_timeout_stream;
-          stream = !conn.assured;
+          stream = (status & STATUS.ASSURED) === 0;
         }
         ctx.refresh(conn, dir, ip, timeout);
         if (stream) {
-          conn.status |= STATUS.ASSURED;
+          store.setStatus(slot, store.status(slot) | STATUS.ASSURED);
           ctx.event(conn, IPCT.ASSURED);
         }
       } else {
