@@ -126,7 +126,7 @@ export class TopicAdmin {
     if (missing.length === 0) return;
     try {
       await this.admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.topic,
           numPartitions: t.partitions,
@@ -135,7 +135,28 @@ export class TopicAdmin {
         })),
       });
     } catch (err) {
-      throw explain(this.s, `cannot create topics ${missing.map((t) => t.topic).join(', ')}`, err);
+      // Another client may have created one of them meanwhile: only a topic still missing is a failure.
+      const now = new Set(await this.admin.listTopics());
+      if (missing.some((t) => !now.has(t.topic))) throw explain(this.s, `cannot create topics ${missing.map((t) => t.topic).join(', ')}`, err);
+    }
+    await this.waitForLeaders(missing.map((t) => t.topic));
+  }
+
+  /**
+   * Waits until every partition of the topics has a leader. kafkajs's own wait fails at times with
+   * "does not host this topic-partition" while a new topic's metadata is still spreading, so poll.
+   */
+  private async waitForLeaders(topics: string[]): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const md = await this.admin.fetchTopicMetadata({ topics });
+        if (md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (err) {
+        if (Date.now() > deadline) throw explain(this.s, `topics ${topics.join(', ')} have no leader`, err);
+      }
+      if (Date.now() > deadline) throw new KafkaError(`topics ${topics.join(', ')} have no leader after 30 s (brokers ${this.s.brokers.join(',')})`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 
@@ -178,12 +199,34 @@ export class TopicAdmin {
   }
 }
 
+/** Bytes of messages per produce request, well under Kafka's default 1 MiB batch limit. */
+const SEND_PART_BYTES = 512 * 1024;
+
 export class OutputProducer {
   constructor(private readonly producer: Producer, private readonly s: KafkaSettings) {}
 
-  /** Sends and resolves once every message is acknowledged by all in-sync replicas (acks=-1). */
+  /**
+   * Sends and resolves once every message is acknowledged by all in-sync replicas (acks=-1).
+   * Large sends go out in parts, in order: Kafka refuses a record batch above the topic's
+   * max.message.bytes (1 MiB by default), and one partition's messages of a send form one batch.
+   */
   async send(messages: OutputMessage[], compress = false): Promise<void> {
-    if (messages.length === 0) return;
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      const size = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
+      if (i > from && bytes + size > SEND_PART_BYTES) {
+        await this.sendPart(messages.slice(from, i), compress);
+        from = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    if (from < messages.length) await this.sendPart(from === 0 ? messages : messages.slice(from), compress);
+  }
+
+  private async sendPart(messages: OutputMessage[], compress: boolean): Promise<void> {
     const byTopic = new Map<string, OutputMessage[]>();
     for (const m of messages) {
       let list = byTopic.get(m.topic);
