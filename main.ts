@@ -87,6 +87,9 @@ export function buildProgram(io: Output): Command {
     .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
     .option('--events-out <dest>', "also print the transitions ('-' = stdout)")
     .option('--json', 'transitions as JSON lines')
+    .option('--http <addr>', 'serve /metrics, /flows, /stats, /healthz, /readyz on PORT or HOST:PORT (bearer token: $CTFLOW_HTTP_TOKEN)')
+    .option('--otlp <url>', 'export metrics over OTLP/HTTP to this URL')
+    .option('--top-flows <n>', 'flows in the top-flows-by-bytes series')
     .action((o) => kafka.run(o, io));
   return program;
 }

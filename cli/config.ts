@@ -63,6 +63,15 @@ export const configSchema = z.strictObject({
       activeTimeout: z.number().min(0).default(1800),
     })
     .default({ sysctl: {}, activeTimeout: 1800 }),
+  telemetry: z
+    .strictObject({
+      /** Listen address of /metrics and the live API (PORT, HOST:PORT); 127.0.0.1 unless a host is given. */
+      http: z.string().min(1).nullable().default(null),
+      /** OTLP/HTTP metrics endpoint (else $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else none). */
+      otlp: z.string().url().nullable().default(null),
+      topFlows: z.number().int().min(1).max(10000).default(20),
+    })
+    .default({ http: null, otlp: null, topFlows: 20 }),
   pipeline: z
     .strictObject({
       maxInFlightBatches: z.number().int().min(1).max(10000).default(16),

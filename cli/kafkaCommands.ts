@@ -232,6 +232,9 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
 
 export interface RunOptions extends ConnectionOptions {
   config?: string;
+  http?: string;
+  otlp?: string;
+  topFlows?: string;
   group?: string;
   inputTopic?: string;
   sysctl: string[];
@@ -253,7 +256,16 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     stage = new RepartitionStage(new KafkaConnection(settings), { kind: cfg.input.kind, inputTopic: topic, internalTopic: `${group}-repartition`, deadLetterTopic: cfg.outputs.deadLetter, groupId: `${group}-repartition`, bounded: false });
     await stage.run();
   }
+  // Metrics, OTLP and the live API load only when asked for (they pull in prom-client and OpenTelemetry).
+  const http = o.http ?? cfg.telemetry.http ?? undefined;
+  const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
+  const svc = http !== undefined || otlp !== undefined
+    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), log: io.err })
+    : undefined;
+  if (svc?.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
+  svc?.setReadiness({ ready: false, status: 'joining the consumer group' });
   const pipeline = new StreamPipeline(new KafkaConnection(settings), {
+    observer: svc?.telemetry,
     kind: cfg.input.kind,
     inputTopic: stage ? `${group}-repartition` : topic,
     outputs: { ...cfg.outputs, verdicts: cfg.outputs.verdicts ?? undefined },
@@ -268,10 +280,12 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     log: (level, m) => io.err(`ctflow: ${level}: ${m}`),
   });
   await pipeline.run();
+  svc?.setReadiness({ ready: true, status: `consuming ${topic} as group ${group}` });
   io.err(`ctflow: consuming ${topic}${stage ? ` through ${group}-repartition` : ''} as group ${group}; SIGINT or SIGTERM drains and stops`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       io.err(`ctflow: ${signal}: draining`);
+      svc?.setReadiness({ ready: false, status: 'draining' });
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
       (stage ? stage.stop() : Promise.resolve()).then(() => pipeline.stop()).then(resolve, (err: Error) => {
@@ -284,6 +298,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  await svc?.close();
   const c = pipeline.counters;
   io.err(`ctflow: stopped after ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ${c.deadLetters} dead letters; offsets committed`);
 }

@@ -22,6 +22,7 @@ import { FleetProcessor } from '../processors/stream/fleetProcessor';
 import type { InputKind } from '../ingest/kafka/inputMessages';
 import { OutputEncoder } from '../sinks/kafka/outputTopics';
 import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
+import type { PacketSample, PipelineObserver } from '../sinks/telemetry/observer';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -43,6 +44,8 @@ export interface StreamOptions {
   speed?: number;
   /** Transitions for stdout; in replay they come merged into one event-time order. */
   onEvents?(events: FlowEvent[]): void;
+  /** Metrics and the live API (sinks/telemetry): told of packets, transitions, batches, dead letters and tables. */
+  observer?: PipelineObserver;
   log?(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
@@ -194,6 +197,7 @@ export class StreamPipeline {
       const s = this.newState(start < BigInt(low) ? BigInt(low) : start, end);
       s.done = s.start >= s.end;
       this.parts.set(partition, s);
+      this.o.observer?.table(partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
       if (!s.done) active.push(partition);
     }
     if (this.o.onEvents) this.merge = new EventTimeMerge(active);
@@ -205,7 +209,20 @@ export class StreamPipeline {
   }
 
   private newState(start = 0n, end = BigInt(Number.MAX_SAFE_INTEGER)): PartitionState {
-    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined });
+    const observer = this.o.observer;
+    const sample: PacketSample = { zone: 0, proto: 0, bytes: 0, ctstate: 'NEW', dir: null };
+    const onJudged = observer
+      ? (zone: number, proto: number, bytes: number, v: { ctstate: PacketSample['ctstate']; dir: PacketSample['dir']; reason?: string }) => {
+          sample.zone = zone;
+          sample.proto = proto;
+          sample.bytes = bytes;
+          sample.ctstate = v.ctstate;
+          sample.dir = v.dir;
+          sample.reason = v.reason;
+          observer.packet(sample);
+        }
+      : undefined;
+    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
     return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
   }
 
@@ -270,7 +287,11 @@ export class StreamPipeline {
     if (!s || s.generation !== this.generation) {
       s = this.newState();
       this.parts.set(b.partition, s);
+      this.o.observer?.table(b.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
     }
+    const t0 = process.hrtime.bigint();
+    const packetsBefore = s.proc.packets;
+    let messages = 0;
     if (s.done) return skip;
     const enc = this.encoder!;
     let next = '';
@@ -279,10 +300,12 @@ export class StreamPipeline {
       if (offset < s.start) continue;
       if (offset >= s.end) break;
       this.counters.messages++;
+      messages++;
       s.commit.addMessage(s.proc.packets, m.offset);
       const dead = (reason: string, part?: { frame: number; bytes: Uint8Array }) => {
         this.counters.deadLetters++;
         enc.deadLetter(m, reason, out, part);
+        this.o.observer?.deadLetter(b.partition, reason);
       };
       if (this.o.kind === 'flow-events') this.readFlowEvent(s, m, dead);
       else {
@@ -308,6 +331,15 @@ export class StreamPipeline {
     this.collect(b.partition, s, out);
     if (next) commits.set(b.partition, s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, next));
     this.counters.batches++;
+    this.o.observer?.batch({
+      partition: b.partition,
+      messages,
+      packets: s.proc.packets - packetsBefore,
+      processingSeconds: Number(process.hrtime.bigint() - t0) / 1e9,
+      nextOffset: s.nextOffset,
+      highWatermark: b.highWatermark,
+      packetClockUs: s.lastPacketUs || undefined,
+    });
     if (s.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
     return { messages: out, commits, generation: w.generation, batch: true };
   }
@@ -342,6 +374,7 @@ export class StreamPipeline {
       this.counters.skipped += f.ignored.length;
     }
     const enc = this.encoder!;
+    if (r.events.length) this.o.observer?.events(partition, r.events);
     enc.transitions(r.events, partition, out);
     enc.invalid(r.invalid, partition, out);
     this.counters.invalid += r.invalid.length;

@@ -19,6 +19,8 @@ export interface PartitionProcessorOptions {
   activeTimeoutUs: number;
   /** Keep per-packet verdicts in the output (they are the bulk of the output; off by default). */
   verdicts: boolean;
+  /** Told of every judged packet with what metrics count it by (plain values: processors know no metrics library). */
+  onJudged?(zone: number, proto: number, bytes: number, v: PacketVerdict): void;
 }
 
 /** What one call produced; the caller takes it with drain(). */
@@ -156,6 +158,7 @@ export class PartitionProcessor {
     const events = this.out.events;
     for (let i = this.eventsFrom; i < events.length; i++) if (events[i].packetIndex === v.index) events[i].ctstate = v.ctstate;
     if (this.opts.verdicts) this.out.verdicts.push(v);
+    if (p) this.opts.onJudged?.(p.zone ?? 0, p.ip.proto, length, v);
     if (v.ctstate === 'INVALID' && p) this.invalidPacket(v, p);
     if (v.flowId === undefined || v.dir === null || v.ctstate === 'INVALID' || v.ctstate === 'UNTRACKED') return;
     const f = this.open.get(v.flowId);

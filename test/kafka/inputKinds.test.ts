@@ -150,9 +150,19 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     writeFileSync(config, `input:\n  topic: ${topic}\n  kind: packet-events\n  group: g-${run}\noutputs:\n  transitions: ${topic}.transitions\n  flows: ${topic}.flows\n  deadLetter: ${topic}.dead-letter\n`);
     const out: string[] = [];
     const err: string[] = [];
-    const done = mainAsync(['run', '--config', config, '--brokers', brokers, '--events-out', '-', '--json'], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const done = mainAsync(['run', '--config', config, '--brokers', brokers, '--events-out', '-', '--json', '--http', '127.0.0.1:0'], { out: (l) => out.push(l), err: (l) => err.push(l) });
     const deadline = Date.now() + 20_000;
     while (out.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // The live API and /metrics are served while it runs, with the pipeline's own figures.
+    const url = /serving (http:\/\/\S+)/.exec(err.join('\n'))?.[1];
+    expect(url).toBeDefined();
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^ctflow_packets_total\{zone="0",proto="tcp",ctstate="NEW"\} 1$/m);
+    expect(metrics).toMatch(/^ctflow_packets_total\{zone="0",proto="tcp",ctstate="ESTABLISHED"\} 1$/m);
+    expect(metrics).toMatch(/^ctflow_consumer_lag_messages\{partition="0"\} 0$/m);
+    const flows = (await (await fetch(`${url}/flows`)).json()) as { flows: Array<{ state: string }> };
+    expect(flows.flows.map((f) => f.state)).toEqual(['SYN_RECV']);
     process.emit('SIGTERM');
     expect(await done).toBe(0);
     expect(out.map((l) => JSON.parse(l).state)).toEqual(['SYN_SENT', 'SYN_RECV']);
