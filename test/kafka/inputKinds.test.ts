@@ -7,21 +7,12 @@ import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { mainAsync } from '../../main';
-import { KafkaConnection } from '../../kafka/client';
-import type { InputMessage, OutputMessage } from '../../kafka/client';
+import { brokers, cliAsync, connect, readTopic, runId } from './helpers';
+import type { OutputMessage } from '../../kafka/client';
 import { StreamPipeline } from '../../cli/streamPipeline';
 import { makeSysctl } from '../../processors/conntrack/sysctl';
 
-const brokers = process.env.KAFKA_BROKERS ?? '';
-const run = `${process.pid}-${Date.now()}`;
-const connect = () => new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
-
-async function cliAsync(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
+const run = runId;
 
 async function publish(topic: string, partitions: number, messages: Omit<OutputMessage, 'topic'>[]): Promise<void> {
   const conn = connect();
@@ -31,22 +22,6 @@ async function publish(topic: string, partitions: number, messages: Omit<OutputM
   } finally {
     await conn.close();
   }
-}
-
-async function readTopic(topic: string, atLeast = 1, timeoutMs = 20_000): Promise<InputMessage[]> {
-  const conn = connect();
-  const got: InputMessage[] = [];
-  try {
-    const consumer = await conn.consumer(`ctflow-test-read-${run}-${topic}-${Date.now()}`);
-    await consumer.run({ groupId: '', topics: [topic], fromBeginning: true, onBatch: async (b) => void got.push(...b.messages) });
-    const deadline = Date.now() + timeoutMs;
-    while (got.length < atLeast && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
-    await consumer.stop();
-  } finally {
-    await conn.close();
-  }
-  return got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
 }
 
 const tcp = (ts: number, from: 'c' | 's', flags: string, seq: number, ack: number) => ({
@@ -92,7 +67,7 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     const zones = new Set(out.map((e) => e.zone));
     expect(zones.size).toBe(2);
     expect(zones.has(0)).toBe(false);
-    const records = await readTopic(`${topic}.flows`, 2 * destroys);
+    const records = await readTopic(`${topic}.flows`);
     expect(records).toHaveLength(2 * destroys);
     expect(records.every((m) => JSON.parse(m.value!.toString()).record === 'end')).toBe(true);
     const dead = await readTopic(`${topic}.dead-letter`);

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main, mainAsync } from '../../main';
+import { brokers, cli, cliAsync, readTopic, runId, withoutId } from './helpers';
 import { openCapture } from '../../ingest/capture/reader';
 import { ipv4Packet, udpDatagram } from '../../ingest/capture/frameBuilders';
 import { writePcap } from '../../ingest/capture/pcapWriter';
@@ -19,54 +19,8 @@ import { encodeFrameBatch } from '../../ingest/kafka/capturedTraffic';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
-const brokers = process.env.KAFKA_BROKERS ?? '';
-const run = `${process.pid}-${Date.now()}`;
+const run = runId;
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
-
-function cli(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
-
-async function cliAsync(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
-
-/** Reads a whole topic (every partition to its end) without a consumer group commit. */
-async function readTopic(topic: string): Promise<InputMessage[]> {
-  const conn = new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
-  try {
-    const admin = await conn.admin();
-    const ends = await admin.offsets(topic);
-    const want = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-    const got: InputMessage[] = [];
-    if (want === 0) return got;
-    const consumer = await conn.consumer(`ctflow-test-read-${run}-${topic}`);
-    await new Promise<void>((resolve) => {
-      void consumer.run({
-        groupId: '',
-        topics: [topic],
-        fromBeginning: true,
-        onBatch: async (b) => {
-          got.push(...b.messages);
-          if (got.length >= want) resolve();
-        },
-      });
-    });
-    await consumer.stop();
-    return got.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
-  } finally {
-    await conn.close();
-  }
-}
-
-/** An event line without what legitimately differs between engines: the entry id. */
-const withoutId = (line: string) => line.replace(/ id=\d+$/, '');
 
 /** The sample capture plus late packets on many address pairs, so every partition's clock passes the short timeouts. */
 function sampleWithLateTraffic(): string {

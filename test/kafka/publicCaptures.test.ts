@@ -6,27 +6,18 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { main, mainAsync } from '../../main';
+import { main } from '../../main';
+import { brokers, cliAsync, runId, withoutId } from './helpers';
 
 const root = resolve(__dirname, '..', '..', '..', 'shared', 'captures', 'public-oracle');
-const brokers = process.env.KAFKA_BROKERS ?? '';
 const present = existsSync(root);
-const run = `${process.pid}-${Date.now()}`;
+const run = runId;
 
 function events(path: string): string[] {
   const out: string[] = [];
   main(['events', path], { out: (l) => out.push(l), err: () => undefined });
   return out;
 }
-
-async function cliAsync(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
-
-const withoutId = (line: string) => line.replace(/ id=\d+$/, '');
 
 const label = !present ? ' (skipped: ../shared/captures/public-oracle is absent)' : !brokers ? ' (skipped: KAFKA_BROKERS is not set)' : '';
 const maybe = present && brokers ? test : test.skip;
