@@ -63,6 +63,8 @@ export function buildProgram(io: Output): Command {
       }
       if (path === undefined) throw new Error('replay: give a capture file, or --topic to replay a Kafka topic');
       if (o.http !== undefined || o.otlp !== undefined || otlpMetricsUrl(undefined) !== undefined) return import('./cli/replayServe').then((m) => m.replayServed(path, o, io)); // the metrics libraries load only here
+      // Pacing a capture only makes sense while something watches it; unwatched, say so rather than ignore it.
+      if (o.speed !== '0') throw new Error('replay: --speed paces a capture for whoever watches it: give --http or --otlp too (or replay a --topic)');
       commands.replay(path, o, io);
       return undefined;
     });

@@ -4,16 +4,14 @@
  * `batchPackets` IP packets. Between batches it yields to the event loop, so the HTTP server
  * answers scrapes and API calls while the replay runs.
  *
- * It is runCapture's loop with the packet in hand at verdict time (zone, protocol and length are
- * on the packet, not on the verdict), which is what the traffic metrics are labelled by.
+ * With `speed` it is paced: each packet is pushed when its capture time is due at that many
+ * times real time, so a short capture can be watched (and rate()d by Prometheus) as it plays.
+ * The batches are then what was due between two waits.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { readPackets } from '../ingest/packetSource';
+import { setTimeout as sleep, setImmediate as nextTurn } from 'node:timers/promises';
 import type { FlowEvent } from '../processors/flow';
-import type { CapturedPacket } from '../processors/packet';
-import { ConntrackPipeline } from '../processors/pipeline';
 import type { PipelineObserver, PacketSample } from '../sinks/telemetry/observer';
-import { CliError } from './runCapture';
+import { CaptureRun } from './runCapture';
 import type { RunOptions, RunResult } from './runCapture';
 
 export const REPLAY_PARTITION = 0;
@@ -22,76 +20,87 @@ export interface ObservedRunOptions extends RunOptions {
   observer: PipelineObserver;
   /** IP packets per batch (default 4096). */
   batchPackets?: number;
+  /** Times real time (0 or undefined: as fast as possible). */
+  speed?: number;
+}
+
+/** Packets closer than this to their due time go out with the batch before: fewer, larger waits. */
+const PACE_SLACK_MS = 5;
+
+/** Maps the capture's clock onto the wall clock at `speed` times real time, from the first packet on. */
+class Pace {
+  private readonly startMs = Date.now();
+
+  constructor(
+    private readonly firstUs: number,
+    private readonly speed: number,
+  ) {}
+
+  /** The latest packet time due by now (and the slack). */
+  dueUs(): number {
+    return this.firstUs + (Date.now() + PACE_SLACK_MS - this.startMs) * 1000 * this.speed;
+  }
+
+  /** Sleeps until a packet of time `us` is due. */
+  async until(us: number): Promise<void> {
+    const ms = this.startMs + (us - this.firstUs) / 1000 / this.speed - Date.now();
+    await (ms > 0 ? sleep(ms) : nextTurn());
+  }
 }
 
 export async function runCaptureObserved(bytes: Uint8Array, o: ObservedRunOptions): Promise<RunResult> {
   const obs = o.observer;
-  const waiting = new Map<number, CapturedPacket>();
   const sample: PacketSample = { zone: 0, proto: 0, bytes: 0, ctstate: 'NEW', dir: null };
   let events: FlowEvent[] = [];
-  const pipeline = new ConntrackPipeline(
-    {
-      verdict: (v) => {
-        o.onVerdict?.(v);
-        const p = waiting.get(v.index);
-        waiting.delete(v.index);
-        if (!p) return;
-        sample.proto = p.ip.proto;
-        sample.bytes = p.ip.length;
-        sample.ctstate = v.ctstate;
-        sample.dir = v.dir;
-        sample.reason = v.reason;
-        obs.packet(sample);
-      },
-      event: (e) => {
-        o.onEvent?.(e);
-        events.push(e);
-      },
+  const run = new CaptureRun(bytes, {
+    ...o,
+    onPacket: (p, v) => {
+      o.onPacket?.(p, v);
+      sample.proto = p.ip.proto;
+      sample.bytes = p.ip.length;
+      sample.ctstate = v.ctstate;
+      sample.dir = v.dir;
+      sample.reason = v.reason;
+      obs.packet(sample);
     },
-    { sysctl: o.sysctl, shards: o.shards },
-  );
-  obs.table(REPLAY_PARTITION, pipeline.engine);
-  let stream;
-  try {
-    stream = readPackets(bytes, { onMalformed: (_frame, reason) => obs.deadLetter(REPLAY_PARTITION, reason) });
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
+    onEvent: (e) => {
+      o.onEvent?.(e);
+      events.push(e);
+    },
+    onMalformed: (frame, reason) => {
+      o.onMalformed?.(frame, reason);
+      obs.deadLetter(REPLAY_PARTITION, reason);
+    },
+  });
+  obs.table(REPLAY_PARTITION, run.engine);
+  const firstUs = o.speed ? run.nextPacketUs() : undefined;
+  const pace = firstUs !== undefined ? new Pace(firstUs, o.speed!) : undefined;
   const every = o.batchPackets ?? 4096;
+  let frames = 0;
   let packets = 0;
-  let batchPackets = 0;
-  let batchFrames = 0;
-  let started = process.hrtime.bigint();
-  const endBatch = (last: boolean): void => {
-    if (events.length) obs.events(REPLAY_PARTITION, events);
-    events = [];
-    const frames = stream.summary.frames;
-    obs.batch({
-      partition: REPLAY_PARTITION,
-      messages: frames - batchFrames,
-      packets: batchPackets,
-      processingSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      nextOffset: String(frames),
-      // Only at the end is the capture's length known; the replay has then read all of it.
-      highWatermark: last ? String(frames) : undefined,
-      packetClockUs: pipeline.engine.clockUs,
-    });
-    batchFrames = frames;
-    batchPackets = 0;
-  };
-  for (const p of stream) {
-    waiting.set(p.index, p);
-    pipeline.push(p);
-    packets++;
-    batchPackets++;
-    if (o.onProgress && (packets & 4095) === 0) o.onProgress(packets);
-    if (batchPackets === every) {
-      endBatch(false);
-      await nextTurn();
-      started = process.hrtime.bigint();
+  for (;;) {
+    const started = process.hrtime.bigint();
+    const more = run.step(every, pace ? pace.dueUs() : Infinity);
+    // A paced step may find nothing due yet: no batch, so the size histogram counts real batches only.
+    if (run.frames > frames || !more) {
+      if (events.length) obs.events(REPLAY_PARTITION, events);
+      events = [];
+      obs.batch({
+        partition: REPLAY_PARTITION,
+        messages: run.frames - frames,
+        packets: run.packets - packets,
+        processingSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        nextOffset: String(run.frames),
+        // Only at the end is the capture's length known; the replay has then read all of it.
+        highWatermark: more ? undefined : String(run.frames),
+        packetClockUs: run.engine.clockUs,
+      });
+      frames = run.frames;
+      packets = run.packets;
     }
+    if (!more) break;
+    const next = pace ? run.nextPacketUs() : undefined;
+    await (pace && next !== undefined ? pace.until(next) : nextTurn());
   }
-  pipeline.end();
-  endBatch(true);
-  return { engine: pipeline.engine, summary: stream.summary, packets };
+  return run.result();
 }

@@ -1,7 +1,8 @@
 /**
- * `ctflow replay CAPTURE --http ADDR [--linger SECONDS]` (and --otlp): the capture replay with
- * its telemetry served while it runs, and for --linger seconds after it ends, so the final
- * table can be explored (/flows, /stats) and scraped (/metrics) before the process exits.
+ * `ctflow replay CAPTURE --http ADDR [--linger SECONDS] [--speed N]` (and --otlp): the capture
+ * replay with its telemetry served while it runs, and for --linger seconds after it ends, so the
+ * final table can be explored (/flows, /stats) and scraped (/metrics) before the process exits.
+ * --speed paces it at N times real time, so rates can be watched while it plays.
  * SIGINT or SIGTERM ends the lingering early, cleanly.
  */
 import type { Output, ReplayOptions } from './commands';
@@ -15,14 +16,21 @@ export interface ReplayServeOptions extends ReplayOptions {
   linger?: string;
   otlp?: string;
   topFlows?: string;
+  speed?: string;
 }
 
-export function parseLinger(text: string | undefined): number {
+/** A plain non-negative decimal (no exponent, sign or unit): `what` says what it counts, for the error. */
+function nonNegative(text: string | undefined, option: string, what: string): number {
   if (text === undefined) return 0;
   const n = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(n)) throw new Error(`--linger: '${text}' is not a number of seconds`);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(n)) throw new Error(`${option}: '${text}' is not ${what}`);
   return n;
 }
+
+export const parseLinger = (text: string | undefined): number => nonNegative(text, '--linger', 'a number of seconds');
+
+/** --speed: times real time; 0 (the default) replays as fast as possible. */
+export const parseSpeed = (text: string | undefined): number => nonNegative(text, '--speed', 'a non-negative number (0 = as fast as possible)');
 
 /** Waits `seconds`, or until SIGINT/SIGTERM, whichever comes first. */
 function lingerFor(seconds: number): Promise<string> {
@@ -44,6 +52,7 @@ function lingerFor(seconds: number): Promise<string> {
 export async function replayServed(path: string, o: ReplayServeOptions, io: Output): Promise<void> {
   const { sysctl, shards } = settings(o);
   const linger = parseLinger(o.linger);
+  const speed = parseSpeed(o.speed);
   const topFlows = o.topFlows === undefined ? undefined : positiveInteger(o.topFlows, '--top-flows', 10_000);
   const bytes = loadCapture(path);
   const svc = await startTelemetry({ http: o.http, otlp: o.otlp, topFlows, log: io.err });
@@ -52,7 +61,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
     svc.setReadiness({ ready: false, status: `replaying ${path}` });
     const tally = replayTally();
     const started = process.hrtime.bigint();
-    const r = await runCaptureObserved(bytes, { sysctl, shards, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry });
+    const r = await runCaptureObserved(bytes, { sysctl, shards, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     svc.telemetry.refresh();
     printReplaySummary(path, r, tally, seconds, sysctl, o, io);

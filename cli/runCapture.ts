@@ -2,11 +2,16 @@
  * Runs one capture file through the in-process pipeline (reader -> decoder -> ConntrackPipeline),
  * handing verdicts and events to the caller. Frames that cannot be decoded are collected with
  * their index and reason (a dead-letter list), never dropped silently.
+ *
+ * runCapture() reads the whole capture in one go. CaptureRun is the same loop taken in steps, for
+ * callers that must let the event loop run between packets (`ctflow replay --http` answers scrapes
+ * while it replays, and paces the capture with --speed): one loop, so both see the same verdicts.
  */
 import { readFileSync } from 'node:fs';
 import { readPackets } from '../ingest/packetSource';
-import type { ReadSummary } from '../ingest/packetSource';
+import type { PacketStream, ReadSummary } from '../ingest/packetSource';
 import type { FlowEvent } from '../processors/flow';
+import type { CapturedPacket } from '../processors/packet';
 import { ConntrackPipeline } from '../processors/pipeline';
 import type { PacketVerdict } from '../processors/pipeline';
 import type { Sysctl } from '../processors/conntrack/sysctl';
@@ -16,9 +21,17 @@ export interface RunOptions {
   sysctl: Sysctl;
   shards: number;
   onVerdict?(v: PacketVerdict): void;
+  /**
+   * Each verdict with the packet it judges, for callers that need what is on the packet and not
+   * on the verdict (zone, protocol, length). A held fragment's verdict comes out once its datagram
+   * completes or is given up, so the pairing is by index, not by order.
+   */
+  onPacket?(p: CapturedPacket, v: PacketVerdict): void;
   onEvent?(e: FlowEvent): void;
   /** Called every 4096 packets with the number read so far. */
   onProgress?(packets: number): void;
+  /** A frame that cannot be decoded, as the reader meets it (it is in the summary's list too). */
+  onMalformed?(frame: number, reason: string): void;
 }
 
 export interface RunResult {
@@ -38,25 +51,118 @@ export function loadCapture(path: string): Uint8Array {
   }
 }
 
+/** A capture going through the pipeline a step at a time; the capture's format is checked on construction. */
+export class CaptureRun {
+  private readonly pipeline: ConntrackPipeline;
+  private readonly stream: PacketStream;
+  /** Read from the capture but not yet pushed: a step stopped before it (its time was not due). */
+  private pending: CapturedPacket | undefined;
+  /** The packet being pushed, and packets whose verdict is still held (fragments): onPacket only. */
+  private current: CapturedPacket | undefined;
+  private readonly waiting = new Map<number, CapturedPacket>();
+  private finished = false;
+  /** IP packets pushed so far. */
+  packets = 0;
+
+  constructor(bytes: Uint8Array, private readonly opts: RunOptions) {
+    const onPacket = opts.onPacket;
+    this.pipeline = new ConntrackPipeline(
+      {
+        verdict: onPacket
+          ? (v) => {
+              opts.onVerdict?.(v);
+              // Usually the verdict is the current packet's, out before push() returns: no Map.
+              let p = this.current;
+              if (p && p.index === v.index) this.current = undefined;
+              else {
+                p = this.waiting.get(v.index);
+                this.waiting.delete(v.index);
+              }
+              if (p) onPacket(p, v);
+            }
+          : (v) => opts.onVerdict?.(v),
+        event: (e) => opts.onEvent?.(e),
+      },
+      { sysctl: opts.sysctl, shards: opts.shards },
+    );
+    try {
+      this.stream = readPackets(bytes, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  }
+
+  get engine(): ConntrackEngine {
+    return this.pipeline.engine;
+  }
+
+  /** What the reader has found so far (final once the run is finished). */
+  get summary(): ReadSummary {
+    return this.stream.summary;
+  }
+
+  /** Capture frames fully processed: those read, less a packet held back for a later step. */
+  get frames(): number {
+    return this.stream.summary.frames - (this.pending ? 1 : 0);
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** The time (µs) of the next packet to push; undefined at the end of the capture. */
+  nextPacketUs(): number | undefined {
+    this.pending ??= this.read();
+    return this.pending?.tsUs;
+  }
+
+  /**
+   * Pushes packets until `max` more have gone in or the next one is later than `untilUs`
+   * (true: call again), or the capture has ended (false: the pipeline is ended too, so
+   * incomplete fragments have their verdicts).
+   */
+  step(max = Infinity, untilUs = Infinity): boolean {
+    if (this.finished) return false;
+    const { onPacket, onProgress } = this.opts;
+    for (let n = 0; n < max; n++) {
+      const p = this.pending ?? this.read();
+      if (!p) {
+        this.pipeline.end();
+        this.finished = true;
+        return false;
+      }
+      if (p.tsUs > untilUs) {
+        this.pending = p;
+        return true;
+      }
+      this.pending = undefined;
+      if (onPacket) {
+        this.current = p;
+        this.pipeline.push(p);
+        // Its verdict did not come out: a fragment held, or a packet queued behind one.
+        if (this.current) this.waiting.set(p.index, p);
+        this.current = undefined;
+      } else this.pipeline.push(p);
+      this.packets++;
+      if (onProgress && (this.packets & 4095) === 0) onProgress(this.packets);
+    }
+    return true;
+  }
+
+  result(): RunResult {
+    return { engine: this.pipeline.engine, summary: this.stream.summary, packets: this.packets };
+  }
+
+  private read(): CapturedPacket | undefined {
+    const r = this.stream.next();
+    return r.done ? undefined : r.value;
+  }
+}
+
 export function runCapture(bytes: Uint8Array, opts: RunOptions): RunResult {
-  const pipeline = new ConntrackPipeline(
-    { verdict: (v) => opts.onVerdict?.(v), event: (e) => opts.onEvent?.(e) },
-    { sysctl: opts.sysctl, shards: opts.shards },
-  );
-  let stream;
-  try {
-    stream = readPackets(bytes);
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
-  let packets = 0;
-  for (const p of stream) {
-    pipeline.push(p);
-    packets++;
-    if (opts.onProgress && (packets & 4095) === 0) opts.onProgress(packets);
-  }
-  pipeline.end();
-  return { engine: pipeline.engine, summary: stream.summary, packets };
+  const run = new CaptureRun(bytes, opts);
+  run.step();
+  return run.result();
 }
 
 /** The dead-letter report for stderr: one line per undecodable frame, then a count. */
