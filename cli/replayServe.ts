@@ -55,7 +55,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
   const speed = parseSpeed(o.speed);
   const topFlows = o.topFlows === undefined ? undefined : positiveInteger(o.topFlows, '--top-flows', 10_000);
   const bytes = loadCapture(path);
-  const svc = await startTelemetry({ http: o.http, otlp: o.otlp, topFlows, log: io.err });
+  const svc = await startTelemetry({ http: o.http, otlp: o.otlp, topFlows, mode: 'replay', log: io.err });
   try {
     if (svc.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
     svc.setReadiness({ ready: false, status: `replaying ${path}` });

@@ -28,6 +28,8 @@ export interface TelemetryServeOptions {
   otlpIntervalMs?: number;
   /** Flows in the top-N series (default 20). */
   topFlows?: number;
+  /** What is observed: the live pipeline (default) or a capture replay (ctflow_build_info's mode). */
+  mode?: 'live' | 'replay';
   /** Seconds between walks of the tables for the table series (default 10). */
   tableRefreshSeconds?: number;
   env?: NodeJS.ProcessEnv;
@@ -67,7 +69,7 @@ export async function startTelemetry(o: TelemetryServeOptions): Promise<Telemetr
   const env = o.env ?? process.env;
   const version = ctflowVersion();
   const telemetry = new PipelineTelemetry({ topFlows: o.topFlows, refreshMs: (o.tableRefreshSeconds ?? 10) * 1000 });
-  const registry = prometheusRegistry(telemetry, { version });
+  const registry = prometheusRegistry(telemetry, { version, mode: o.mode });
   let readiness: Readiness = { ready: false, status: 'starting' };
   const token = env[TOKEN_ENV] || undefined;
   const server = o.http !== undefined ? await startApiServer(parseListenAddress(o.http), { telemetry, registry, token, readiness: () => readiness }) : undefined;

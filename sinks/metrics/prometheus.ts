@@ -22,6 +22,12 @@ export interface PrometheusOptions {
   processMetrics?: boolean;
   /** ctflow's version for ctflow_build_info. */
   version?: string;
+  /**
+   * ctflow_build_info's mode: "live" for `ctflow run`, "replay" for a capture replay, whose
+   * packets are as old as the capture. Rules about how current the traffic is leave replays out
+   * by it (default live).
+   */
+  mode?: 'live' | 'replay';
 }
 
 type Labels = Record<string, string>;
@@ -65,7 +71,10 @@ export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = 
   const r = new Registry();
   const zp = (zone: number, proto: number): Labels => ({ zone: String(zone), proto: protoLabel(proto) });
 
-  new Gauge({ name: 'ctflow_build_info', help: 'Always 1; the labels say which ctflow this is.', labelNames: ['version'], registers: [r] }).set({ version: o.version ?? 'unknown' }, 1);
+  new Gauge({ name: 'ctflow_build_info', help: 'Always 1; the labels say which ctflow this is and whether it runs live or replays a capture.', labelNames: ['version', 'mode'], registers: [r] }).set(
+    { version: o.version ?? 'unknown', mode: o.mode ?? 'live' },
+    1,
+  );
 
   // Traffic, from every judged packet.
   totals(r, 'ctflow_packets_total', 'IP packets judged, by conntrack zone, protocol and ctstate.', ['zone', 'proto', 'ctstate'], () =>

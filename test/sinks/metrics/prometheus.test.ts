@@ -39,3 +39,10 @@ test('the counters are the engine totals', async () => {
   expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_count')?.value).toBe(6);
   expect(sizes.find((v) => v.metricName === 'ctflow_batch_size_messages_sum')?.value).toBe(run.summary.frames);
 });
+
+test("ctflow_build_info says whether ctflow runs live (the default) or replays a capture, so freshness alerts can leave replays out", async () => {
+  const { telemetry } = await sampleTelemetry();
+  const info = async (o: Parameters<typeof prometheusRegistry>[1]) => (await prometheusRegistry(telemetry, { processMetrics: false, ...o }).getSingleMetric('ctflow_build_info')!.get()).values;
+  expect(await info({ version: '1.2.3' })).toEqual([expect.objectContaining({ labels: { version: '1.2.3', mode: 'live' }, value: 1 })]);
+  expect(await info({ version: '1.2.3', mode: 'replay' })).toEqual([expect.objectContaining({ labels: { version: '1.2.3', mode: 'replay' }, value: 1 })]);
+});
