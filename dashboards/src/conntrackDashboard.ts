@@ -56,7 +56,24 @@ export function conntrackDashboard(): Dashboard {
           { expr: `sum by (instance) (rate(ctflow_nf_conntrack_stat_insert_failed_total{${I}}[$__rate_interval]))`, legend: 'insert_failed {{instance}}' },
         ],
         unit: 'ops',
-        w: 12,
+        w: 8,
+        h: 7,
+      }),
+      timeseries({
+        title: 'Each table against its limit',
+        description:
+          'Per partition (each has its own table and nf_conntrack_max): entries, and the entries its NEW rate keeps alive for their unreplied timeout (the exhaustion alert, at 100%), as shares of its limit.',
+        queries: [
+          { expr: `job_instance_partition:ctflow_nf_conntrack_entries:ratio{${I}}`, legend: 'entries {{instance}} p{{partition}}' },
+          {
+            expr: `job_instance_partition:ctflow_nf_conntrack_entries:predicted_from_new_rate{${I}}\n  / on (job, instance, partition)\nctflow_nf_conntrack_entries_limit{${I}}`,
+            legend: 'predicted {{instance}} p{{partition}}',
+          },
+        ],
+        unit: 'percentunit',
+        min: 0,
+        thresholds: [{ value: null, color: 'green' }, { value: 0.75, color: 'orange' }, { value: 1, color: 'red' }],
+        w: 8,
         h: 7,
       }),
       timeseries({
@@ -67,7 +84,7 @@ export function conntrackDashboard(): Dashboard {
           { expr: `-sum by (reason) (rate(ctflow_flows_destroyed_total{${IZ}}[$__rate_interval]))`, legend: 'destroyed {{reason}}' },
         ],
         unit: 'ops',
-        w: 12,
+        w: 8,
         h: 7,
       }),
       row('Traffic'),

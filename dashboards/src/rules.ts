@@ -28,11 +28,23 @@ export const INVALID_RATE_FLOOR = 1;
 /** How far above its own baseline the INVALID share must climb. */
 export const INVALID_SPIKE_FACTOR = 3;
 
+/**
+ * The scrape job ctflow's targets are in. Only the alerts about ctflow being there at all need
+ * it (`up` belongs to every target); the rest select by metric name. Change it here and run
+ * `npm run dashboards` when your scrape config names the job otherwise.
+ */
+export const CTFLOW_JOB = 'ctflow';
+/** Event time this far behind the wall clock means what ctflow shows is old news. */
+export const EVENT_TIME_LAG_SECONDS = 300;
+
+const UP = `up{job="${CTFLOW_JOB}"}`;
 const INVALID_RATIO = 'job_instance_zone_reason:ctflow_invalid_packets:ratio_rate5m';
 const INVALID_RATE = 'job_instance_zone_reason:ctflow_invalid_packets:rate5m';
 const INVALID_BASELINE = 'job_instance_zone_reason:ctflow_invalid_packets:ratio_rate5m:avg1d';
 const OCCUPANCY = 'job_instance_partition:ctflow_nf_conntrack_entries:ratio';
 const PREDICTED = 'job_instance:ctflow_nf_conntrack_entries:predicted_from_new_rate';
+const MEAN_TIMEOUT = 'job_instance:ctflow_conntrack_unreplied_timeout_seconds:avg_weighted_by_new_rate5m';
+export const PREDICTED_PER_PARTITION = 'job_instance_partition:ctflow_nf_conntrack_entries:predicted_from_new_rate';
 
 export const RECORDING_RULES: RecordingRule[] = [
   {
@@ -63,9 +75,61 @@ export const RECORDING_RULES: RecordingRule[] = [
     record: PREDICTED,
     expr: 'sum by (job, instance) (\n  sum by (job, instance, proto) (rate(ctflow_flows_created_total[5m]))\n    * on (job, instance, proto) group_left\n  ctflow_conntrack_unreplied_timeout_seconds\n)',
   },
+  {
+    // The unreplied timeout of an average new flow: the protocols' timeouts weighted by their NEW
+    // rates. With no new flows (0/0) it falls back to the longest timeout; the product it is used
+    // in is 0 then anyway, and the series stays continuous.
+    record: MEAN_TIMEOUT,
+    expr: `(\n  ${PREDICTED}\n    / on (job, instance)\n  sum by (job, instance) (rate(ctflow_flows_created_total[5m]))\n) > 0\nor\nmax by (job, instance) (ctflow_conntrack_unreplied_timeout_seconds)`,
+  },
+  {
+    // The same prediction per table. Flows are counted by protocol per instance, but each table's
+    // inserts (conntrack -S insert: one per NEW entry) are counted per partition: the partition's
+    // insert rate times the instance's average timeout. Partitions are keyed by address pair, so a
+    // flood between two hosts lands on one table; that table is the one to fill first.
+    record: PREDICTED_PER_PARTITION,
+    expr: `sum by (job, instance, partition) (rate(ctflow_nf_conntrack_stat_insert_total[5m]))\n  * on (job, instance) group_left\n${MEAN_TIMEOUT}`,
+  },
 ];
 
 export const ALERTS: AlertRule[] = [
+  {
+    alert: 'CtflowDown',
+    expr: `${UP} == 0`,
+    for: '5m',
+    severity: 'critical',
+    summary: 'ctflow on {{ $labels.instance }} is down',
+    description:
+      'Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for 5 minutes: ctflow is not running, not listening, or not reachable. ' +
+      'While it is down no traffic is tracked there: its flow records, transitions and metrics stop, and its input partitions wait for another member of the consumer group.',
+    signal: UP,
+  },
+  {
+    alert: 'CtflowAbsent',
+    expr: `absent(${UP})`,
+    for: '10m',
+    severity: 'critical',
+    summary: 'No ctflow target is being scraped (job {{ $labels.job }})',
+    description:
+      `Prometheus has no target in job ${CTFLOW_JOB} at all, up or down, for 10 minutes: service discovery lost ctflow, the scrape config changed, or ctflow was never deployed here. ` +
+      'Nothing watches the conntrack tables until it is back, and no other ctflow alert can fire.',
+    signal: UP,
+  },
+  {
+    alert: 'CtflowEventTimeLagHigh',
+    expr: `min_over_time(ctflow_event_time_lag_seconds[10m]) > ${EVENT_TIME_LAG_SECONDS}
+and on (job, instance, partition)
+rate(ctflow_input_messages_total[10m]) > 0
+unless on (job, instance)
+ctflow_build_info{mode="replay"}`,
+    for: '5m',
+    severity: 'warning',
+    summary: 'ctflow on {{ $labels.instance }} is {{ $value | humanizeDuration }} behind the traffic on partition {{ $labels.partition }}',
+    description:
+      `Messages keep arriving on partition {{ $labels.partition }}, yet for the last 10 minutes the newest packet processed there was never less than ${EVENT_TIME_LAG_SECONDS / 60} minutes old (at best {{ $value | humanizeDuration }}): ` +
+      "ctflow's tables, metrics and flow records describe the past. Either ctflow is behind its input (see consumer lag) or the input itself arrives late.",
+    signal: 'ctflow_event_time_lag_seconds',
+  },
   {
     alert: 'CtflowInvalidSpike',
     expr: `(
@@ -86,13 +150,13 @@ and ${INVALID_RATE} > ${INVALID_RATE_FLOOR}`,
   },
   {
     alert: 'CtflowConntrackTableExhaustionPredicted',
-    expr: `${PREDICTED}\n  > on (job, instance)\nsum by (job, instance) (ctflow_nf_conntrack_entries_limit)`,
+    expr: `${PREDICTED_PER_PARTITION}\n  > on (job, instance, partition)\nctflow_nf_conntrack_entries_limit`,
     for: '10m',
     severity: 'warning',
-    summary: 'The NEW-flow rate on {{ $labels.instance }} will fill its conntrack tables',
+    summary: 'The NEW-flow rate on {{ $labels.instance }} will fill conntrack table {{ $labels.partition }}',
     description:
-      'At the current rate of new flows, the entries that stay in the table for at least their unreplied timeout ({{ $value | humanize }}) exceed the tables\' combined nf_conntrack_max. Unless replies close them quickly, the tables fill and conntrack starts early-dropping and then dropping packets.',
-    signal: PREDICTED,
+      "At the current rate of new flows into table {{ $labels.partition }}, the entries that stay in it for at least their unreplied timeout ({{ $value | humanize }}) exceed its nf_conntrack_max. Unless replies close them quickly, the table fills and conntrack starts early-dropping and then dropping packets.",
+    signal: PREDICTED_PER_PARTITION,
   },
   {
     alert: 'CtflowConntrackTableFilling',
