@@ -8,6 +8,7 @@ import type { IpPacket, TcpHeader } from '../../packet';
 import { STATUS } from '../../flow';
 import type { Conn } from '../conn';
 import type { ConnStore } from '../store';
+import { LIFE_CONFIRMED } from '../store';
 import type { Sysctl } from '../sysctl';
 import { ACCEPT, DIR_REPLY, IPCT, invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
@@ -111,7 +112,7 @@ export const TcpTracker: ProtoTracker = {
     // struct ip_ct_tcp lives in the entry's record: read and written in place.
     const store = conn.store;
     const slot = conn.slot;
-    if (!conn.confirmed) {
+    if (!(store.life(slot) & LIFE_CONFIRMED)) {
       const refused = admit(store, slot, tcp, sysctl);
       if (refused !== null) return invalid(refused);
     }
@@ -234,7 +235,8 @@ export const TcpTracker: ProtoTracker = {
 
     if (newState !== oldState) ctx.event(conn, IPCT.PROTOINFO);
 
-    if (!conn.has(STATUS.SEEN_REPLY)) {
+    const status = store.status(slot);
+    if (!(status & STATUS.SEEN_REPLY)) {
       // An RST as the only answer: nothing was established, drop the entry at once.
       if (tcp.flags & 0x04) {
         ctx.kill(conn, 'rst', { dir, ip });
@@ -244,8 +246,8 @@ export const TcpTracker: ProtoTracker = {
       if (index === SYN_SET && oldState === SS) return note ? { verdict: 'accept', note } : ACCEPT;
       // Picked up mid-stream and unanswered: no long ESTABLISHED timeout yet.
       if (newState === ES && timeout > unackTimeout) timeout = unackTimeout;
-    } else if (!conn.assured && (oldState === SR || oldState === ES) && newState === ES) {
-      conn.status |= STATUS.ASSURED;
+    } else if (!(status & STATUS.ASSURED) && (oldState === SR || oldState === ES) && newState === ES) {
+      store.setStatus(slot, status | STATUS.ASSURED);
       ctx.event(conn, IPCT.ASSURED);
     }
     ctx.refresh(conn, dir, ip, timeout);

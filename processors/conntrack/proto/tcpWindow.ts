@@ -31,6 +31,9 @@ export const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
 const u32 = (x: number): number => x >>> 0;
 
+/** 2 ** s for every byte s: a window scaled by a table load instead of a call to pow(). */
+const POW2 = Float64Array.from({ length: 256 }, (_, s) => 2 ** s);
+
 /** seq + payload length + one each for SYN and FIN (segment_seq_plus_len). */
 export function segmentEnd(tcp: TcpHeader): number {
   return u32(tcp.seq + tcp.dataLength + (tcp.flags & 0x02 ? 1 : 0) + (tcp.flags & 0x01 ? 1 : 0));
@@ -144,7 +147,7 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     } else {
       // Mid-connection: the history is lost, take what the packet says.
       store.setTdEnd(slot, dir, end);
-      const swin = u32(win * 2 ** store.tdScale(slot, dir));
+      const swin = u32(win * POW2[store.tdScale(slot, dir)]);
       store.setTdMaxwin(slot, dir, swin === 0 ? 1 : swin);
       store.setTdMaxend(slot, dir, u32(end + store.tdMaxwin(slot, dir)));
       if (store.tdMaxwin(slot, peer) === 0) {
@@ -199,7 +202,7 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     return failure(liberal, 'ignore', 'tcp_ack_under_lower_bound', seq, ack, sack, end, winRaw, store, slot, dir);
   }
 
-  if (!syn) win = u32(win * 2 ** store.tdScale(slot, dir));
+  if (!syn) win = u32(win * POW2[store.tdScale(slot, dir)]);
 
   const swin = u32(win + (sack - ack));
   if (sndMaxwin < swin) store.setTdMaxwin(slot, dir, swin);
