@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: packets/s on one core through the engine on decoded packets (UDP and TCP, 100k
- * and 1M tracked flows), the same workloads from raw capture bytes (decode + engine + events),
+ * and 1M tracked flows; process() per packet, and with prefetch() per group of packets), the
+ * same workloads from raw capture bytes (decode + engine + events; push() and pushAll()),
  * a real capture replayed, and the memory each tracked flow costs (JS heap plus typed arrays, in
  * a fresh process per case). Each line gives the median of BENCH_RUNS runs (default 5) and the
  * slowest and fastest run: the machine is shared, so compare medians and mind the spread.
@@ -17,6 +18,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const CASES = new Set((process.env.BENCH_CASES ?? 'decoded,capture,replay,memory').split(','));
 const FLOWS = [100_000, 1_000_000];
 const KINDS: WorkloadKind[] = ['udp', 'tcp'];
+/** Packets per engine.prefetch() call in the prefetching variant (what ConntrackPipeline.pushAll uses). */
+const GROUP = 16;
 const LABEL = { udp: 'UDP query + answer', tcp: 'TCP data + ACK (window tracking)' };
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -42,10 +45,14 @@ for (const flows of FLOWS) {
     if (!CASES.has('decoded') && !CASES.has('capture')) continue;
     const w = workload(kind, flows);
     const what = `${LABEL[kind]}, ${fmt(flows)} tracked flows`;
-    if (CASES.has('decoded')) console.log(`engine, decoded packets, ${what}: ${summary(decodedRates(w, flows, RUNS))}`);
+    if (CASES.has('decoded')) {
+      console.log(`engine, decoded packets, ${what}, process() per packet: ${summary(decodedRates(w, flows, RUNS, 0))}`);
+      console.log(`engine, decoded packets, ${what}, prefetch() per ${GROUP} + process(): ${summary(decodedRates(w, flows, RUNS, GROUP))}`);
+    }
     if (CASES.has('capture')) {
       const pcap = w.packets.pcap(1_700_000_000_000_000);
-      console.log(`raw capture bytes (pcap, Ethernet), ${what}: ${summary(captureRates(pcap, w.timedFrom, flows, RUNS))}`);
+      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline push(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, false))}`);
+      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline pushAll(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, true))}`);
     }
   }
 }

@@ -65,6 +65,14 @@ export class FlowTable {
     }
   }
 
+  /**
+   * The cell a lookup of this tuple reads first (its value, without probing further): a read for
+   * ConntrackEngine.prefetch, which only wants that cache line, and the entry it names, loaded.
+   */
+  homeCell(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
+    return this.cells[hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask];
+  }
+
   /** Adds both tuples of a slot. */
   insert(slot: number): void {
     if ((this.used + 2) * 2 > this.cells.length) this.rebuild(this.liveCells + 2);
