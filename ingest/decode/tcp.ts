@@ -21,7 +21,10 @@ const MIN_QUOTED = 8;
  * first option whose length is impossible, keeping what it parsed before.
  */
 export function parseTcpOptions(d: Uint8Array, start: number, end: number): TcpOptions {
-  const opts: TcpOptions = {};
+  // Every option field in the literal, absent ones undefined: one object shape for all packets,
+  // so the tracker's reads of options (SACK blocks on every packet once SACK is permitted) stay
+  // monomorphic. JSON and toEqual ignore undefined fields.
+  const opts: TcpOptions = { mss: undefined, wscale: undefined, sackPermitted: undefined, sack: undefined, timestamp: undefined };
   for (let o = start; o < end; ) {
     const kind = d[o];
     if (kind === OPT_EOL) break;
@@ -66,7 +69,7 @@ export function decodeTcp(
   const dport = u16(d, start + 2);
   const seq = u32(d, start + 4);
   if (avail < MIN_HEADER) {
-    return { kind: 'tcp', sport, dport, seq, ack: 0, flags: 0, window: 0, headerLength: 0, dataLength: 0, options: {} };
+    return { kind: 'tcp', sport, dport, seq, ack: 0, flags: 0, window: 0, headerLength: 0, dataLength: 0, options: parseTcpOptions(d, start, start), payload: undefined };
   }
   const headerLength = (d[start + 12] >> 4) * 4;
   if (!quoted) {
