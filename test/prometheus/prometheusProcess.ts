@@ -26,12 +26,15 @@ export interface QueryResult {
 export interface PrometheusProcess {
   readonly url: string;
   query(expr: string): Promise<QueryResult>;
+  /** A range query (as a Grafana time series panel makes), times in seconds since the epoch. */
+  queryRange(expr: string, startS: number, endS: number, stepS: number): Promise<QueryResult>;
   /** Polls until `check` returns true for the query's result (or gives up after `ms`). */
   waitFor(expr: string, check: (r: QueryResult) => boolean, what: string, ms?: number): Promise<QueryResult>;
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A port nothing listens on now, for a target that Prometheus should scrape from its start. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -71,12 +74,15 @@ export async function startPrometheus(targets: ScrapeTarget[], ruleFiles: string
     rmSync(dir, { recursive: true, force: true });
   };
 
-  const query = async (expr: string): Promise<QueryResult> => {
-    const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const api = async (path: string, params: Record<string, string>): Promise<QueryResult> => {
+    const res = await fetch(`${url}/api/v1/${path}?${new URLSearchParams(params)}`);
     const body = (await res.json()) as { status: string; data: QueryResult; error?: string };
-    if (body.status !== 'success') throw new Error(`query failed: ${expr}\n${body.error}`);
+    if (body.status !== 'success') throw new Error(`${path} failed: ${params.query}\n${body.error}`);
     return body.data;
   };
+  const query = (expr: string): Promise<QueryResult> => api('query', { query: expr });
+  const queryRange = (expr: string, startS: number, endS: number, stepS: number): Promise<QueryResult> =>
+    api('query_range', { query: expr, start: String(startS), end: String(endS), step: String(stepS) });
 
   const waitFor = async (expr: string, check: (r: QueryResult) => boolean, what: string, ms = 60_000): Promise<QueryResult> => {
     const deadline = Date.now() + ms;
@@ -103,5 +109,5 @@ export async function startPrometheus(targets: ScrapeTarget[], ruleFiles: string
     }
     await sleep(100);
   }
-  return { url, query, waitFor, stop };
+  return { url, query, queryRange, waitFor, stop };
 }

@@ -1,24 +1,34 @@
 /**
- * End to end on the bundled capture: `ctflow replay test/fixtures/sample.pcap --http` runs as a
- * child process, a real Prometheus scrapes it and evaluates ctflow's rule file, and then every
- * query of the dashboards and rules goes through Prometheus's HTTP API. Each must return data,
- * and what Prometheus holds must agree with the engine's own totals (the replay's summary).
+ * End to end on the bundled capture: `ctflow replay test/fixtures/sample.pcap --http --speed`
+ * runs as a child process, paced so its 3.3 s of traffic play over about 16 s, while a real
+ * Prometheus (started first, so it scrapes from the replay's start) scrapes it every second and
+ * evaluates ctflow's rule file. Then every query of the dashboards and rules goes through
+ * Prometheus's HTTP API: each must return data; the rate panels must have been non-zero while
+ * the traffic played, with their area equal to what the counters grew by; and what Prometheus
+ * holds at the end must agree with the engine's own totals (the replay's summary).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readAllPackets } from '../../ingest/packetSource';
-import { startReplay } from './ctflowProcess';
+import { serveReplay } from './ctflowProcess';
 import type { CtflowProcess } from './ctflowProcess';
-import { startPrometheus } from './prometheusProcess';
+import { freePort, startPrometheus } from './prometheusProcess';
 import type { PrometheusProcess, QueryResult } from './prometheusProcess';
-import { alertExpressions, alertSignals, dashboardQueries, recordingQueries } from './queries';
+import { alertExpressions, alertSignals, counterQueries, dashboardQueries, recordingQueries } from './queries';
 
 const ROOT = join(__dirname, '..', '..');
 const SAMPLE = join(ROOT, 'test', 'fixtures', 'sample.pcap');
 const RULES = join(ROOT, 'dashboards', 'prometheus', 'ctflow-rules.yaml');
+/** sample.pcap spans 3.3 s: at 0.2 x real time about 16 scrapes see it grow. */
+const SPEED = 0.2;
+/** $__rate_interval for the rate checks: ten 1 s scrapes per window. */
+const RATE_WINDOW = 10;
 
 let ctflow: CtflowProcess;
 let prom: PrometheusProcess;
+/** Wall-clock seconds: before ctflow started, and when its replay had ended. */
+let replayStart: number;
+let replayEnd: number;
 
 const one = (r: QueryResult): number => {
   expect(r.result).toHaveLength(1);
@@ -26,19 +36,97 @@ const one = (r: QueryResult): number => {
 };
 const byLabel = (r: QueryResult, label: string): Record<string, number> => Object.fromEntries(r.result.map((s) => [s.metric[label], Number(s.value![1])]));
 const nonZero = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== 0));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  ctflow = await startReplay(SAMPLE);
-  prom = await startPrometheus([{ address: ctflow.address, labels: { capture: 'sample' } }], [RULES]);
-  // Three scrapes at least, so every rate() has two points in its window, and the rules'
-  // second level (the baseline over the recorded share) has been evaluated.
-  await prom.waitFor('count_over_time(ctflow_build_info[1m])', (r) => r.result.length === 1 && Number(r.result[0].value![1]) >= 3, 'three scrapes');
+  // Prometheus first, on the port ctflow will take: its first scrape comes within a second of
+  // ctflow listening, so the counters are watched from the first packets on.
+  const port = await freePort();
+  prom = await startPrometheus([{ address: `127.0.0.1:${port}`, labels: { capture: 'sample' } }], [RULES]);
+  // Prometheus takes its targets from discovery on a 5 s tick: wait for its first (failed) try.
+  await prom.waitFor('up', (r) => r.result.length > 0, 'the first scrape attempt');
+  replayStart = Date.now() / 1000;
+  const serving = await serveReplay(SAMPLE, { http: `127.0.0.1:${port}`, extra: ['--speed', String(SPEED)] });
+  ctflow = { ...serving, summary: await serving.finished };
+  replayEnd = Date.now() / 1000;
+  await prom.waitFor('sum(ctflow_input_messages_total)', (r) => Number(r.result[0]?.value?.[1]) === ctflow.summary.frames, 'the final state scraped');
   await prom.waitFor('job_instance_zone_reason:ctflow_invalid_packets:ratio_rate5m:avg1d', (r) => r.result.length > 0, 'the recording rules');
-}, 120_000);
+  // Until every rate window has slid past the replay's end, so the rates' areas are complete.
+  await sleep(Math.max(0, (replayEnd + RATE_WINDOW + 2) * 1000 - Date.now()));
+}, 180_000);
 
 afterAll(async () => {
   await prom?.stop();
   await ctflow?.stop();
+});
+
+test("the paced replay took the capture's duration divided by the speed", () => {
+  expect(replayEnd - replayStart).toBeGreaterThan(3.27 / SPEED);
+  expect(replayEnd - replayStart).toBeLessThan(3.27 / SPEED + 10);
+});
+
+describe('rate panels while the traffic played', () => {
+  const queries = counterQueries(RATE_WINDOW).filter((q) => q.counters.includes('ctflow_'));
+  const key = (m: Record<string, string>) => JSON.stringify(Object.entries(m).sort());
+  /**
+   * A panel's area (its rates summed over time) is what its counters grew by: rate() over
+   * [t-W, t] scales the growth between the window's first and last samples (about W-1 s apart
+   * at 1 s scrapes) up to W s, so the area may exceed the growth by up to W/(W-1), and it misses
+   * no growth between two scrapes. Growth before a series' first scrape is invisible to rate(),
+   * which is why the area is held against what the scrapes saw the counters grow by, and the
+   * counters' final values against the engine's totals (below).
+   */
+  const MAX_OVER = RATE_WINDOW / (RATE_WINDOW - 1) + 0.02;
+  const MIN_UNDER = 0.97;
+  /** Seconds between the range query's points: fine, so the area is not quantised to whole windows. */
+  const STEP = 0.1;
+
+  test.each(queries.map((q) => [q.where, q]))('%s: non-zero while its counters grew, its area what they grew by', async (_where, q) => {
+    const end = Date.now() / 1000;
+    const rates = await prom.queryRange(q.expr, replayStart, end, STEP);
+    const counters = await prom.queryRange(q.counters, replayStart, end, STEP);
+    expect(counters.result.length).toBeGreaterThan(0);
+    // The sample has no drops and no undecodable frame, and its three INVALID packets, one per
+    // reason, come within a millisecond of capture time: each reason's series is born at its
+    // final value, with nothing left to grow. Everything else must be seen to grow.
+    const grows = counters.result.some((x) => x.values![x.values!.length - 1][1] !== x.values![0][1]);
+    expect(grows).toBe(!/early_drop|stat_drop|insert_failed|dead_letters|invalid_packets/.test(q.counters));
+    const ratesOf = new Map(rates.result.map((s) => [key(s.metric), s.values!.map(([, v]) => Number(v) / (q.increaseOver ?? 1))]));
+    for (const s of counters.result) {
+      const v = s.values!.map(([, x]) => Number(x));
+      const grew = v[v.length - 1] - v[0];
+      const r = ratesOf.get(key(s.metric)) ?? [];
+      const area = r.reduce((n, x) => n + x * STEP, 0);
+      const peak = Math.max(0, ...r.map(Math.abs));
+      const what = `${key(s.metric)}: grew ${grew}, rate peaked at ${peak.toFixed(1)}/s, area ${area.toFixed(1)}`;
+      if (grew === 0) expect([what, peak]).toEqual([what, 0]);
+      else {
+        expect([what, peak > 0]).toEqual([what, true]);
+        expect([what, area / grew >= MIN_UNDER && area / grew <= MAX_OVER]).toEqual([what, true]);
+      }
+    }
+  });
+
+  test('the throughput panel shows the pace: non-zero all through the replay, at the capture\'s rate times the speed', async () => {
+    const q = queries.find((x) => x.where === 'ctflow / pipeline / Messages and packets / A')!;
+    const rates = await prom.queryRange(q.expr, replayStart, replayEnd + RATE_WINDOW, 1);
+    const values = rates.result[0].values!.map(([, v]) => Number(v));
+    // 5802 frames in 3.28 s of capture, played over 16.4 s: about 350 a second.
+    const pace = ctflow.summary.frames / (3.28 / SPEED);
+    expect(values.filter((v) => v > 0).length).toBeGreaterThanOrEqual(Math.floor(replayEnd - replayStart) - 2);
+    expect(Math.max(...values)).toBeGreaterThan(pace * 0.8);
+    expect(Math.max(...values)).toBeLessThan(pace * 1.5);
+    const first = Number((await prom.queryRange(q.counters, replayStart, replayEnd, 1)).result[0].values![0][1]);
+    expect(first).toBeLessThan(pace * 2); // Prometheus was watching from the first second on
+  });
+
+  test('the batch panels (histogram quantiles) have values while the traffic played', async () => {
+    for (const q of dashboardQueries({ __rate_interval: `${RATE_WINDOW}s` }).filter((x) => x.expr.includes('histogram_quantile'))) {
+      const r = await prom.queryRange(q.expr, replayStart, replayEnd, 1);
+      const values = r.result.flatMap((s) => s.values!.map(([, v]) => Number(v))).filter((v) => Number.isFinite(v) && v > 0);
+      expect([q.where, values.length > 5]).toEqual([q.where, true]);
+    }
+  });
 });
 
 describe('every query returns data', () => {
