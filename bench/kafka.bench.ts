@@ -1,0 +1,629 @@
+/**
+ * `npm run bench:kafka`: the Kafka pipeline end to end, against a real broker (KAFKA_BROKERS, or
+ * one started here with scripts/kafka/broker.js and stopped at the end).
+ *
+ *  1. Throughput. A synthetic capture of many concurrent flows (bench/kafkaTraffic.ts) is produced
+ *     once into a fresh topic as `ctflow produce` writes it, (a) in CTFB frame batches and (b) one
+ *     frame per message; then a replay-mode StreamPipeline (`ctflow replay --topic`) is timed from
+ *     start until every output is written and acknowledged: StreamPipeline.run() in replay mode
+ *     resolves only then. For comparison, on the same capture: runCapture() in process (decode +
+ *     engine, no Kafka), and the pipeline's own synchronous work without Kafka (decode, engine,
+ *     JSON output encoding, per partition): the gap between that and the Kafka figure is what
+ *     kafkajs and the broker cost.
+ *  2. Latency. A live-mode StreamPipeline with the verdicts topic consumes while a producer writes
+ *     frame batches at a fixed rate, each frame stamped with the wall time it was due; a consumer of
+ *     the verdicts topic takes, for each verdict, its arrival time minus its packet time (`ts`).
+ *     Producer, pipeline and measuring consumer are separate processes (see kafkaWorker.ts).
+ *  3. With --profile, one replay of each form runs under `node --cpu-prof`, and the profile is
+ *     summarised by category and function (kafkaProfile.ts).
+ *
+ * Each measured run is a fresh child process. Figures are medians over --runs (default 3, or
+ * BENCH_RUNS) with the slowest and fastest run: this is a shared 2-core machine running the broker
+ * too, so compare medians and mind the spread. Progress goes to stderr, the table (or --json) to stdout.
+ *
+ * Options: --runs N (default 3), --packets N (default 300000), --partitions N (default 4),
+ * --rate PPS[,PPS...] (latency rates, default 50000), --seconds S (latency window, default 25),
+ * --warmup S (default 5), --cases inprocess,codec,batched,single,latency (default all),
+ * --profile, --json (with npm, `npm run --silent bench:kafka -- --json`: npm's own banner goes to
+ * stdout too). Profiles are kept in .cache/bench/ for Chrome DevTools or speedscope.
+ */
+import { execFileSync, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KafkaConnection } from '../kafka/client';
+import { benchCapture, sendInRounds, topicMessages } from './kafkaTraffic';
+import { summarizeProfile } from './kafkaProfile';
+import type { ProfileSummary } from './kafkaProfile';
+import type { CodecResult, LiveResult, ProducerResult, ReplayResult, TimedResult, WorkerConfig } from './kafkaWorker';
+
+interface BrokerHandle {
+  brokers: string;
+  pid: number;
+  version: string;
+  logFile: string;
+}
+interface BrokerModule {
+  start(opts: { writeState: boolean; watchPid?: number | null; log?: (line: string) => void }): Promise<BrokerHandle>;
+  stop(handle: BrokerHandle): Promise<{ stopped: boolean; graceful?: boolean }>;
+  DEFAULT_VERSION: string;
+}
+
+const ROOT = join(__dirname, '..', '..');
+// broker.js is plain CommonJS with no types (jest's global setup loads it as is).
+const broker = require(join(ROOT, 'scripts', 'kafka', 'broker.js')) as BrokerModule;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const CASES = ['inprocess', 'codec', 'batched', 'single', 'latency'] as const;
+type Case = (typeof CASES)[number];
+
+interface Options {
+  runs: number;
+  packets: number;
+  partitions: number;
+  rates: number[];
+  seconds: number;
+  warmup: number;
+  cases: Set<Case>;
+  profile: boolean;
+  json: boolean;
+}
+
+function rates(argv: string[]): number[] {
+  const i = argv.indexOf('--rate');
+  if (i < 0) return [50_000];
+  const list = (argv[i + 1] ?? '').split(',').map(Number);
+  if (list.length === 0 || list.some((n) => !Number.isFinite(n) || n < 1)) throw new Error(`--rate: '${argv[i + 1]}' is not a list of packet rates`);
+  return list;
+}
+
+function options(argv: string[]): Options {
+  const value = (name: string, fallback: number, min: number): number => {
+    const i = argv.indexOf(`--${name}`);
+    if (i < 0) return fallback;
+    const n = Number(argv[i + 1]);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: '${argv[i + 1]}' is not a number >= ${min}`);
+    return n;
+  };
+  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--profile', '--json']);
+  argv.forEach((a, i) => {
+    if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (see the comment at the top of bench/kafka.bench.ts)`);
+    if (!a.startsWith('--') && !(i > 0 && known.has(argv[i - 1]) && !['--profile', '--json'].includes(argv[i - 1]))) throw new Error(`unexpected argument '${a}'`);
+  });
+  const ci = argv.indexOf('--cases');
+  const cases = new Set((ci >= 0 ? argv[ci + 1] ?? '' : CASES.join(',')).split(',').filter(Boolean) as Case[]);
+  for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: '${c}' is not one of ${CASES.join(', ')}`);
+  return {
+    runs: Math.floor(value('runs', Number(process.env.BENCH_RUNS ?? 3), 1)),
+    packets: Math.floor(value('packets', 300_000, 1000)),
+    partitions: Math.floor(value('partitions', 4, 1)),
+    rates: rates(argv),
+    seconds: value('seconds', 25, 1),
+    warmup: value('warmup', 5, 0),
+    cases,
+    profile: argv.includes('--profile'),
+    json: argv.includes('--json'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const progress = (line: string): void => {
+  process.stderr.write(`bench:kafka: ${line}\n`);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const short = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(n >= 1e5 ? 0 : 1)}k` : n.toFixed(0));
+const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]): number => sorted(xs)[Math.floor(xs.length / 2)];
+const quantile = (s: number[], q: number): number => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+
+/** Median and spread of a list of rates. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+const spread = (xs: number[]): Spread => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs });
+/** Milliseconds, or "never" for a verdict that did not arrive. */
+const ms = (x: number): string => (x === Infinity ? 'never (not arrived)' : `${fmt(x)} ms`);
+const spreadText = (s: Spread): string => `${fmt(s.median)} (${short(s.min)}-${short(s.max)})`;
+
+const children = new Set<ChildProcess>();
+
+/** Longest wait for the verdicts of an overloaded pipeline after the producer stops. */
+const TAIL_WAIT_S = 60;
+
+interface Worker<R> {
+  proc: ChildProcess;
+  ready: Promise<void>;
+  result: Promise<R>;
+}
+
+/** A kafkaWorker.js child with one role; its result comes back over IPC. */
+function startWorker<R>(config: WorkerConfig, execArgv: string[] = []): Worker<R> {
+  const proc = fork(join(__dirname, 'kafkaWorker.js'), [config.role], {
+    execArgv: ['--max-old-space-size=8192', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(proc);
+  let onReady = (): void => undefined;
+  const ready = new Promise<void>((r) => (onReady = r));
+  const result = new Promise<R>((resolve, reject) => {
+    let got: R | undefined;
+    proc.on('message', (m: { type: string; result?: R }) => {
+      if (m.type === 'ready') onReady();
+      if (m.type === 'result') got = m.result;
+    });
+    proc.on('exit', (code, signal) => {
+      children.delete(proc);
+      if (got !== undefined) resolve(got);
+      else reject(new Error(`bench worker (${config.role}) exited with ${signal ?? `code ${code}`} before reporting`));
+    });
+  });
+  result.catch(() => onReady());
+  proc.send(config);
+  return { proc, ready, result };
+}
+
+let clockTicks = 100;
+/** CPU seconds a process has used so far (Linux /proc), for the broker's share of a run. */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+interface ThroughputCase {
+  label: string;
+  pps: Spread;
+  /** Kafka cases: the rate from the first batch on (connect, topic set-up and group join excluded). */
+  steadyPps?: Spread;
+  mbps: Spread;
+  seconds: Spread;
+  /** CPU seconds per wall second: node (the measured process) and broker. */
+  nodeCpu: Spread;
+  brokerCpu?: Spread;
+  /**
+   * Packets per CPU second of the node process, and of node + broker: less sensitive than
+   * packets/s to other load on a shared machine (time spent waiting for a core does not count).
+   */
+  perNodeCpu: Spread;
+  perTotalCpu?: Spread;
+  notes: string[];
+}
+
+interface LatencyCase {
+  rate: number;
+  seconds: number;
+  warmup: number;
+  /** Frames due in the measured window, and how many of their verdicts arrived. */
+  expected: number;
+  verdicts: number;
+  /** Verdicts still missing when the bench gave up waiting (all frames, warm-up included). */
+  missing: number;
+  /** How long after the producer's end the bench waited for the tail. */
+  waitedS: number;
+  /** Verdicts per second arriving while the producer ran (after the warm-up): does it keep up? */
+  arrivalPps: number;
+  /** Percentiles over every frame of the window; a verdict that never arrived counts as Infinity. */
+  ms: { p50: number; p90: number; p99: number; max: number };
+  producerLagMs: ProducerResult['lagMs'];
+  /** 1-minute load average when the producer started and when it stopped (other work on the machine shows here). */
+  loadavg: [number, number];
+  pipelineLoopDelayMs: LiveResult['loopDelayMs'];
+  /** The live pipeline's own counters: batches, backpressure pauses, commits. */
+  pipeline: { batches: number; pauses: number; commits: number; outputs: number };
+  cpuPerWall: { pipeline: number; producer: number; broker?: number };
+}
+
+class Bench {
+  private readonly base = `ctflow-bench-${process.pid}-${Date.now()}`;
+  private readonly topics: string[] = [];
+  private readonly tmp = mkdtempSync(join(tmpdir(), 'ctflow-bench-kafka-'));
+  readonly pcapPath = join(this.tmp, 'capture.pcap');
+
+  constructor(private readonly o: Options, private readonly brokers: string, private readonly brokerPid?: number) {}
+
+  connection(clientId: string): KafkaConnection {
+    return new KafkaConnection({ brokers: this.brokers.split(','), clientId, log: (level, m) => progress(`${level}: ${m}`) });
+  }
+
+  /**
+   * Produces the capture into a fresh topic, cut into messages exactly as `ctflow produce` cuts it
+   * (topicMessages). Not through produce() itself: it queues 64 messages per send, and kafkajs puts
+   * all of one partition's messages of a send into one record batch, so 64 batches of ~330 KB
+   * exceed the broker's 1 MiB max.message.bytes ("The request included a message larger than the
+   * max message size") on any capture of more than a few thousand frames. sendInRounds keeps each
+   * request to ~900 KiB per partition.
+   */
+  async produceTopic(singleFrames: boolean): Promise<{ topic: string; seconds: number; messages: number }> {
+    const topic = `${this.base}-${singleFrames ? 'single' : 'batched'}`;
+    this.topics.push(topic);
+    const parts = topicMessages(new Uint8Array(readFileSync(this.pcapPath)), this.o.partitions, singleFrames);
+    const t0 = Date.now();
+    const conn = this.connection('ctflow-bench-produce');
+    try {
+      const admin = await conn.admin();
+      // The topic settings `ctflow produce` uses: packet times as message times, kept forever.
+      await admin.ensureTopics([{ topic, partitions: this.o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } }]);
+      await sendInRounds(await conn.producer(), topic, parts);
+      const offsets = await admin.offsets(topic);
+      return { topic, seconds: (Date.now() - t0) / 1000, messages: offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0) };
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** One timed replay of `topic` in a child; its output topics are deleted afterwards. */
+  async replayOnce(topic: string, run: string, execArgv: string[] = []): Promise<{ r: ReplayResult; brokerCpu?: number }> {
+    const outPrefix = `${topic}.${run}.`;
+    const b0 = processCpuSeconds(this.brokerPid);
+    const r = await startWorker<ReplayResult>({ role: 'replay', brokers: this.brokers, topic, outPrefix }, execArgv).result;
+    const b1 = processCpuSeconds(this.brokerPid);
+    await this.deleteTopics(['transitions', 'flows', 'dead-letter'].map((k) => `${outPrefix}${k}`));
+    if (r.packets !== this.o.packets) throw new Error(`replay of ${topic} saw ${r.packets} packets, not ${this.o.packets}`);
+    return { r, brokerCpu: b0 !== undefined && b1 !== undefined ? b1 - b0 : undefined };
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    const conn = this.connection('ctflow-bench-admin');
+    try {
+      await (await conn.admin()).deleteTopics(topics);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /**
+   * The verdict latency at a fixed rate, with a live pipeline, producer and reader in three
+   * processes. When the pipeline cannot keep up, the backlog is waited for as long as verdicts keep
+   * coming, at most TAIL_WAIT_S; what is still missing then counts as infinitely late, so an
+   * overloaded pipeline shows as such instead of as the latency of the verdicts that made it.
+   */
+  async latency(rate: number): Promise<LatencyCase> {
+    const o = this.o;
+    const topic = `${this.base}-live-${rate}`;
+    const outputs = { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter`, verdicts: `${topic}.verdicts` };
+    this.topics.push(topic, ...Object.values(outputs));
+    const conn = this.connection('ctflow-bench-reader');
+    try {
+      // As `ctflow produce` makes an input topic: message times are packet times, kept forever.
+      await (await conn.admin()).ensureTopics([
+        { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
+      ]);
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group` });
+      await pipeline.ready; // consuming, and the output topics exist
+      const packetMs: number[] = [];
+      const latencyMs: number[] = [];
+      const arrivals: number[] = [];
+      let lastArrival = Date.now();
+      const reader = await conn.consumer(`${topic}-verdict-reader`);
+      await reader.run({
+        groupId: `${topic}-verdict-reader`,
+        topics: [outputs.verdicts],
+        fromBeginning: true,
+        onBatch: async (b) => {
+          // One arrival stamp per fetched batch, taken before any parsing: that is when the
+          // verdicts became visible to a downstream consumer.
+          const arrival = Date.now();
+          lastArrival = arrival;
+          for (const m of b.messages) {
+            const ts = (JSON.parse(m.value!.toString()) as { ts: number }).ts * 1000;
+            packetMs.push(ts);
+            latencyMs.push(arrival - ts);
+            arrivals.push(arrival);
+          }
+        },
+      });
+      progress(`latency: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
+      const b0 = processCpuSeconds(this.brokerPid);
+      const load0 = loadavg()[0];
+      const producer = startWorker<ProducerResult>({ role: 'producer', brokers: this.brokers, topic, partitions: o.partitions, rate, seconds: o.warmup + o.seconds, flushMs: 5 });
+      const pr = await producer.result;
+      const b1 = processCpuSeconds(this.brokerPid);
+      const load1 = loadavg()[0];
+      const producedAt = Date.now();
+      while (packetMs.length < pr.frames && Date.now() - lastArrival < 15_000 && Date.now() - producedAt < TAIL_WAIT_S * 1000) await sleep(100);
+      const waitedS = (Date.now() - producedAt) / 1000;
+      if (packetMs.length < pr.frames) progress(`latency: ${fmt(pr.frames - packetMs.length)} verdicts still missing after waiting ${waitedS.toFixed(0)} s (a few more may land while the pipeline drains); counted as never arriving`);
+      pipeline.proc.send({ type: 'stop' });
+      const lr = await pipeline.result;
+      await reader.stop();
+      const from = pr.startMs + o.warmup * 1000;
+      const to = pr.startMs + (o.warmup + o.seconds) * 1000;
+      const window: number[] = [];
+      let arrivedWhileProducing = 0;
+      for (let i = 0; i < packetMs.length; i++) {
+        if (packetMs[i] >= from && packetMs[i] < to) window.push(latencyMs[i]);
+        if (arrivals[i] >= from && arrivals[i] < to) arrivedWhileProducing++;
+      }
+      // Frame k is due at start + k/rate (the producer's schedule), so the window's frames are known exactly.
+      const expected = Math.ceil(((o.warmup + o.seconds) * rate) - 1e-9) - Math.ceil(o.warmup * rate - 1e-9);
+      const s = sorted(window);
+      while (s.length < expected) s.push(Infinity);
+      return {
+        rate,
+        seconds: o.seconds,
+        warmup: o.warmup,
+        expected,
+        verdicts: window.length,
+        missing: pr.frames - packetMs.length,
+        waitedS,
+        arrivalPps: arrivedWhileProducing / o.seconds,
+        ms: { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), max: s[s.length - 1] },
+        producerLagMs: pr.lagMs,
+        loadavg: [load0, load1],
+        pipelineLoopDelayMs: lr.loopDelayMs,
+        pipeline: { batches: lr.counters.batches, pauses: lr.counters.pauses, commits: lr.counters.commits, outputs: lr.counters.events + lr.counters.flowRecords + lr.counters.packets },
+        cpuPerWall: { pipeline: lr.cpuSeconds / lr.seconds, producer: pr.cpuSeconds / pr.seconds, broker: b0 !== undefined && b1 !== undefined ? (b1 - b0) / pr.seconds : undefined },
+      };
+    } finally {
+      await conn.close();
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.topics.length) await this.deleteTopics(this.topics).catch(() => undefined);
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+interface Report {
+  machine: { node: string; cpus: number; loadavg: number[]; loadavgAfterThroughput?: number[]; broker: string };
+  capture?: { packets: number; meanFrameBytes: number; megabytes: number; packetSeconds: number; partitions: number };
+  produce: Record<string, { seconds: number; messages: number }>;
+  throughput: ThroughputCase[];
+  latency: LatencyCase[];
+  profiles: Record<string, ProfileSummary & { file: string }>;
+  targets: Array<{ target: string; measured: string; met: boolean | null }>;
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  let handle: BrokerHandle | undefined;
+  let brokers = process.env.KAFKA_BROKERS;
+  let bench: Bench | undefined;
+  let stopping = false;
+  const shutdown = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of children) c.kill('SIGKILL');
+    await bench?.cleanup();
+    if (handle) {
+      const r = await broker.stop(handle);
+      progress(`stopped the broker (pid ${handle.pid})${r.graceful === false ? ' with SIGKILL' : ''}`);
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    progress(`${sig}: stopping`);
+    void shutdown().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  // `... | head` closing stdout must not crash the bench before it stops its broker.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+
+  try {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      /* 100 is Linux's USER_HZ nearly everywhere */
+    }
+    let brokerText: string;
+    if (brokers) {
+      brokerText = `KAFKA_BROKERS=${brokers} (not started here; broker CPU not measured)`;
+    } else {
+      progress('starting a local Kafka broker (scripts/kafka/broker.js)');
+      // watchPid: the broker's watchdog stops it if this process dies without reaching shutdown().
+      handle = await broker.start({ writeState: false, watchPid: process.pid, log: progress });
+      brokers = handle.brokers;
+      brokerText = `Kafka ${handle.version} at ${brokers}, started by the bench (pid ${handle.pid}; JVM -Xmx512m, SerialGC, C1 only: tuned for start-up, not throughput)`;
+    }
+    bench = new Bench(o, brokers, handle?.pid);
+
+    // The capture only feeds the throughput cases; the latency case makes its traffic as it goes.
+    const needCapture = ['inprocess', 'codec', 'batched', 'single'].some((c) => o.cases.has(c as Case));
+    if (needCapture) progress(`generating ${fmt(o.packets)} packets of synthetic traffic`);
+    const cap = needCapture ? benchCapture(o.packets) : { pcap: new Uint8Array(0), packets: 0, bytes: 0, firstUs: 0, lastUs: 0 };
+    writeFileSync(bench.pcapPath, cap.pcap);
+    const report: Report = {
+      machine: { node: process.version, cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(2))), broker: brokerText },
+      capture: needCapture
+        ? { packets: cap.packets, meanFrameBytes: cap.bytes / cap.packets, megabytes: cap.bytes / 1e6, packetSeconds: (cap.lastUs - cap.firstUs) / 1e6, partitions: o.partitions }
+        : undefined,
+      produce: {},
+      throughput: [],
+      latency: [],
+      profiles: {},
+      targets: [],
+    };
+    const mb = cap.bytes / 1e6;
+
+    const topics: Partial<Record<'batched' | 'single', string>> = {};
+    for (const form of ['batched', 'single'] as const) {
+      if (!o.cases.has(form)) continue;
+      progress(`producing the capture into a fresh ${o.partitions}-partition topic, ${form === 'batched' ? 'CTFB frame batches' : 'one frame per message'} (as ctflow produce${form === 'single' ? ' --single-frames' : ''} cuts it)`);
+      const p = await bench.produceTopic(form === 'single');
+      topics[form] = p.topic;
+      report.produce[form] = { seconds: p.seconds, messages: p.messages };
+      progress(`  ${fmt(cap.packets)} frames in ${fmt(p.messages)} messages in ${p.seconds.toFixed(1)} s`);
+    }
+
+    // Runs are interleaved (one of each case per round), so a burst of load from elsewhere on the
+    // machine spreads over all cases instead of skewing one.
+    type Acc = { pps: number[]; steady: number[]; secs: number[]; node: number[]; broker: number[]; perNode: number[]; perTotal: number[]; notes: Set<string> };
+    const acc = new Map<string, Acc>();
+    const add = (label: string, pps: number, secs: number, nodeCpu: number, brokerCpu?: number, steady?: number, note?: string) => {
+      let a = acc.get(label);
+      if (!a) acc.set(label, (a = { pps: [], steady: [], secs: [], node: [], broker: [], perNode: [], perTotal: [], notes: new Set() }));
+      a.pps.push(pps);
+      a.secs.push(secs);
+      a.node.push(nodeCpu / secs);
+      a.perNode.push((pps * secs) / nodeCpu);
+      if (brokerCpu !== undefined) {
+        a.broker.push(brokerCpu / secs);
+        a.perTotal.push((pps * secs) / (nodeCpu + brokerCpu));
+      }
+      if (steady !== undefined) a.steady.push(steady);
+      if (note) a.notes.add(note);
+    };
+    const L = {
+      inprocess: 'in-process runCapture (decode + engine + events; no Kafka)',
+      codecBatched: 'pipeline work without Kafka, batched (decode + engine + JSON outputs)',
+      codecSingle: 'pipeline work without Kafka, one frame per message',
+      batched: `Kafka end to end, batched frames (CTFB, <=1,024 frames/message)`,
+      single: 'Kafka end to end, one frame per message',
+    };
+    for (let run = 1; run <= o.runs; run++) {
+      progress(`round ${run} of ${o.runs}`);
+      if (o.cases.has('inprocess')) {
+        const r = await startWorker<TimedResult>({ role: 'inprocess', pcapPath: bench.pcapPath, partitions: o.partitions, singleFrames: false }).result;
+        add(L.inprocess, r.packets / r.seconds, r.seconds, r.cpuSeconds);
+        progress(`  in-process: ${fmt(r.packets / r.seconds)} packets/s`);
+      }
+      if (o.cases.has('codec')) {
+        for (const single of [false, true]) {
+          const r = await startWorker<CodecResult>({ role: 'codec', pcapPath: bench.pcapPath, partitions: o.partitions, singleFrames: single }).result;
+          const note = `${fmt(r.outputMessages)} output messages, ${(r.outputBytes / 1e6).toFixed(0)} MB of JSON per run`;
+          add(single ? L.codecSingle : L.codecBatched, r.packets / r.seconds, r.seconds, r.cpuSeconds, undefined, undefined, note);
+          progress(`  without Kafka, ${single ? 'single' : 'batched'}: ${fmt(r.packets / r.seconds)} packets/s`);
+        }
+      }
+      for (const form of ['batched', 'single'] as const) {
+        const topic = topics[form];
+        if (!topic) continue;
+        const { r, brokerCpu } = await bench.replayOnce(topic, `r${run}`);
+        const c = r.counters;
+        const note = `${fmt(c.messages)} input messages, ${fmt(c.batches)} fetched batches, ${fmt(c.events)} transitions + ${fmt(c.flowRecords)} flow records written, ${fmt(c.pauses)} backpressure pauses (last run)`;
+        add(form === 'batched' ? L.batched : L.single, r.packets / r.seconds, r.seconds, r.cpuSeconds, brokerCpu, r.packets / r.fromFirstBatch, note);
+        acc.get(form === 'batched' ? L.batched : L.single)!.notes = new Set([note]);
+        progress(`  Kafka ${form}: ${fmt(r.packets / r.seconds)} packets/s (${r.seconds.toFixed(2)} s; ${fmt(r.packets / r.fromFirstBatch)} from the first batch)`);
+      }
+    }
+    if (acc.size) report.machine.loadavgAfterThroughput = loadavg().map((x) => Number(x.toFixed(2)));
+    for (const [label, a] of acc) {
+      report.throughput.push({
+        label,
+        pps: spread(a.pps),
+        steadyPps: a.steady.length ? spread(a.steady) : undefined,
+        mbps: spread(a.secs.map((s) => mb / s)),
+        seconds: spread(a.secs),
+        nodeCpu: spread(a.node),
+        brokerCpu: a.broker.length ? spread(a.broker) : undefined,
+        perNodeCpu: spread(a.perNode),
+        perTotalCpu: a.perTotal.length ? spread(a.perTotal) : undefined,
+        notes: [...a.notes],
+      });
+    }
+
+    if (o.profile) {
+      const dir = join(ROOT, '.cache', 'bench');
+      mkdirSync(dir, { recursive: true });
+      for (const form of ['batched', 'single'] as const) {
+        const topic = topics[form];
+        if (!topic) continue;
+        progress(`profiling one ${form} replay (node --cpu-prof)`);
+        const profDir = mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-'));
+        await bench.replayOnce(topic, 'prof', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+        const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+        if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
+        const kept = join(dir, `kafka-replay-${form}.cpuprofile`);
+        copyFileSync(join(profDir, file), kept);
+        rmSync(profDir, { recursive: true, force: true });
+        report.profiles[form] = { ...summarizeProfile(kept), file: kept };
+      }
+    }
+
+    if (o.cases.has('latency')) for (const rate of o.rates) report.latency.push(await bench.latency(rate));
+
+    const batched = report.throughput.find((t) => t.label === L.batched);
+    report.targets.push({
+      target: '>= 500,000 packets/s end to end, batched frames',
+      measured: batched ? `${fmt(batched.pps.median)} packets/s (median)` : 'not run',
+      met: batched ? batched.pps.median >= 500_000 : null,
+    });
+    const at50k = report.latency.find((l) => l.rate === 50_000);
+    report.targets.push({
+      target: 'p99 < 250 ms at 50,000 packets/s',
+      measured: at50k ? `p99 ${ms(at50k.ms.p99)}${at50k.missing > 0 ? `, ${fmt(at50k.missing)} verdicts never arrived` : ''}` : 'not run at 50,000 packets/s',
+      met: at50k ? at50k.ms.p99 < 250 : null,
+    });
+
+    if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else printReport(report, o);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await shutdown();
+  }
+}
+
+function printReport(r: Report, o: Options): void {
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  out(`ctflow Kafka bench: node ${r.machine.node}, ${r.machine.cpus} CPUs (load average at start ${r.machine.loadavg.join(' ')})`);
+  out(`broker: ${r.machine.broker}`);
+  if (r.machine.loadavgAfterThroughput) out(`load average after the throughput rounds: ${r.machine.loadavgAfterThroughput.join(' ')} (other work on this shared machine competes for its ${r.machine.cpus} cores)`);
+  if (r.capture) out(
+    `capture: ${fmt(r.capture.packets)} packets of synthetic many-flow traffic (bench/kafkaTraffic.ts), mean frame ${fmt(r.capture.meanFrameBytes)} bytes, ` +
+      `${r.capture.megabytes.toFixed(0)} MB, ${fmt(r.capture.packetSeconds)} s of packet time; input topics of ${r.capture.partitions} partitions`,
+  );
+  for (const [form, p] of Object.entries(r.produce)) out(`pre-produced (untimed), ${form}: ${fmt(p.messages)} messages in ${p.seconds.toFixed(1)} s`);
+  out();
+  if (r.throughput.length) out(`throughput, median of ${o.runs} runs (slowest-fastest run)`);
+  if (r.throughput.length) out(`  ${''.padEnd(74)} ${'packets/s'.padStart(24)} ${'MB/s'.padStart(7)} ${'CPU/wall'.padStart(9)} ${'broker'.padStart(7)}  packets per CPU-second (node; node+broker)`);
+  for (const t of r.throughput) {
+    const bcpu = t.brokerCpu ? t.brokerCpu.median.toFixed(2) : '-';
+    const perCpu = `${fmt(t.perNodeCpu.median)}${t.perTotalCpu ? `; ${fmt(t.perTotalCpu.median)}` : ''}`;
+    out(`  ${t.label.padEnd(74)} ${spreadText(t.pps).padStart(24)} ${t.mbps.median.toFixed(1).padStart(7)} ${t.nodeCpu.median.toFixed(2).padStart(9)} ${bcpu.padStart(7)}  ${perCpu}`);
+    if (t.steadyPps) out(`      run() ${t.seconds.median.toFixed(2)} s incl. connect, topic set-up, group join and shutdown; from the first batch on: ${spreadText(t.steadyPps)} packets/s`);
+    for (const n of t.notes) out(`      ${n}`);
+  }
+  for (const l of r.latency) {
+    out();
+    out(`latency, live pipeline with the verdicts topic, ${fmt(l.rate)} packets/s into ${o.partitions} partitions, ${l.seconds} s measured after ${l.warmup} s warm-up (produce -> verdict visible to a consumer)`);
+    out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} frames of the window (${fmt(l.verdicts)} verdicts arrived)`);
+    out(`  verdicts arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)}/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);
+    out(`  producer: oldest frame's age when its request went out p50/p99/max ${fmt(l.producerLagMs.p50)}/${fmt(l.producerLagMs.p99)}/${fmt(l.producerLagMs.max)} ms (included above); pipeline event-loop delay p50/p99/max ${l.pipelineLoopDelayMs.p50.toFixed(0)}/${l.pipelineLoopDelayMs.p99.toFixed(0)}/${l.pipelineLoopDelayMs.max.toFixed(0)} ms`);
+    out(`  pipeline: ${fmt(l.pipeline.batches)} input batches, ${fmt(l.pipeline.pauses)} backpressure pauses, ${fmt(l.pipeline.commits)} commits, ~${fmt(l.pipeline.outputs)} output messages (verdicts + transitions + flow records)`);
+    out(`  CPU/wall: pipeline ${l.cpuPerWall.pipeline.toFixed(2)}, producer ${l.cpuPerWall.producer.toFixed(2)}${l.cpuPerWall.broker !== undefined ? `, broker ${l.cpuPerWall.broker.toFixed(2)}` : ''} (the measuring consumer runs in the bench process); load average ${l.loadavg[0].toFixed(1)} -> ${l.loadavg[1].toFixed(1)}`);
+  }
+  for (const [form, p] of Object.entries(r.profiles)) {
+    out();
+    const idle = p.categories.find((c) => c.name.startsWith('idle'))?.ms ?? 0;
+    const busy = p.totalMs - idle;
+    out(`profile of one ${form} replay (node --cpu-prof, ${(p.totalMs / 1000).toFixed(1)} s of which ${(busy / 1000).toFixed(1)} s busy; ${p.file})`);
+    out('  self time by category (share of all; of busy time):');
+    for (const c of p.categories) if (c.share >= 0.005) out(`  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name.startsWith('idle') ? '     ' : `${((100 * c.ms) / busy).toFixed(1).padStart(4)}%`}  ${c.name}`);
+    out('  pipeline stages, inclusive CPU time:');
+    for (const s of p.stages) out(`  ${(100 * s.share).toFixed(1).padStart(5)}%  ${s.name}`);
+    out('  top functions by self time:');
+    for (const f of p.self) out(`  ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.name}  [${f.category}]`);
+  }
+  out();
+  out('targets:');
+  for (const t of r.targets) out(`  ${t.met === null ? 'not run' : t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench:kafka failed: ${err.stack ?? err.message}\n`);
+  process.exitCode = 1;
+});
