@@ -75,11 +75,13 @@ export const configSchema = z.strictObject({
   pipeline: z
     .strictObject({
       maxInFlightBatches: z.number().int().min(1).max(10000).default(16),
+      /** Most bytes fetched per partition per request (max.partition.fetch.bytes). */
+      fetchMaxBytes: z.number().int().min(1024).max(1 << 30).default(1 << 20),
       commitIntervalMs: z.number().int().min(0).default(1000),
       /** A partition with no input for this long follows wall time (live mode), so its timeouts fire. */
       idleMs: z.number().int().min(100).default(5000),
     })
-    .default({ maxInFlightBatches: 16, commitIntervalMs: 1000, idleMs: 5000 }),
+    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000 }),
 });
 
 export type CtflowConfig = z.output<typeof configSchema>;

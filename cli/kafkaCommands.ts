@@ -274,6 +274,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     mode: 'live',
     groupId: group,
     maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
+    fetchMaxBytes: cfg.pipeline.fetchMaxBytes,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,
     onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,

@@ -9,7 +9,7 @@
  * counted; past `maxInFlightBatches` the consumer is paused, and resumed at half of it, so
  * memory stays bounded whatever the input rate.
  */
-import { Subject, concatMap, map, share } from 'rxjs';
+import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
@@ -34,6 +34,8 @@ export interface StreamOptions {
   /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
   groupId: string;
   maxInFlightBatches?: number;
+  /** Most bytes fetched per partition per request (Kafka's max.partition.fetch.bytes; default 1 MiB). */
+  fetchMaxBytes?: number;
   /** live: commit at most this often (ms); always on shutdown. */
   commitIntervalMs?: number;
   /** live: a partition with no input for this long advances its clock with wall time. */
@@ -110,12 +112,30 @@ export class StreamPipeline {
   private finishReplay?: () => void;
   private failed?: Error;
   private replayFirst?: { packetMs: number; wallMs: number };
+  /** Processed batches waiting to be written; the writer takes all of them in one produce request. */
+  private writeQueue: Written[] = [];
+  private writing = false;
+  private inputDone = false;
+  private writer?: { resolve(): void; reject(err: Error): void };
+  /** onBatch calls waiting for in-flight work to fall to half the bound. */
+  private capacityWaiters: Array<() => void> = [];
 
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
     this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
     const processed = this.work.pipe(map((w) => this.process(w)), share());
     this.drained = new Promise((resolve, reject) => {
-      processed.pipe(concatMap((w) => this.write(w))).subscribe({ error: reject, complete: resolve });
+      this.writer = { resolve, reject };
+      processed.subscribe({
+        next: (w) => {
+          this.writeQueue.push(w);
+          this.pump();
+        },
+        error: reject,
+        complete: () => {
+          this.inputDone = true;
+          this.pump();
+        },
+      });
     });
     this.drained.catch((err: Error) => {
       this.failed = err;
@@ -139,7 +159,7 @@ export class StreamPipeline {
     });
     this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
-    this.consumer = await this.conn.consumer(this.groupId);
+    this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes });
     this.consumer.onAssign(() => {
       if (this.o.mode === 'live') this.generation++; // kafkajs restarts from the committed offsets: fresh engines
     });
@@ -233,18 +253,35 @@ export class StreamPipeline {
       await this.paced(b);
       return;
     }
-    this.enqueue(b);
+    await this.enqueue(b);
   }
 
-  private enqueue(b: InputBatch): void {
+  /**
+   * Hands a batch to the RxJS chain. Past the in-flight bound the consumer is paused and this
+   * call waits until the writer has brought in-flight work down to half: kafkajs fetches no more
+   * until it returns, so nothing piles up, and there is no fetch sleep to wake from on resume.
+   */
+  private async enqueue(b: InputBatch): Promise<void> {
     this.inFlight++;
     this.work.next({ kind: 'batch', batch: b, generation: this.generation });
     const max = this.o.maxInFlightBatches ?? 16;
-    if (!this.paused && this.inFlight >= max) {
+    if (this.inFlight < max || this.failed) return;
+    if (!this.paused) {
       this.paused = true;
       this.counters.pauses++;
       this.consumer?.pause(this.o.inputTopic);
     }
+    await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  /** Resumes fetching once in-flight work is down to half the bound (or on failure, to let kafkajs unwind). */
+  private capacity(): void {
+    if (!this.paused || (this.inFlight > (this.o.maxInFlightBatches ?? 16) / 2 && !this.failed)) return;
+    this.paused = false;
+    this.consumer?.resume(this.o.inputTopic);
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    waiters.forEach((w) => w());
   }
 
   /** Replay at N x real time: hands the batch over in slices, sleeping until each slice's packet time is due. */
@@ -256,14 +293,14 @@ export class StreamPipeline {
       const due = this.replayFirst.wallMs + (m.timestampMs - this.replayFirst.packetMs) / speed;
       const wait = due - Date.now();
       if (wait > 5) {
-        if (slice.length) this.enqueue({ ...b, messages: slice });
+        if (slice.length) await this.enqueue({ ...b, messages: slice });
         slice = [];
         await new Promise((r) => setTimeout(r, wait));
         await b.heartbeat();
       }
       slice.push(m);
     }
-    if (slice.length) this.enqueue({ ...b, messages: slice });
+    if (slice.length) await this.enqueue({ ...b, messages: slice });
   }
 
   /** The synchronous part: decode, run the engine, encode the outputs. */
@@ -399,18 +436,44 @@ export class StreamPipeline {
     if ([...this.parts.values()].every((s) => s.done)) this.finishReplay?.();
   }
 
-  /** The asynchronous part, one batch at a time so outputs keep input order: write, then commit. */
-  private async write(w: Written): Promise<void> {
-    await this.producer!.send(w.messages);
-    if (w.batch) this.inFlight--;
-    if (this.o.mode === 'live' && w.generation === this.generation) {
-      for (const [p, off] of w.commits) this.pendingCommits.set(p, off);
-      await this.commitNow(false);
+  /** Starts the writer if it is idle: one write at a time, so outputs keep input order. */
+  private pump(): void {
+    if (this.writing) return;
+    if (this.writeQueue.length === 0) {
+      if (this.inputDone) this.writer?.resolve();
+      return;
     }
-    if (this.paused && this.inFlight <= (this.o.maxInFlightBatches ?? 16) / 2) {
-      this.paused = false;
-      this.consumer?.resume(this.o.inputTopic);
+    this.writing = true;
+    const items = this.writeQueue;
+    this.writeQueue = [];
+    this.write(items).then(
+      () => {
+        this.writing = false;
+        this.pump();
+      },
+      (err: Error) => {
+        this.writing = false;
+        this.failed = err;
+        this.capacity();
+        this.writer?.reject(err);
+      },
+    );
+  }
+
+  /**
+   * The asynchronous part: everything processed since the last write goes out in one produce
+   * request (in order; the client splits it under Kafka's batch limit), then the commits of
+   * those batches apply. One request per input batch left the producer waiting on acks=all
+   * round trips while batches queued up.
+   */
+  private async write(items: Written[]): Promise<void> {
+    await this.producer!.send(items.length === 1 ? items[0].messages : items.flatMap((w) => w.messages));
+    for (const w of items) {
+      if (w.batch) this.inFlight--;
+      if (this.o.mode === 'live' && w.generation === this.generation) for (const [p, off] of w.commits) this.pendingCommits.set(p, off);
     }
+    if (this.o.mode === 'live') await this.commitNow(false);
+    this.capacity();
   }
 
   private async commitNow(force: boolean): Promise<void> {

@@ -362,6 +362,9 @@ export class KafkaConnection {
       groupId,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 1 << 20,
+      // kafkajs sleeps this long when every assigned partition is paused, and resume() does not
+      // wake it; its 5 s default turned each backpressure pause into a 5 s stall.
+      maxWaitTimeInMs: 100,
       sessionTimeout: 30000,
       heartbeatInterval: 3000,
     });

@@ -143,7 +143,8 @@ describeKafka('Kafka pipeline (real broker)', () => {
   test('a consumer stopped mid-stream and restarted loses no flow record', async () => {
     const capture = sampleWithLateTraffic();
     const live = `${topic}-live`;
-    const produced = await cliAsync('produce', capture, '--topic', live, '--partitions', '2', '--batch-frames', '64', '--brokers', brokers, '--quiet');
+    // Rate-limited, so the topic holds many small record batches and a small fetch size takes a few messages at a time.
+    const produced = await cliAsync('produce', capture, '--topic', live, '--partitions', '2', '--batch-frames', '64', '--rate', '4000', '--brokers', brokers, '--quiet');
     expect(produced.err).toEqual([]);
     expect(produced.code).toBe(0);
     // Short timeouts, so flows end within the capture and the safe commit point moves on.
@@ -164,7 +165,7 @@ describeKafka('Kafka pipeline (real broker)', () => {
     const total = ends.reduce((n, e) => n + Number(e.high), 0);
     const group = `ctflow-test-group-${run}`;
     const outputs = { transitions: `${live}.run.transitions`, flows: `${live}.run.flows`, deadLetter: `${live}.run.dead-letter` };
-    const options = { kind: 'captured-traffic' as const, inputTopic: live, outputs, sysctl: makeSysctl(knobs), activeTimeoutUs: 0, mode: 'live' as const, groupId: group, maxInFlightBatches: 2, commitIntervalMs: 0 };
+    const options = { kind: 'captured-traffic' as const, inputTopic: live, outputs, sysctl: makeSysctl(knobs), activeTimeoutUs: 0, mode: 'live' as const, groupId: group, maxInFlightBatches: 2, commitIntervalMs: 0, fetchMaxBytes: 8192 };
     const first = new StreamPipeline(new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' }), options);
     await first.run();
     while (first.counters.messages < 20) await new Promise((r) => setTimeout(r, 20));
