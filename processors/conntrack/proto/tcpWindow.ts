@@ -12,7 +12,7 @@
  */
 import type { TcpHeader } from '../../packet';
 import type { ConnStore } from '../store';
-import { ACK_SET } from './tcpStates';
+import { ACK_SET, SR, SS } from './tcpStates';
 
 export const TCP_FLAG_WINDOW_SCALE = 0x01;
 export const TCP_FLAG_SACK_PERM = 0x02;
@@ -157,7 +157,7 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
         store.setTdEnd(slot, peer, sack); // likely a reply to a keepalive
       }
     }
-  } else if (syn && after(end, store.tdEnd(slot, dir)) && (state === 1 || state === 2)) {
+  } else if (syn && after(end, store.tdEnd(slot, dir)) && (state === SS || state === SR)) {
     // RFC 793: a reinitialised TCP may reuse the tuple with a larger ISN; start over.
     initSender(store, slot, dir, tcp, end);
     if (dir === 1 && !hasAck) return ACCEPTED;
@@ -174,7 +174,7 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     ack = sack = rcvEnd; // broken stacks: RST|ACK with a zero ack
   }
 
-  if (flags & 0x04 && seq === 0 && state === 1) {
+  if (flags & 0x04 && seq === 0 && state === SS) {
     seq = end = sndEnd; // RST answering a SYN
   }
 
