@@ -11,6 +11,7 @@ import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
 import { emptyStats } from '../flow';
 import type { Conn } from './conn';
 import { ConntrackShard } from './shard';
+import type { ShardHooks } from './shard';
 import type { Sysctl } from './sysctl';
 import { makeSysctl } from './sysctl';
 import { flowHash } from './tuple';
@@ -32,7 +33,9 @@ export class ConntrackEngine {
   constructor(opts: EngineOptions = {}) {
     this.sysctl = opts.sysctl ?? makeSysctl();
     const n = Math.max(1, Math.floor(opts.shards ?? 1));
-    const hooks = { makeRoom: () => this.makeRoom(), totalCount: () => this.count };
+    // The shards call back through one small class rather than closures made per engine, so the
+    // JIT's inlined call targets stay the same from one engine to the next (no deoptimisation).
+    const hooks = new EngineHooks(this);
     this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks));
   }
 
@@ -104,8 +107,8 @@ export class ConntrackEngine {
     this.prefetchSink = (this.prefetchSink + this.shards[0].prefetch(ips, from, to, zone, this.prefetchCells)) | 0;
   }
 
-  /** early_drop: evict the oldest entry that is not assured (or is closing), engine-wide. */
-  private makeRoom(): boolean {
+  /** early_drop: evict the oldest entry that is not assured (or is closing), engine-wide. Shards call it when the table is full. */
+  makeRoom(): boolean {
     let victim: Conn | undefined;
     let owner: ConntrackShard | undefined;
     for (const s of this.shards) {
@@ -143,5 +146,18 @@ export class ConntrackEngine {
 
   get clockUs(): number {
     return this.nowUs;
+  }
+}
+
+/** What a shard asks of the engine it belongs to (see ShardHooks). */
+class EngineHooks implements ShardHooks {
+  constructor(private readonly engine: ConntrackEngine) {}
+
+  makeRoom(): boolean {
+    return this.engine.makeRoom();
+  }
+
+  totalCount(): number {
+    return this.engine.count;
   }
 }
