@@ -334,7 +334,9 @@ export class StreamPipeline {
     let next = '';
     for (const m of b.messages) {
       const offset = BigInt(m.offset);
-      if (offset < s.start) continue;
+      // Below the window, or already read: kafkajs delivers a batch again when the consumer is
+      // paused and resumed while the batch is still being handled (its offset not yet resolved).
+      if (offset < s.start || offset < BigInt(s.nextOffset)) continue;
       if (offset >= s.end) break;
       this.counters.messages++;
       messages++;
