@@ -24,6 +24,7 @@ import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
 import type { OutputMessage, OutputProducer } from '../kafka/client';
 import { writePcap } from '../ingest/capture/pcapWriter';
 import type { PcapRecord } from '../ingest/capture/pcapWriter';
+import { prng } from '../scripts/sampleTraffic'; // seeded, so every run of the bench sees the same bytes
 
 export const LINKTYPE_ETHERNET = 1;
 const SYN = 0x02;
@@ -32,18 +33,6 @@ const RST = 0x04;
 const PSH = 0x08;
 const ACK = 0x10;
 const MSS = 1448;
-
-/** mulberry32, as scripts/sampleTraffic.ts: seeded, so every run of the bench sees the same bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Ethernet + IPv4 + L4 header + `payload` zero bytes, with the IPv4 header checksum. */
 function frame(src: number, dst: number, proto: number, l4Header: Uint8Array, payload: number, id: number): Uint8Array {

@@ -13,7 +13,7 @@ const F = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 };
 const LINKTYPE_RAW = 101;
 
 /** mulberry32: small, seeded, good enough to vary ports and sizes reproducibly. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

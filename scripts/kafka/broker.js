@@ -19,6 +19,7 @@ const RUNS_DIR = path.join(CACHE_DIR, 'run');
 const LOGS_DIR = path.join(CACHE_DIR, 'logs');
 const STATE_FILE = path.join(CACHE_DIR, 'broker.json');
 const WATCHDOG = path.join(__dirname, 'watchdog.js');
+const { pidAlive } = require('./processAlive');
 
 const DEFAULT_VERSION = '4.3.1';
 const DEFAULT_PORT = 19092;
@@ -414,23 +415,6 @@ function readJson(file) {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
     return null;
-  }
-}
-
-function pidAlive(pid) {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if (err.code !== 'EPERM') return false;
-  }
-  // A killed process whose parent is gone stays a zombie until pid 1 reaps it, and some container
-  // inits never do: kill(pid, 0) still succeeds then, so look at the state letter as well.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return !fs.existsSync('/proc/self/stat');
   }
 }
 

@@ -16,6 +16,7 @@
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const { pidAlive: alive } = require('./processAlive');
 
 const cfg = JSON.parse(process.argv[2]);
 const POLL_MS = 500;
@@ -27,22 +28,6 @@ function processStartTime(pid) {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return null;
-  }
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if (err.code !== 'EPERM') return false;
-  }
-  // A zombie (dead, not yet reaped, e.g. because its parent died too and pid 1 does not reap)
-  // still answers kill(pid, 0); treat it as gone.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return !fs.existsSync('/proc/self/stat');
   }
 }
 
