@@ -130,7 +130,7 @@ export class ConntrackShard implements TrackerContext {
 
   /**
    * For each packet of ips[from, to), loads the table cell its lookup will read first, then the
-   * entry that cell names: two passes, so the cache misses of the group overlap instead of each
+   * whole record of the entry that cell names: two passes, so the cache misses of the group overlap instead of each
    * packet waiting for its own (see ConntrackEngine.prefetch). Reads only; the returned sum means
    * nothing, it keeps the loads from being optimised away.
    */
@@ -151,7 +151,7 @@ export class ConntrackShard implements TrackerContext {
     let sum = 0;
     for (let k = 0; k < to - from; k++) {
       const cell = cells[k];
-      if (cell > 0) sum += this.store.kind((cell - 1) >> 1);
+      if (cell > 0) sum += this.store.touch((cell - 1) >> 1);
     }
     return sum;
   }
