@@ -101,7 +101,7 @@ export function parsePrefix(text: string): Prefix {
 /** Whether an address (as the decoder gives it: text, and for IPv4 its value) lies in the prefix. */
 export function inPrefix(p: Prefix, family: 4 | 6, text: string, value4?: number): boolean {
   if (p.family !== family) return false;
-  if (family === 4) return ((((value4 ?? ipv4Number(text)) & p.mask4) >>> 0) === p.net4;
+  if (family === 4) return (((value4 ?? ipv4Number(text)) & p.mask4) >>> 0) === p.net4;
   const g = ipv6Groups(text);
   for (let i = 0; i < 8 && 16 * i < p.bits; i++) {
     const keep = Math.min(16, p.bits - 16 * i);
