@@ -70,8 +70,15 @@ export const configSchema = z.strictObject({
       /** OTLP/HTTP metrics endpoint (else $OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else none). */
       otlp: z.string().url().nullable().default(null),
       topFlows: z.number().int().min(1).max(10000).default(20),
+      /** The zone this deployment serves, exported as the OTLP resource attribute ctflow.zone. */
+      zone: z.number().int().min(0).max(65535).nullable().default(null),
+      /**
+       * Seconds a counter series that has just appeared shows 0 before its value: at least one
+       * scrape interval, so rate() and the INVALID alerts count a new reason's first burst.
+       */
+      newSeriesHoldSeconds: z.number().min(0).max(3600).default(30),
     })
-    .default({ http: null, otlp: null, topFlows: 20 }),
+    .default({ http: null, otlp: null, topFlows: 20, zone: null, newSeriesHoldSeconds: 30 }),
   pipeline: z
     .strictObject({
       maxInFlightBatches: z.number().int().min(1).max(10000).default(16),

@@ -260,7 +260,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const http = o.http ?? cfg.telemetry.http ?? undefined;
   const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
   const svc = http !== undefined || otlp !== undefined
-    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), log: io.err })
+    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: cfg.telemetry.zone ?? undefined, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
     : undefined;
   if (svc?.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
   svc?.setReadiness({ ready: false, status: 'joining the consumer group' });

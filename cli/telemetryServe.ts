@@ -30,6 +30,10 @@ export interface TelemetryServeOptions {
   topFlows?: number;
   /** What is observed: the live pipeline (default) or a capture replay (ctflow_build_info's mode). */
   mode?: 'live' | 'replay';
+  /** Seconds a new counter series shows 0 before its value, so rate() sees its first growth (default 0). */
+  newSeriesHoldSeconds?: number;
+  /** The zone this deployment serves, as the OTLP resource's ctflow.zone (none: not set). */
+  zone?: number;
   /** Seconds between walks of the tables for the table series (default 10). */
   tableRefreshSeconds?: number;
   env?: NodeJS.ProcessEnv;
@@ -69,12 +73,12 @@ export async function startTelemetry(o: TelemetryServeOptions): Promise<Telemetr
   const env = o.env ?? process.env;
   const version = ctflowVersion();
   const telemetry = new PipelineTelemetry({ topFlows: o.topFlows, refreshMs: (o.tableRefreshSeconds ?? 10) * 1000 });
-  const registry = prometheusRegistry(telemetry, { version, mode: o.mode });
+  const registry = prometheusRegistry(telemetry, { version, mode: o.mode, newSeriesHoldMs: (o.newSeriesHoldSeconds ?? 0) * 1000 });
   let readiness: Readiness = { ready: false, status: 'starting' };
   const token = env[TOKEN_ENV] || undefined;
   const server = o.http !== undefined ? await startApiServer(parseListenAddress(o.http), { telemetry, registry, token, readiness: () => readiness }) : undefined;
   const url = otlpMetricsUrl(o.otlp, env);
-  const otlp = url ? startOtlpExport(telemetry, { url, intervalMs: o.otlpIntervalMs, version }) : undefined;
+  const otlp = url ? startOtlpExport(telemetry, { url, intervalMs: o.otlpIntervalMs, version, mode: o.mode, zone: o.zone }) : undefined;
   return {
     telemetry,
     registry,

@@ -28,13 +28,41 @@ export interface PrometheusOptions {
    * by it (default live).
    */
   mode?: 'live' | 'replay';
+  /**
+   * How long a counter series that has just appeared (a new zone, protocol or INVALID reason)
+   * is shown at 0 before its value (default 0: at once). Prometheus's rate() counts growth only
+   * between two samples, so a series whose first sample is already 500 hides those 500 from
+   * every rate and alert; shown at 0 for at least one scrape interval, its first burst counts.
+   */
+  newSeriesHoldMs?: number;
+  /** The wall clock for newSeriesHoldMs (tests give their own). */
+  nowMs?: () => number;
 }
 
 type Labels = Record<string, string>;
 type Sample = [Labels, number];
 
+/** When each counter series was first seen, so a new one can be held at 0 (see newSeriesHoldMs). */
+class SeriesHold {
+  private readonly firstSeen = new Map<string, number>();
+  constructor(private readonly holdMs: number, private readonly nowMs: () => number) {}
+
+  /** The value to show for a series now: 0 while it is younger than the hold. */
+  value(name: string, labels: Labels, value: number): number {
+    if (this.holdMs <= 0 || value === 0) return value;
+    const key = `${name}\0${Object.values(labels).join('\0')}`;
+    const now = this.nowMs();
+    const first = this.firstSeen.get(key);
+    if (first === undefined) {
+      this.firstSeen.set(key, now);
+      return 0;
+    }
+    return now - first < this.holdMs ? 0 : value;
+  }
+}
+
 /** A counter whose values are totals kept elsewhere: at each scrape it is set to them. */
-function totals(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): void {
+function totals(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>, hold?: SeriesHold): void {
   new Counter({
     name,
     help,
@@ -42,7 +70,7 @@ function totals(registry: Registry, name: string, help: string, labelNames: stri
     registers: [registry],
     collect(this: Counter<string>) {
       this.reset();
-      for (const [labels, value] of read()) this.inc(labels, value);
+      for (const [labels, value] of read()) this.inc(labels, hold ? hold.value(name, labels, value) : value);
     },
   });
 }
@@ -69,6 +97,7 @@ function* map<T>(items: Iterable<T>, f: (t: T) => Sample | undefined): Iterable<
 
 export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = {}): Registry {
   const r = new Registry();
+  const hold = new SeriesHold(o.newSeriesHoldMs ?? 0, o.nowMs ?? Date.now);
   const zp = (zone: number, proto: number): Labels => ({ zone: String(zone), proto: protoLabel(proto) });
 
   new Gauge({ name: 'ctflow_build_info', help: 'Always 1; the labels say which ctflow this is and whether it runs live or replays a capture.', labelNames: ['version', 'mode'], registers: [r] }).set(
@@ -79,21 +108,27 @@ export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = 
   // Traffic, from every judged packet.
   totals(r, 'ctflow_packets_total', 'IP packets judged, by conntrack zone, protocol and ctstate.', ['zone', 'proto', 'ctstate'], () =>
     map(t.trafficCounts(), (c) => [{ ...zp(c.zone, c.proto), ctstate: c.ctstate }, c.packets]),
+    hold,
   );
   totals(r, 'ctflow_bytes_total', 'Bytes of IP packets judged (IP datagram length, as conntrack counts), by zone, protocol and ctstate.', ['zone', 'proto', 'ctstate'], () =>
     map(t.trafficCounts(), (c) => [{ ...zp(c.zone, c.proto), ctstate: c.ctstate }, c.bytes]),
+    hold,
   );
   totals(r, 'ctflow_invalid_packets_total', 'Packets judged INVALID, by zone, protocol and the reason conntrack refused them.', ['zone', 'proto', 'reason'], () =>
     map(t.invalidCounts(), (c) => [{ ...zp(c.zone, c.proto), reason: c.reason }, c.packets]),
+    hold,
   );
   totals(r, 'ctflow_state_transitions_total', 'Table entries moving between states (NONE at creation, DESTROYED at the end), by protocol.', ['proto', 'from', 'to'], () =>
     map(t.transitions(), (c) => [{ proto: protoLabel(c.proto), from: c.from, to: c.to }, c.count]),
+    hold,
   );
   totals(r, 'ctflow_flows_created_total', 'Table entries created (conntrack NEW events), by zone and protocol.', ['zone', 'proto'], () =>
     map(t.createdCounts(), (c) => [zp(c.zone, c.proto), c.count]),
+    hold,
   );
   totals(r, 'ctflow_flows_destroyed_total', 'Table entries destroyed (DESTROY events), by zone, protocol and why (timeout, rst, close, early_drop, ...).', ['zone', 'proto', 'reason'], () =>
     map(t.destroyedCounts(), (c) => [{ ...zp(c.zone, c.proto), reason: c.reason ?? 'unknown' }, c.count]),
+    hold,
   );
 
   // The tables, from a snapshot at most refreshMs old.

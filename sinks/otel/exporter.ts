@@ -4,16 +4,18 @@
  * receiver). Only started when an endpoint is configured.
  *
  * Resource: service.name "ctflow", service.version, service.instance.id (host:pid unless
- * given) and ctflow.zone when the process serves one zone; OTEL_RESOURCE_ATTRIBUTES and
+ * given), ctflow.mode (live or replay, as ctflow_build_info's mode label says) and ctflow.zone
+ * when the deployment serves one zone (telemetry.zone); OTEL_RESOURCE_ATTRIBUTES and
  * OTEL_SERVICE_NAME override them, as operators expect of any OpenTelemetry SDK.
  */
 import { hostname } from 'node:os';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { PipelineTelemetry } from '../telemetry/telemetry';
-import { ATTR_ZONE, registerInstruments } from './instruments';
+import { ATTR_MODE, ATTR_ZONE, registerInstruments } from './instruments';
 
 export interface OtlpOptions {
   /** The full metrics URL, e.g. http://127.0.0.1:4318/v1/metrics. */
@@ -25,6 +27,8 @@ export interface OtlpOptions {
   version?: string;
   instanceId?: string;
   zone?: number;
+  /** live for `ctflow run`, replay for a capture or topic replay (default live). */
+  mode?: 'live' | 'replay';
 }
 
 export interface OtlpExport {
@@ -33,14 +37,20 @@ export interface OtlpExport {
   shutdown(): Promise<void>;
 }
 
-export function startOtlpExport(t: PipelineTelemetry, o: OtlpOptions): OtlpExport {
+/** The resource every export carries: ctflow's attributes, then the operator's from the environment on top. */
+export function otlpResource(o: Pick<OtlpOptions, 'version' | 'instanceId' | 'zone' | 'mode'>): Resource {
   const ours = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: 'ctflow',
     [ATTR_SERVICE_VERSION]: o.version ?? 'unknown',
     [ATTR_SERVICE_INSTANCE_ID]: o.instanceId ?? `${hostname()}:${process.pid}`,
+    [ATTR_MODE]: o.mode ?? 'live',
     ...(o.zone !== undefined ? { [ATTR_ZONE]: o.zone } : {}),
   });
-  const resource = ours.merge(detectResources({ detectors: [envDetector] }));
+  return ours.merge(detectResources({ detectors: [envDetector] }));
+}
+
+export function startOtlpExport(t: PipelineTelemetry, o: OtlpOptions): OtlpExport {
+  const resource = otlpResource(o);
   const exporter = new OTLPMetricExporter({ url: o.url, headers: o.headers });
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: o.intervalMs ?? 15_000 });
   const provider = new MeterProvider({ resource, readers: [reader] });

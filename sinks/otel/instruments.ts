@@ -25,6 +25,8 @@ export const ATTR_DESTINATION_PORT = 'destination.port';
 export const ATTR_MESSAGING_DESTINATION_PARTITION_ID = 'messaging.destination.partition.id';
 
 export const ATTR_ZONE = 'ctflow.zone';
+/** Resource attribute: whether the process watches live traffic or replays a capture. */
+export const ATTR_MODE = 'ctflow.mode';
 export const ATTR_CTSTATE = 'ctflow.ctstate';
 export const ATTR_STATE = 'ctflow.state';
 export const ATTR_REASON = 'ctflow.reason';

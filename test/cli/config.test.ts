@@ -23,6 +23,8 @@ describe('ctflow run --config', () => {
     expect(() => loadConfig(file('pipeline:\n  maxInFlightBatches: lots\n'))).toThrow(/pipeline\.maxInFlightBatches/);
     expect(() => loadConfig(file('outputs:\n  flows: "bad topic name!"\n'))).toThrow(/outputs\.flows: a Kafka topic name/);
     expect(() => loadConfig(file('engine:\n  sysctl:\n    nf_conntrack_tcp_loos: 0\n'))).toThrow(/engine\.sysctl: .*nf_conntrack_tcp_loos/);
+    expect(() => loadConfig(file('telemetry:\n  zone: 70000\n'))).toThrow(/telemetry\.zone/);
+    expect(loadConfig(file('telemetry:\n  zone: 3\n')).telemetry.zone).toBe(3);
     expect(() => loadConfig(file('input: [\n'))).toThrow(/not valid YAML/);
     expect(() => loadConfig('/nonexistent/ctflow.yaml')).toThrow(/cannot read config '\/nonexistent\/ctflow.yaml': ENOENT/);
   });

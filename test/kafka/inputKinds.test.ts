@@ -122,7 +122,7 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     await publish(topic, 1, [tcp(1e9, 'c', 'S', 1, 0), tcp(1e9 + 0.001, 's', 'SA', 9, 2)].map((e) => ({ value: JSON.stringify(e) })));
     const dir = mkdtempSync(join(tmpdir(), 'ctflow-run-'));
     const config = join(dir, 'ctflow.yaml');
-    writeFileSync(config, `input:\n  topic: ${topic}\n  kind: packet-events\n  group: g-${run}\noutputs:\n  transitions: ${topic}.transitions\n  flows: ${topic}.flows\n  deadLetter: ${topic}.dead-letter\n`);
+    writeFileSync(config, `input:\n  topic: ${topic}\n  kind: packet-events\n  group: g-${run}\noutputs:\n  transitions: ${topic}.transitions\n  flows: ${topic}.flows\n  deadLetter: ${topic}.dead-letter\ntelemetry:\n  newSeriesHoldSeconds: 1\n`);
     const out: string[] = [];
     const err: string[] = [];
     const done = mainAsync(['run', '--config', config, '--brokers', brokers, '--events-out', '-', '--json', '--http', '127.0.0.1:0'], { out: (l) => out.push(l), err: (l) => err.push(l) });
@@ -132,6 +132,10 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     const url = /serving (http:\/\/\S+)/.exec(err.join('\n'))?.[1];
     expect(url).toBeDefined();
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    // New counter series show 0 for newSeriesHoldSeconds first, so rate() counts their first growth.
+    const first = await (await fetch(`${url}/metrics`)).text();
+    expect(first).toMatch(/^ctflow_packets_total\{zone="0",proto="tcp",ctstate="NEW"\} 0$/m);
+    await new Promise((r) => setTimeout(r, 1100));
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^ctflow_packets_total\{zone="0",proto="tcp",ctstate="NEW"\} 1$/m);
     expect(metrics).toMatch(/^ctflow_packets_total\{zone="0",proto="tcp",ctstate="ESTABLISHED"\} 1$/m);

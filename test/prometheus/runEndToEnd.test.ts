@@ -78,10 +78,11 @@ describeKafka('a real Prometheus scraping ctflow run on a real Kafka topic', () 
     const dir = mkdtempSync(join(tmpdir(), 'ctflow-run-metrics-'));
     const config = join(dir, 'ctflow.yaml');
     // idleMs: an idle partition's clock would follow wall time and time its flows out; kept far
-    // off, the tables stay those of the capture's end, as the in-process engine's.
+    // off, the tables stay those of the capture's end, as the in-process engine's. New series
+    // show 0 for two 1 s scrapes, so even the INVALID counters, born at their final values, grow.
     writeFileSync(
       config,
-      `input:\n  topic: ${topic}\n  group: g-${runId}\noutputs:\n  transitions: ${topic}.transitions\n  flows: ${topic}.flows\n  deadLetter: ${topic}.dead-letter\npipeline:\n  idleMs: 3600000\n`,
+      `input:\n  topic: ${topic}\n  group: g-${runId}\noutputs:\n  transitions: ${topic}.transitions\n  flows: ${topic}.flows\n  deadLetter: ${topic}.dead-letter\npipeline:\n  idleMs: 3600000\ntelemetry:\n  newSeriesHoldSeconds: 2\n`,
     );
     running = mainAsync(['run', '--config', config, '--brokers', brokers, '--http', '127.0.0.1:0'], { out: (l) => out.push(l), err: (l) => err.push(l) });
     const deadline = Date.now() + 60_000;

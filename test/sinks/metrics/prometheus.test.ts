@@ -46,3 +46,23 @@ test("ctflow_build_info says whether ctflow runs live (the default) or replays a
   expect(await info({ version: '1.2.3' })).toEqual([expect.objectContaining({ labels: { version: '1.2.3', mode: 'live' }, value: 1 })]);
   expect(await info({ version: '1.2.3', mode: 'replay' })).toEqual([expect.objectContaining({ labels: { version: '1.2.3', mode: 'replay' }, value: 1 })]);
 });
+
+test('a new counter series shows 0 for the hold, then its value; series seen before are not held again', async () => {
+  let now = 1_000_000;
+  let registry!: Registry;
+  const { run } = await sampleTelemetry({}, (t) => (registry = prometheusRegistry(t, { processMetrics: false, newSeriesHoldMs: 30_000, nowMs: () => now })));
+  const values = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+  const sum = async (name: string) => (await values(name)).reduce((n, v) => n + v.value, 0);
+  // First scrape: every traffic series exists, at 0, so the scraper has a zero sample before the growth.
+  const first = await values('ctflow_packets_total');
+  expect(first.length).toBeGreaterThan(1);
+  expect(first.every((v) => v.value === 0)).toBe(true);
+  expect(await sum('ctflow_invalid_packets_total')).toBe(0);
+  now += 29_999;
+  expect(await sum('ctflow_packets_total')).toBe(0);
+  now += 1;
+  expect(await sum('ctflow_packets_total')).toBe(run.packets);
+  expect(await sum('ctflow_invalid_packets_total')).toBe(run.engine.stats().invalid);
+  // Counters that are not traffic (the table's conntrack -S figures) are never held.
+  expect(await sum('ctflow_nf_conntrack_stat_found_total')).toBe(run.engine.stats().found);
+});

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { RunResult } from '../../../cli/runCapture';
 import type { ReplaySummary } from '../../prometheus/ctflowProcess';
+import { otlpResource } from '../../../sinks/otel/exporter';
 import { SAMPLE, sampleTelemetry } from '../telemetry/sampleTelemetry';
 
 interface AnyValue {
@@ -109,6 +110,16 @@ test("the resource names the service, its version and instance, with the operato
   const resource = attrs(exported.resourceMetrics[0].resource.attributes);
   expect(resource).toMatchObject({ 'service.name': 'ctflow', 'service.version': expect.stringMatching(/^\d+\.\d+\.\d+/), 'service.instance.id': 'test-instance', 'deployment.environment.name': 'ci' });
   expect(exported.resourceMetrics[0].scopeMetrics[0].scope.name).toBe('ctflow');
+  // A capture replay says so, and names no zone: nothing configured one for this process.
+  expect(resource['ctflow.mode']).toBe('replay');
+  expect(resource).not.toHaveProperty('ctflow.zone');
+});
+
+test('the zone a deployment serves (telemetry.zone) and its mode are resource attributes', () => {
+  const r = otlpResource({ version: '1.2.3', instanceId: 'gw-1', zone: 7, mode: 'live' });
+  expect(r.attributes).toMatchObject({ 'service.name': 'ctflow', 'service.instance.id': 'gw-1', 'ctflow.zone': 7, 'ctflow.mode': 'live' });
+  expect(otlpResource({})).not.toHaveProperty(['attributes', 'ctflow.zone']);
+  expect(otlpResource({}).attributes['ctflow.mode']).toBe('live');
 });
 
 test('packets, bytes and flows are monotonic sums with the engine totals', () => {
