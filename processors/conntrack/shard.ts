@@ -9,6 +9,7 @@ import { IPPROTO } from '../packet';
 import type { CtState, CtStats, DestroyReason, FlowEvent, Verdict } from '../flow';
 import { STATUS, emptyStats } from '../flow';
 import { Conn } from './conn';
+import { EarlyDropOrder } from './earlyDrop';
 import { ExpiryQueue } from './expiry';
 import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
@@ -30,6 +31,7 @@ export class ConntrackShard implements TrackerContext {
   readonly store = new ConnStore();
   private readonly table = new FlowTable(this.store);
   private readonly expiry = new ExpiryQueue(this.store);
+  private readonly dropOrder = new EarlyDropOrder(this.store, (slot) => this.droppable(slot));
   readonly stats: CtStats = emptyStats();
   nowUs = 0;
   private out: FlowEvent[] = [];
@@ -80,10 +82,14 @@ export class ConntrackShard implements TrackerContext {
 
   /** The oldest entry that early_drop may evict (not assured, or assured in a closing TCP state). */
   oldestDroppable(): Conn | undefined {
-    for (const conn of this.entries()) {
-      if (!conn.assured || trackerFor(conn.l4proto).canEarlyDrop?.(conn)) return conn;
-    }
-    return undefined;
+    const slot = this.dropOrder.oldest();
+    return slot < 0 ? undefined : new Conn(this.store, slot);
+  }
+
+  private droppable(slot: number): boolean {
+    if (!(this.store.status(slot) & STATUS.ASSURED)) return true;
+    const conn = new Conn(this.store, slot);
+    return trackerFor(conn.l4proto).canEarlyDrop?.(conn) ?? false;
   }
 
   evict(conn: Conn, out: FlowEvent[]): void {
@@ -255,6 +261,7 @@ export class ConntrackShard implements TrackerContext {
     conn.status |= STATUS.CONFIRMED;
     this.table.insert(conn.slot);
     this.store.link(conn.slot);
+    this.dropOrder.added(conn.slot);
     this.stats.insert++;
     this.cachedBits |= IPCT.NEW;
   }
@@ -263,6 +270,8 @@ export class ConntrackShard implements TrackerContext {
   private deliver(conn: Conn): void {
     const bits = this.cachedBits;
     this.cachedBits = 0;
+    // A protocol state change can make an ASSURED entry evictable again (a connection closing).
+    if (bits & IPCT.PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
     if (bits === 0 || !this.sysctl.nf_conntrack_events) return;
     this.out.push({
       type: bits & IPCT.NEW ? 'NEW' : 'UPDATE',

@@ -1,9 +1,11 @@
 /** Engine properties: determinism, shard independence, the table limit and early drop. */
 import fc from 'fast-check';
 import type { IpPacket, TcpHeader } from '../../../processors/packet';
-import type { FlowEvent, Verdict } from '../../../processors/flow';
+import type { FlowEvent, FlowRecord, Verdict } from '../../../processors/flow';
+import { STATUS } from '../../../processors/flow';
 import { ConntrackEngine } from '../../../processors/conntrack/engine';
 import { makeSysctl, SysctlError } from '../../../processors/conntrack/sysctl';
+import { synFlood } from '../../../bench/flood';
 
 function tcp(src: string, dst: string, sport: number, dport: number, flags: number, seq: number, ack: number, dataLength = 0): IpPacket {
   const l4: TcpHeader = { kind: 'tcp', sport, dport, seq, ack, flags, window: 65535, headerLength: 20, dataLength, options: {} };
@@ -77,6 +79,63 @@ describe('ConntrackEngine properties', () => {
 });
 
 describe('table limit', () => {
+  // What early_drop may evict, read off a listing: not ASSURED, or a TCP connection closing.
+  const CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE']);
+  const droppable = (f: FlowRecord): boolean => !(f.status & STATUS.ASSURED) || CLOSING.has(f.state ?? '');
+
+  /** Connections opened to ASSURED, closed, left half-open, or UDP: every kind early_drop must tell apart. */
+  const lifeArb = fc.array(
+    fc.record({ what: fc.constantFrom('assure', 'close', 'syn', 'udp', 'reply'), host: fc.integer({ min: 1, max: 12 }), gapMs: fc.integer({ min: 0, max: 2000 }) }),
+    { maxLength: 60 },
+  );
+  const packetsOf = (what: string, h: number): IpPacket[] => {
+    const c = `10.0.1.${h}`, s = '10.0.0.200';
+    switch (what) {
+      case 'assure':
+        return [tcp(c, s, 1000, 80, 0x02, 100, 0), tcp(s, c, 80, 1000, 0x12, 500, 101), tcp(c, s, 1000, 80, 0x10, 101, 501), tcp(c, s, 1000, 80, 0x18, 101, 501, 10), tcp(s, c, 80, 1000, 0x10, 501, 111)];
+      case 'close':
+        return [tcp(c, s, 1000, 80, 0x11, 111, 501)];
+      case 'syn':
+        return [tcp(c, s, 2000, 80, 0x02, 7, 0)];
+      case 'reply':
+        return [udp(s, c, 53, 3000)];
+      default:
+        return [udp(c, s, 3000, 53)];
+    }
+  };
+
+  test('every early drop evicts the oldest droppable entry of the whole table, as a walk of the listing finds it', () => {
+    let drops = 0;
+    let assuredSkipped = 0;
+    fc.assert(
+      fc.property(lifeArb, fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), (life, max, shards) => {
+        const engine = new ConntrackEngine({ shards, sysctl: makeSysctl({ nf_conntrack_max: max }) });
+        let t = 1_700_000_000_000_000;
+        let i = 0;
+        for (const step of life) {
+          t += step.gapMs * 1000;
+          for (const ip of packetsOf(step.what, step.host)) {
+            const events: FlowEvent[] = [];
+            engine.advance(t, events);
+            const table = engine.list();
+            const expected = table.find(droppable)?.id;
+            engine.process(ip, t, i++, events);
+            for (const e of events) {
+              if (e.reason !== 'early_drop') continue;
+              expect(e.flow.id).toBe(expected);
+              drops++;
+              if (table[0].id !== expected) assuredSkipped++;
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // The cases that matter happened: evictions that had to pass over ASSURED connections.
+    expect(drops).toBeGreaterThan(100);
+    expect(assuredSkipped).toBeGreaterThan(20);
+  });
+
   test('early drop evicts the oldest unassured entry and counts it', () => {
     const engine = new ConntrackEngine({ sysctl: makeSysctl(['nf_conntrack_max=2']) });
     const events: FlowEvent[] = [];
@@ -131,5 +190,18 @@ describe('sysctl', () => {
     expect(() => makeSysctl(['nf_conntrack_tcp_lose=1'])).toThrow(/nf_conntrack_tcp_lose/);
     expect(() => makeSysctl(['nf_conntrack_max=abc'])).toThrow(/nf_conntrack_max/);
     expect(() => makeSysctl(['nf_conntrack_max'])).toThrow(/name=value/);
+  });
+});
+
+describe('a SYN flood far above nf_conntrack_max (npm run bench:flood runs it at 10M SYNs)', () => {
+  test('the table stays at its limit, every flood entry beyond it is early-dropped, and established connections keep their state', () => {
+    const r = synFlood(300_000, 20_000, 200);
+    expect(r.entries).toBe(20_000);
+    // Each SYN either found room or evicted an older half-open entry; none was refused.
+    expect(r.drop).toBe(0);
+    expect(r.early_drop).toBe(300_000 + 200 - 20_000);
+    expect(r.legitStillEstablished).toBe(200);
+    expect(r.legitPacketsNotEstablished).toBe(0);
+    expect(r.legitPackets).toBe(2 * 200 * (1 + 3));
   });
 });

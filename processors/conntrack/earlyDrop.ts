@@ -1,0 +1,132 @@
+/**
+ * EarlyDropOrder: finds the oldest entry early_drop may evict without walking the table. When
+ * the table is full, ctflow evicts the oldest entry that is not ASSURED, or is ASSURED but
+ * closing (the kernel evicts such entries from the new tuple's hash buckets, whose order depends
+ * on a random seed; ctflow picks by age so a replay is deterministic). Walking the table from its
+ * oldest entry would pass every long-lived ASSURED connection on each new packet of a SYN flood:
+ * a thousand established flows made every flood packet a thousand steps.
+ *
+ * Candidates are (slot, id) pairs. Entries join in creation order when confirmed, so that list
+ * is sorted by id and is a plain queue; an ASSURED entry that later becomes droppable again (a
+ * TCP connection closing) joins a small heap by id. Candidates are checked when they reach the
+ * front: one whose slot changed hands, or that is ASSURED and not closing, is discarded (it joins
+ * again if it becomes droppable). The queue is compacted when stale candidates outnumber live
+ * entries, so its size stays proportional to the table.
+ */
+import type { ConnStore } from './store';
+import { LIFE_CONFIRMED } from './store';
+
+export class EarlyDropOrder {
+  private queueSlots: number[] = [];
+  private queueIds: number[] = [];
+  private head = 0;
+  /** The re-joined candidates, a binary min-heap on id (ids and slots side by side). */
+  private readonly heapIds: number[] = [];
+  private readonly heapSlots: number[] = [];
+
+  /**
+   * @param droppable whether a live entry may be evicted now (not ASSURED, or closing).
+   */
+  constructor(private readonly store: ConnStore, private readonly droppable: (slot: number) => boolean) {}
+
+  /** A newly confirmed entry: the youngest of all, so it goes to the back of the queue. */
+  added(slot: number): void {
+    this.queueSlots.push(slot);
+    this.queueIds.push(this.store.id(slot));
+    if (this.queueSlots.length - this.head > 2 * this.store.live + 4096) this.compact();
+  }
+
+  /** An ASSURED entry that has just become droppable again (its protocol state changed to closing). */
+  droppableAgain(slot: number): void {
+    this.heapPush(this.store.id(slot), slot);
+    if (this.heapIds.length > 2 * this.store.live + 4096) this.compactHeap();
+  }
+
+  /** The slot of the oldest droppable entry, or -1. Candidates found stale on the way are discarded. */
+  oldest(): number {
+    let q = this.frontOfQueue();
+    let h = this.frontOfHeap();
+    if (q < 0) return h;
+    if (h < 0) return q;
+    return this.store.id(q) < this.store.id(h) ? q : h;
+  }
+
+  private valid(slot: number, id: number): boolean {
+    return (this.store.life(slot) & LIFE_CONFIRMED) !== 0 && this.store.id(slot) === id && this.droppable(slot);
+  }
+
+  private frontOfQueue(): number {
+    while (this.head < this.queueSlots.length) {
+      const slot = this.queueSlots[this.head];
+      if (this.valid(slot, this.queueIds[this.head])) return slot;
+      this.head++;
+    }
+    this.queueSlots = [];
+    this.queueIds = [];
+    this.head = 0;
+    return -1;
+  }
+
+  private frontOfHeap(): number {
+    while (this.heapIds.length > 0) {
+      if (this.valid(this.heapSlots[0], this.heapIds[0])) return this.heapSlots[0];
+      this.heapPop();
+    }
+    return -1;
+  }
+
+  /** Keeps only candidates that are still live and droppable, in the same order. */
+  private compact(): void {
+    const slots: number[] = [];
+    const ids: number[] = [];
+    for (let k = this.head; k < this.queueSlots.length; k++) {
+      if (this.valid(this.queueSlots[k], this.queueIds[k])) {
+        slots.push(this.queueSlots[k]);
+        ids.push(this.queueIds[k]);
+      }
+    }
+    this.queueSlots = slots;
+    this.queueIds = ids;
+    this.head = 0;
+  }
+
+  private compactHeap(): void {
+    const ids = this.heapIds.splice(0), slots = this.heapSlots.splice(0);
+    for (let k = 0; k < ids.length; k++) if (this.valid(slots[k], ids[k])) this.heapPush(ids[k], slots[k]);
+  }
+
+  private heapPush(id: number, slot: number): void {
+    const ids = this.heapIds, slots = this.heapSlots;
+    let k = ids.length;
+    ids.push(id);
+    slots.push(slot);
+    while (k > 0) {
+      const parent = (k - 1) >> 1;
+      if (ids[parent] <= id) break;
+      ids[k] = ids[parent];
+      slots[k] = slots[parent];
+      k = parent;
+    }
+    ids[k] = id;
+    slots[k] = slot;
+  }
+
+  private heapPop(): void {
+    const ids = this.heapIds, slots = this.heapSlots;
+    const lastId = ids.pop()!;
+    const lastSlot = slots.pop()!;
+    if (ids.length === 0) return;
+    let k = 0;
+    for (;;) {
+      let child = 2 * k + 1;
+      if (child >= ids.length) break;
+      if (child + 1 < ids.length && ids[child + 1] < ids[child]) child++;
+      if (ids[child] >= lastId) break;
+      ids[k] = ids[child];
+      slots[k] = slots[child];
+      k = child;
+    }
+    ids[k] = lastId;
+    slots[k] = lastSlot;
+  }
+}
