@@ -21,7 +21,8 @@ export function buildProgram(io: Output): Command {
   const common = (cmd: Command): Command =>
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
-      .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n)').default('1'));
+      .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n)').default('1'))
+      .option('--workers <n>', "classify, events, list, stats: worker threads for the engine, or 'auto' for one per core (output is the same; default 1)");
 
   common(program.command('classify <capture>').description('one JSON line per IP packet: ctstate, direction, TCP state, INVALID reason'))
     .action((path: string, o) => commands.classify(path, o, io));

@@ -12,10 +12,14 @@ import type { PacketVerdict } from '../processors/pipeline';
 import { loadCapture, problemLines, runCapture } from './runCapture';
 import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
+import * as inWorkers from './workerCommands';
+import { workerCount } from './workerCommands';
 
 export interface CommonOptions {
   sysctl: string[];
   shards: string;
+  /** Worker threads (classify, events, list, stats): a count or `auto`; default 1. */
+  workers?: string;
 }
 
 export interface Output {
@@ -29,13 +33,15 @@ export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
   return { sysctl: makeSysctl(o.sysctl), shards };
 }
 
-export function classify(path: string, o: CommonOptions, io: Output): void {
+export function classify(path: string, o: CommonOptions, io: Output): void | Promise<void> {
+  if (workerCount(o.workers) > 1) return inWorkers.classify(path, o, io);
   const { sysctl, shards } = settings(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
 }
 
-export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
+  if (workerCount(o.workers) > 1) return inWorkers.events(path, o, io);
   const { sysctl, shards } = settings(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
@@ -46,7 +52,8 @@ export function events(path: string, o: CommonOptions & { json?: boolean }, io: 
   problemLines(r.summary).forEach(io.err);
 }
 
-export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
+  if (workerCount(o.workers) > 1) return inWorkers.list(path, o, io);
   const { sysctl, shards } = settings(o);
   const r = runCapture(loadCapture(path), { sysctl, shards });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
@@ -57,7 +64,8 @@ export function list(path: string, o: CommonOptions & { json?: boolean }, io: Ou
   io.err(`conntrack v1.4 (conntrack-tools): ${flows.length} flow entries have been shown.`);
 }
 
-export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
+  if (workerCount(o.workers) > 1) return inWorkers.stats(path, o, io);
   const { sysctl, shards } = settings(o);
   const r = runCapture(loadCapture(path), { sysctl, shards });
   const s = r.engine.stats();

@@ -19,12 +19,12 @@ export interface ListOptions extends CommonOptions {
 }
 
 /** `list`: from a capture, or from flow events; exactly one of the two. */
-export function list(path: string | undefined, o: ListOptions, io: Output): void {
+export function list(path: string | undefined, o: ListOptions, io: Output): void | Promise<void> {
   const files = o.flowEvents ?? [];
   if (path !== undefined && files.length) throw new Error('list: give a capture or --flow-events, not both');
   if (path === undefined && !files.length) throw new Error('list: give a capture, or --flow-events FILE to list what hosts reported');
-  if (path !== undefined) commands.list(path, o, io);
-  else listFlowEvents(files, o, io);
+  if (path !== undefined) return commands.list(path, o, io);
+  listFlowEvents(files, o, io);
 }
 
 function readInput(file: string): string {

@@ -14,6 +14,9 @@ import { makeSysctl } from './conntrack/sysctl';
 /** The default zone choice: one function for every pipeline, so the JIT sees one call target. */
 const zoneZero = (): number => 0;
 
+/** The verdict slot of a packet another pipeline judges (see tick()): skipped, never emitted. */
+const FOREIGN = { index: -1, frame: -1, tsUs: 0, ctstate: 'UNTRACKED', dir: null } as PacketVerdict;
+
 /** Packets read ahead by pushAll() and prefetched together: enough for their cache misses to overlap. */
 const PREFETCH_GROUP = 16;
 
@@ -68,6 +71,10 @@ export class ConntrackPipeline {
       this.sink.verdict(v);
       return;
     }
+    // A fragment moves the engine's clock too, as any packet does (so expiries fall at the same
+    // place in the event stream whichever packets a pipeline judges itself: see tick()).
+    this.engine.advance(p.tsUs, this.events);
+    this.emitEvents();
     this.slots.set(p.index, null);
     const r = this.defrag.push(p.ip, p.index, p.tsUs);
     if (r.kind === 'held') {
@@ -83,6 +90,25 @@ export class ConntrackPipeline {
       if (!src) continue;
       this.slots.set(member, { ...v, index: member, frame: src.frame, tsUs: src.tsUs });
     }
+    this.flush();
+  }
+
+  /**
+   * Packet `index` at `tsUs` was judged elsewhere (another worker's pipeline owns its flow): time
+   * moves on here as if it had been pushed (fragments time out, entries expire, their DESTROY
+   * events come out now) and its verdict slot is skipped. With every packet of a capture either
+   * pushed or ticked, each worker's pipeline sees the same clock as a single pipeline would.
+   */
+  tick(index: number, tsUs: number): void {
+    if (this.nextOut < 0) this.nextOut = index;
+    if (this.defrag.holding) for (const gone of this.defrag.expire(tsUs)) this.giveUp(gone.members, 'ip_fragment_timeout');
+    this.engine.advance(tsUs, this.events);
+    this.emitEvents();
+    if (index === this.nextOut && this.slots.size === 0) {
+      this.nextOut++;
+      return;
+    }
+    this.slots.set(index, FOREIGN);
     this.flush();
   }
 
@@ -136,7 +162,7 @@ export class ConntrackPipeline {
       const v = this.slots.get(this.nextOut);
       if (!v) return;
       this.slots.delete(this.nextOut);
-      this.sink.verdict(v);
+      if (v !== FOREIGN) this.sink.verdict(v);
       this.nextOut++;
     }
   }

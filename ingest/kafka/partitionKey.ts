@@ -6,17 +6,10 @@
  * partition is to the fleet what a shard is to one engine.
  */
 import type { IpPacket } from '../../processors/packet';
-import { IPPROTO } from '../../processors/packet';
-import { flowHash } from '../../processors/conntrack/tuple';
+import { flowKeyOf } from '../../processors/conntrack/engine';
 
 export function flowKeyHash(ip: IpPacket, zone = 0): number {
-  let a = ip.src;
-  let b = ip.dst;
-  if ((ip.proto === IPPROTO.ICMP || ip.proto === IPPROTO.ICMPV6) && ip.l4 && 'inner' in ip.l4 && ip.l4.inner) {
-    a = ip.l4.inner.src;
-    b = ip.l4.inner.dst;
-  }
-  return flowHash(zone, a, b);
+  return flowKeyOf(ip, zone);
 }
 
 /** The key as message bytes: the 32-bit hash in 8 hex digits (readable in kafka-console-consumer). */

@@ -21,6 +21,24 @@ export interface EngineOptions {
   shards?: number;
 }
 
+/**
+ * The hash that places a packet's flow: zone and unordered address pair, so both directions of a
+ * flow and the ICMP errors quoting it (by their inner addresses) get the same value. Shards, worker
+ * threads and Kafka partitions all split the table by it.
+ */
+export function flowKeyOf(ip: IpPacket, zone: number): number {
+  let a = ip.src;
+  let b = ip.dst;
+  if ((ip.proto === IPPROTO.ICMP || ip.proto === IPPROTO.ICMPV6) && ip.l4) {
+    const inner = (ip.l4 as IcmpHeader).inner;
+    if (inner) {
+      a = inner.src;
+      b = inner.dst;
+    }
+  }
+  return flowHash(zone, a, b);
+}
+
 export class ConntrackEngine {
   readonly sysctl: Sysctl;
   private readonly shards: ConntrackShard[];
@@ -52,16 +70,7 @@ export class ConntrackEngine {
   /** The shard a packet belongs to: ICMP errors go where the flow they quote lives. */
   shardOf(ip: IpPacket, zone: number): number {
     if (this.shards.length === 1) return 0;
-    let a = ip.src;
-    let b = ip.dst;
-    if ((ip.proto === IPPROTO.ICMP || ip.proto === IPPROTO.ICMPV6) && ip.l4) {
-      const inner = (ip.l4 as IcmpHeader).inner;
-      if (inner) {
-        a = inner.src;
-        b = inner.dst;
-      }
-    }
-    return flowHash(zone, a, b) % this.shards.length;
+    return flowKeyOf(ip, zone) % this.shards.length;
   }
 
   /** Moves packet time forward, destroying expired entries; their DESTROY events go to `out`. */

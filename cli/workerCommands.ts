@@ -1,0 +1,56 @@
+/**
+ * The capture commands with `--workers N` (N > 1): the same output as with one thread, the engine
+ * split over N worker threads (cli/workers/). classify, events, list and stats.
+ */
+import { availableParallelism } from 'node:os';
+import { flowJson, formatEntry, formatStats } from '../sinks/conntrackText';
+import type { CommonOptions, Output } from './commands';
+import { settings } from './commands';
+import { loadCapture, problemLines } from './runCapture';
+import { runCaptureInWorkers } from './workers/captureWorkers';
+import type { WorkerRunOptions, WorkerRunResult } from './workers/captureWorkers';
+
+/** --workers: a count from 1 to 64, or `auto` for the machine's cores; undefined: 1. */
+export function workerCount(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 64) throw new Error(`--workers: '${text}' is not 'auto' or an integer from 1 to 64`);
+  return n;
+}
+
+export type WorkerOptions = CommonOptions & { workers?: string };
+
+async function run(path: string, o: WorkerOptions, io: Output, outputs: Omit<WorkerRunOptions, 'sysctl' | 'workers'>): Promise<WorkerRunResult> {
+  const { sysctl } = settings(o);
+  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), ...outputs });
+  if (r.limitReached) {
+    io.err(`ctflow: a worker's table reached its share of nf_conntrack_max (${sysctl.nf_conntrack_max} / ${workerCount(o.workers)}): which entries were evicted may differ from --workers 1`);
+  }
+  return r;
+}
+
+export async function classify(path: string, o: WorkerOptions, io: Output): Promise<void> {
+  const r = await run(path, o, io, { onVerdictLine: io.out });
+  problemLines(r.summary).forEach(io.err);
+}
+
+export async function events(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
+  const r = await run(path, o, io, { events: o.json ? 'json' : 'text', onEventLine: io.out });
+  problemLines(r.summary).forEach(io.err);
+}
+
+export async function list(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
+  const r = await run(path, o, io, { table: true });
+  const text = { acct: settings(o).sysctl.nf_conntrack_acct !== 0 };
+  if (o.json) r.flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
+  else r.flows.forEach((f) => io.out(formatEntry(f, text)));
+  problemLines(r.summary).forEach(io.err);
+  io.err(`conntrack v1.4 (conntrack-tools): ${r.flows.length} flow entries have been shown.`);
+}
+
+export async function stats(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
+  const r = await run(path, o, io, {});
+  io.out(o.json ? JSON.stringify({ entries: r.count, ...r.stats }) : formatStats(r.stats, r.count));
+  problemLines(r.summary).forEach(io.err);
+}

@@ -1,0 +1,135 @@
+/**
+ * `--workers N` for the capture commands: the engine split over N worker threads by the flow key
+ * that splits shards and Kafka partitions (zone + unordered address pair), with output identical
+ * to one thread's. The capture is copied once into shared memory; each worker judges its own
+ * flows' packets and only moves its clock on the others' (captureWorker.ts), so timeouts and
+ * expiries happen exactly where a single engine has them. This thread puts the workers' lines
+ * back into single-engine order: verdicts by packet index; events by the packet at which they
+ * happened, expiries of all workers first (by time, then entry id, as the engine merges its
+ * shards' expiries), then the events the packet itself caused.
+ *
+ * The table limit is the one place where threads cannot agree without talking per packet: each
+ * worker holds at most ceil(nf_conntrack_max / N) entries and early-drops among its own. Below
+ * that no worker ever evicts, and the output is exactly one engine's; when a worker does reach
+ * it, the run says so, since which entries are evicted may then differ from --workers 1.
+ */
+import { Worker } from 'node:worker_threads';
+import { extname, join } from 'node:path';
+import type { CtStats, FlowRecord } from '../../processors/flow';
+import { emptyStats } from '../../processors/flow';
+import type { Sysctl } from '../../processors/conntrack/sysctl';
+import type { ReadSummary } from '../../ingest/packetSource';
+import { openCapture } from '../../ingest/capture/reader';
+import type { CaptureWorkerTask, EventLine, WorkerDone, WorkerMessage } from './protocol';
+
+export interface WorkerRunOptions {
+  sysctl: Sysctl;
+  workers: number;
+  onVerdictLine?(line: string): void;
+  events?: 'text' | 'json';
+  onEventLine?(line: string): void;
+  table?: boolean;
+}
+
+export interface WorkerRunResult {
+  summary: ReadSummary;
+  packets: number;
+  stats: CtStats;
+  count: number;
+  /** The final table, oldest entry first (with `table`). */
+  flows: FlowRecord[];
+  /** Whether some worker reached its share of nf_conntrack_max (see above). */
+  limitReached: boolean;
+}
+
+/** Starts the worker script, from dist/ (JavaScript) or from the TypeScript sources (tests). */
+function startWorker(task: CaptureWorkerTask): Worker {
+  const ext = extname(__filename);
+  const entry = join(__dirname, `captureWorker${ext}`);
+  if (ext === '.js') return new Worker(entry, { workerData: task });
+  const hook = join(__dirname, '..', '..', 'scripts', 'tsRequireHook.js');
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(entry)});`, { eval: true, workerData: task });
+}
+
+/** Merges the workers' chunks into single-engine order and hands lines out as soon as they are final. */
+class OutputMerge {
+  private readonly upTo: number[];
+  private readonly verdicts = new Map<number, string>();
+  private nextVerdict = 0;
+  private events: EventLine[] = [];
+
+  constructor(workers: number, private readonly o: WorkerRunOptions) {
+    this.upTo = new Array<number>(workers).fill(0);
+  }
+
+  add(worker: number, upTo: number, verdicts: Array<[number, string]>, events: EventLine[]): void {
+    this.upTo[worker] = upTo;
+    for (const [index, line] of verdicts) this.verdicts.set(index, line);
+    for (const e of events) this.events.push(e);
+    this.release(Math.min(...this.upTo));
+  }
+
+  /** Everything before packet `upTo` is known from every worker: out it goes. */
+  private release(upTo: number): void {
+    for (;;) {
+      const line = this.verdicts.get(this.nextVerdict);
+      if (line === undefined) break;
+      this.verdicts.delete(this.nextVerdict++);
+      this.o.onVerdictLine?.(line);
+    }
+    if (this.events.length === 0) return;
+    const ready = this.events.filter((e) => e.index < upTo);
+    if (ready.length === 0) return;
+    this.events = this.events.filter((e) => e.index >= upTo);
+    // Stable sort: a worker's own events keep the order it emitted them in.
+    ready.sort((a, b) => a.index - b.index || a.phase - b.phase || (a.phase === 0 ? a.tsUs - b.tsUs || a.id - b.id : 0));
+    for (const e of ready) this.o.onEventLine?.(e.line);
+  }
+
+  finish(): void {
+    this.release(Infinity);
+    if (this.verdicts.size > 0) throw new Error(`workers: ${this.verdicts.size} verdict(s) after a gap at packet ${this.nextVerdict}`);
+  }
+}
+
+export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions): Promise<WorkerRunResult> {
+  openCapture(bytes); // a file that is no capture fails here, once, not in every worker
+  const shared = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(shared).set(bytes);
+  const share = Math.ceil(o.sysctl.nf_conntrack_max / o.workers);
+  const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share };
+  const merge = new OutputMerge(o.workers, o);
+  const results: WorkerDone[] = [];
+  const workers = Array.from({ length: o.workers }, (_, worker) =>
+    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false }),
+  );
+  try {
+    await Promise.all(
+      workers.map(
+        (w, index) =>
+          new Promise<void>((resolve, reject) => {
+            w.on('message', (m: WorkerMessage) => {
+              if (m.kind === 'chunk') merge.add(index, m.upTo, m.verdicts, m.events);
+              else results[index] = m;
+            });
+            w.once('error', reject);
+            w.once('exit', (code) => (code === 0 && results[index] ? resolve() : reject(new Error(`worker ${index} exited with code ${code}`))));
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  merge.finish();
+  const stats = emptyStats();
+  for (const r of results) for (const k of Object.keys(stats) as Array<keyof CtStats>) stats[k] += r.stats[k];
+  const flows = results.flatMap((r) => r.flows ?? []).sort((a, b) => a.id - b.id);
+  return {
+    summary: results[0].summary,
+    packets: results[0].packets,
+    stats,
+    count: results.reduce((n, r) => n + r.count, 0),
+    flows,
+    limitReached: stats.early_drop + stats.drop > 0,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * What the capture workers and the thread that starts them say to each other (cli/workers/).
+ * Each worker reads the whole capture from shared memory, judges the packets whose flows it owns
+ * (flowKeyOf(packet) % workers) and only ticks the clock on the others, so its tables, timeouts
+ * and expiries are exactly those of its part of a single engine. It sends its output already
+ * formatted, tagged with where it goes in the single-engine order.
+ */
+import type { CtStats, FlowRecord } from '../../processors/flow';
+import type { ReadSummary } from '../../ingest/packetSource';
+
+export interface CaptureWorkerTask {
+  /** The capture file's bytes, shared by all workers (never copied per worker). */
+  capture: SharedArrayBuffer;
+  worker: number;
+  workers: number;
+  /** The net.netfilter knobs, by name. */
+  sysctl: Record<string, number>;
+  /** Which outputs to produce: per-packet verdicts as JSON lines, events as text or JSON lines. */
+  verdicts: boolean;
+  events?: 'text' | 'json';
+  /** Whether to send the final table (list) at the end. */
+  table: boolean;
+}
+
+/**
+ * An event line and its place: `index` is the packet before which (phase 0: an expiry, found while
+ * the clock moved to that packet's time) or by which (phase 1) it happened; expiries of several
+ * workers at the same packet are ordered by time, then entry id, as the engine orders them.
+ */
+export interface EventLine {
+  index: number;
+  phase: 0 | 1;
+  tsUs: number;
+  id: number;
+  line: string;
+}
+
+/** A stretch of output: everything a worker produced while reading packets up to `upTo` (exclusive). */
+export interface WorkerChunk {
+  kind: 'chunk';
+  upTo: number;
+  /** Verdict lines of this worker's packets, [index, line] pairs (a held fragment's may come in a later chunk). */
+  verdicts: Array<[number, string]>;
+  events: EventLine[];
+}
+
+export interface WorkerDone {
+  kind: 'done';
+  summary: ReadSummary;
+  packets: number;
+  stats: CtStats;
+  count: number;
+  flows?: FlowRecord[];
+}
+
+export type WorkerMessage = WorkerChunk | WorkerDone;

@@ -1,0 +1,175 @@
+/**
+ * --workers N: the engine split over worker threads gives exactly one thread's output: every
+ * verdict line, every event line in the same order, the same final table and counters. Checked on
+ * the sample capture, every crafted kernel scenario, random captures with fragments, reordered
+ * times, timeouts and ICMP errors, and through the CLI. At the table limit the run says that
+ * evictions may differ.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { mainAsync } from '../../../main';
+import { loadCapture, runCapture } from '../../../cli/runCapture';
+import { runCaptureInWorkers } from '../../../cli/workers/captureWorkers';
+import { icmpMessage, ipv4Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
+import { writePcap } from '../../../ingest/capture/pcapWriter';
+import { makeSysctl } from '../../../processors/conntrack/sysctl';
+import type { Sysctl } from '../../../processors/conntrack/sysctl';
+import { formatEvent } from '../../../sinks/conntrackText';
+import { eventJson, verdictJson } from '../../../sinks/jsonRecords';
+
+const FIXTURES = join(__dirname, '..', '..', 'fixtures');
+const RAW_IP = 101;
+
+/** One thread: verdict lines, event lines (text and JSON), table and counters. */
+function single(bytes: Uint8Array, sysctl: Sysctl) {
+  const verdicts: string[] = [];
+  const text: string[] = [];
+  const json: string[] = [];
+  const r = runCapture(bytes, {
+    sysctl,
+    shards: 1,
+    onVerdict: (v) => verdicts.push(JSON.stringify(verdictJson(v))),
+    onEvent: (e) => {
+      text.push(formatEvent(e, { acct: sysctl.nf_conntrack_acct !== 0 }));
+      json.push(JSON.stringify(eventJson(e)));
+    },
+  });
+  return { verdicts, text, json, flows: r.engine.list(), stats: r.engine.stats() };
+}
+
+async function inWorkers(bytes: Uint8Array, sysctl: Sysctl, workers: number) {
+  const verdicts: string[] = [];
+  const json: string[] = [];
+  const r = await runCaptureInWorkers(bytes, { sysctl, workers, onVerdictLine: (l) => verdicts.push(l), events: 'json', onEventLine: (l) => json.push(l), table: true });
+  const text: string[] = [];
+  await runCaptureInWorkers(bytes, { sysctl, workers, events: 'text', onEventLine: (l) => text.push(l) });
+  return { verdicts, text, json, flows: r.flows, stats: r.stats, limitReached: r.limitReached };
+}
+
+async function expectSameAsOneThread(bytes: Uint8Array, workers: number, sysctl = makeSysctl()): Promise<void> {
+  const one = single(bytes, sysctl);
+  const many = await inWorkers(bytes, sysctl, workers);
+  expect(many.limitReached).toBe(false);
+  expect(many.verdicts).toEqual(one.verdicts);
+  expect(many.json).toEqual(one.json);
+  expect(many.text).toEqual(one.text);
+  expect(many.flows).toEqual(one.flows);
+  expect(many.stats).toEqual(one.stats);
+}
+
+test('the sample capture: the same lines, table and counters with 2, 3 and 4 workers', async () => {
+  const bytes = loadCapture(join(FIXTURES, 'sample.pcap'));
+  for (const workers of [2, 3, 4]) await expectSameAsOneThread(bytes, workers);
+});
+
+test('every crafted kernel scenario, with its shortened timeouts where it has them', async () => {
+  const root = join(FIXTURES, 'scenarios');
+  const names = readdirSync(root);
+  expect(names.length).toBeGreaterThanOrEqual(39);
+  for (const name of names) {
+    const bytes = loadCapture(join(root, name, 'packets.pcap'));
+    // Timeouts shortened, so entries of these short captures expire and their DESTROYs interleave.
+    await expectSameAsOneThread(bytes, 3, makeSysctl({ nf_conntrack_udp_timeout: 1, nf_conntrack_icmp_timeout: 1, nf_conntrack_tcp_timeout_syn_sent: 1, nf_conntrack_tcp_timeout_close: 1 }));
+  }
+});
+
+/** Random traffic among a few hosts: UDP (some in fragments), TCP SYNs and ACKs, ICMP errors quoting earlier packets. */
+const captureArb = fc
+  .array(
+    fc.record({
+      what: fc.constantFrom('udp', 'udp-reply', 'frag', 'syn', 'synack', 'ack', 'icmp-error'),
+      a: fc.integer({ min: 1, max: 6 }),
+      b: fc.integer({ min: 1, max: 6 }),
+      port: fc.constantFrom(53, 80, 123),
+      gapMs: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1000, max: 40_000 }), fc.constant(-300)),
+      dropLast: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 120 },
+  )
+  .map((steps) => {
+    let t = 1_700_000_000_000_000;
+    let id = 1;
+    const records: Array<{ tsUs: number; data: Uint8Array }> = [];
+    for (const s of steps) {
+      t += s.gapMs * 1000;
+      const c = `10.0.0.${s.a}`, srv = `10.0.1.${s.b}`;
+      const push = (data: Uint8Array) => records.push({ tsUs: t, data });
+      switch (s.what) {
+        case 'udp':
+          push(ipv4Packet({ src: c, dst: srv, proto: 17, payload: udpDatagram({ sport: 4000, dport: s.port, payload: new Uint8Array(20) }) }));
+          break;
+        case 'udp-reply':
+          push(ipv4Packet({ src: srv, dst: c, proto: 17, payload: udpDatagram({ sport: s.port, dport: 4000, payload: new Uint8Array(20) }) }));
+          break;
+        case 'frag': {
+          // One UDP datagram in two fragments; sometimes the second never comes (given up later).
+          const whole = udpDatagram({ sport: 5000, dport: s.port, payload: new Uint8Array(40) });
+          const fid = id++;
+          push(ipv4Packet({ src: c, dst: srv, proto: 17, id: fid, mf: true, payload: whole.subarray(0, 24) }));
+          if (!s.dropLast) push(ipv4Packet({ src: c, dst: srv, proto: 17, id: fid, fragOffset: 24, payload: whole.subarray(24) }));
+          break;
+        }
+        case 'syn':
+          push(ipv4Packet({ src: c, dst: srv, proto: 6, payload: tcpSegment({ sport: 6000, dport: s.port, seq: 100, ack: 0, flags: 0x02 }) }));
+          break;
+        case 'synack':
+          push(ipv4Packet({ src: srv, dst: c, proto: 6, payload: tcpSegment({ sport: s.port, dport: 6000, seq: 900, ack: 101, flags: 0x12 }) }));
+          break;
+        case 'ack':
+          push(ipv4Packet({ src: c, dst: srv, proto: 6, payload: tcpSegment({ sport: 6000, dport: s.port, seq: 101, ack: 901, flags: 0x10 }) }));
+          break;
+        default: {
+          // Port unreachable from a router, quoting the client's UDP datagram.
+          const quoted = ipv4Packet({ src: c, dst: srv, proto: 17, payload: udpDatagram({ sport: 4000, dport: s.port }) });
+          push(ipv4Packet({ src: '10.9.9.9', dst: c, proto: 1, payload: icmpMessage({ type: 3, code: 3, payload: quoted }) }));
+        }
+      }
+    }
+    return writePcap(records, RAW_IP);
+  });
+
+test('random captures: fragments (some never completed), times that step back, expiries, ICMP errors', async () => {
+  const sysctl = makeSysctl({ nf_conntrack_udp_timeout: 5, nf_conntrack_tcp_timeout_syn_sent: 10, nf_conntrack_tcp_timeout_syn_recv: 7, nf_conntrack_icmp_timeout: 3 });
+  await fc.assert(
+    fc.asyncProperty(captureArb, fc.integer({ min: 2, max: 4 }), async (bytes, workers) => {
+      await expectSameAsOneThread(bytes, workers, sysctl);
+    }),
+    { numRuns: 25 },
+  );
+});
+
+test('at the table limit the run says evictions may differ; below it, it says nothing', async () => {
+  const bytes = loadCapture(join(FIXTURES, 'sample.pcap'));
+  const full = await runCaptureInWorkers(bytes, { sysctl: makeSysctl({ nf_conntrack_max: 8 }), workers: 2, table: true });
+  expect(full.limitReached).toBe(true);
+  expect(full.count).toBeLessThanOrEqual(8);
+  const err: string[] = [];
+  expect(await mainAsync(['stats', join(FIXTURES, 'sample.pcap'), '--workers', '2', '--sysctl', 'nf_conntrack_max=8'], { out: () => undefined, err: (l) => err.push(l) })).toBe(0);
+  expect(err.join('\n')).toMatch(/reached its share of nf_conntrack_max \(8 \/ 2\)/);
+});
+
+describe('the CLI', () => {
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out, err };
+  };
+  const sample = join(FIXTURES, 'sample.pcap');
+
+  test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {
+    const one = await run(cmd, sample, ...flags);
+    const three = await run(cmd, sample, ...flags, '--workers', '3');
+    expect(one.code).toBe(0);
+    expect(three.code).toBe(0);
+    expect(three.out).toEqual(one.out);
+    expect(three.out.length).toBeGreaterThan(0);
+  });
+
+  test('a bad worker count is refused by name', async () => {
+    const r = await run('events', sample, '--workers', '0');
+    expect(r.code).toBe(1);
+    expect(r.err.join('\n')).toMatch(/--workers: '0' is not 'auto' or an integer from 1 to 64/);
+  });
+});
