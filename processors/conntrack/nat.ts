@@ -34,7 +34,7 @@ import type { NatRule } from './rules/nat';
 import { isSourceNat } from './rules/nat';
 import { matchesPacket } from './rules/match';
 import type { ConnStore } from './store';
-import { familyOfKind, ipv4Value, protoOfKind, zoneOfKind } from './store';
+import { LIFE_CONFIRMED, familyOfKind, ipv4Value, protoOfKind, zoneOfKind } from './store';
 import type { FlowTable } from './table';
 import { invertPorts } from './tuple';
 
@@ -161,7 +161,8 @@ export class NatBinder {
     const s = this.store;
     for (let i = list.length - 2; i >= 0; i -= 2) {
       const slot = list[i];
-      if (slot === self || s.id(slot) !== list[i + 1] || s.kind(slot) !== kind) continue;
+      // (a released slot keeps its id until reused: only confirmed entries count)
+      if (slot === self || s.id(slot) !== list[i + 1] || !(s.life(slot) & LIFE_CONFIRMED) || s.kind(slot) !== kind) continue;
       const reply = this.tupleOf(slot, 1);
       // The other entry's reply, inverted, gives its translated source; the destination stays ours.
       const candidate: NatTuple = { src: reply.dst, dst: t.dst, sport: isIcmp(protoOfKind(kind)) ? reply.sport : reply.dport, dport: t.dport };
