@@ -42,7 +42,7 @@ const PORT_PROTOCOLS = new Set(['tcp', 'udp', 'udplite', 'sctp', 'dccp']);
  */
 export function parseNotrack(text: string): NotrackRule {
   const t = text.trim();
-  if (/^[A-Za-z0-9]+\/\d+$/.test(t)) {
+  if (/^[^\s/]+\/[^\s/]*$/.test(t)) {
     const { proto, port } = parseProtoPort(t);
     return { match: { proto, port } };
   }
