@@ -141,6 +141,43 @@ const scenarios: Scenario[] = [
       udp('198.18.0.2', INSIDE_A, 5353, 33000, text('answer 2')),
     ],
   },
+  {
+    // Hairpin NAT: DNAT of the virtual 198.18.100.1:80 to 198.18.0.2:8080 and SNAT of the inside
+    // net, both on one connection (SRC_NAT and DST_NAT): the server answers the SNAT address. An
+    // outside client reaching the same virtual address is only DNAT'd.
+    name: 'nat_hairpin',
+    oracle: ['--nat', 'dnat:tcp/198.18.100.1:80->198.18.0.2:8080', '--nat', 'snat:198.18.0.0/24->198.18.200.1'],
+    ctflow: '--nat dnat:tcp/198.18.100.1:80->198.18.0.2:8080 --nat snat:198.18.0.0/24->198.18.200.1',
+    packets: [
+      tcp(INSIDE_A, '198.18.100.1', 41000, 80, F.SYN, 1000),
+      tcp('198.18.0.2', '198.18.200.1', 8080, 41000, F.SYN | F.ACK, 5000, 1001),
+      tcp(INSIDE_A, '198.18.100.1', 41000, 80, F.ACK, 1001, 5001),
+      tcp(INSIDE_A, '198.18.100.1', 41000, 80, F.PSH | F.ACK, 1001, 5001, text('GET / HTTP/1.0\r\n\r\n')),
+      tcp('198.18.0.2', '198.18.200.1', 8080, 41000, F.PSH | F.ACK, 5001, 1019, text('HTTP/1.0 200 OK\r\n\r\n')),
+      tcp('198.18.50.5', '198.18.100.1', 42000, 80, F.SYN, 3000),
+      tcp('198.18.0.2', '198.18.50.5', 8080, 42000, F.SYN | F.ACK, 6000, 3001),
+      tcp('198.18.50.5', '198.18.100.1', 42000, 80, F.ACK, 3001, 6001),
+    ],
+  },
+  {
+    // ICMP errors about SNAT'd flows come back to the SNAT address quoting the translated packet:
+    // RELATED in the reply direction, from the server or from a router on the way; an error
+    // quoting a port nobody uses, or quoting the untranslated inside address, relates to nothing
+    // (INVALID). Then an RST answering an unreplied, SNAT'd SYN destroys its entry.
+    name: 'nat_snat_icmp_errors',
+    oracle: ['--nat', 'snat:198.18.0.0/24->198.18.200.1'],
+    ctflow: '--nat snat:198.18.0.0/24->198.18.200.1',
+    packets: [
+      udp(INSIDE_A, SERVER, 5000, 53, text('query')),
+      icmpError(SERVER, '198.18.200.1', 3, 3, udp('198.18.200.1', SERVER, 5000, 53, text('query'))),
+      icmpError('198.18.50.1', '198.18.200.1', 11, 0, udp('198.18.200.1', SERVER, 5000, 53, text('query'))),
+      icmpError(SERVER, '198.18.200.1', 3, 3, udp('198.18.200.1', SERVER, 5999, 53, text('query'))),
+      icmpError(SERVER, INSIDE_A, 3, 3, udp(INSIDE_A, SERVER, 5000, 53, text('query'))),
+      tcp(INSIDE_A, SERVER, 40000, 443, F.SYN, 1000),
+      tcp(SERVER, '198.18.200.1', 443, 40000, F.RST | F.ACK, 0, 1001),
+      tcp(INSIDE_A, SERVER, 40000, 443, F.SYN, 2000),
+    ],
+  },
 ];
 
 function quote(word: string): string {
