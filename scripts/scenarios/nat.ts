@@ -123,6 +123,21 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    // NOTRACK of TCP port 80 and the ICMP errors about those untracked connections: the raw rule
+    // does not match them (they are ICMP), and conntrack finds no flow they quote (INVALID);
+    // an error about a tracked flow next to them is RELATED as usual.
+    name: 'notrack_port80_icmp_errors',
+    oracle: ['--notrack', 'tcp/80'],
+    ctflow: '--notrack tcp/80',
+    packets: [
+      tcp(INSIDE_A, SERVER, 44000, 80, F.SYN, 1000),
+      icmpError(SERVER, INSIDE_A, 3, 3, tcp(INSIDE_A, SERVER, 44000, 80, F.SYN, 1000)),
+      icmpError('198.18.50.1', SERVER, 11, 0, tcp(SERVER, INSIDE_A, 80, 44000, F.SYN | F.ACK, 5000, 1001)),
+      tcp(INSIDE_A, SERVER, 44001, 443, F.SYN, 2000),
+      icmpError(SERVER, INSIDE_A, 3, 3, tcp(INSIDE_A, SERVER, 44001, 443, F.SYN, 2000)),
+    ],
+  },
+  {
     // UDP DNAT of 198.18.100.1:53 to 198.18.0.2:5353: a query and its answer from the real server;
     // a second client whose query meets a closed port, and the server's ICMP port unreachable
     // quoting the translated packet (RELATED, reply direction: it matches the reply tuple); then

@@ -21,7 +21,7 @@ describe('crafted scenarios agree with the kernel', () => {
   test('the fixture set holds the full crafted set, NAT and NOTRACK included', () => {
     expect(names.length).toBeGreaterThanOrEqual(39);
     expect(supported.length).toBeGreaterThanOrEqual(31);
-    for (const n of ['nat_dnat', 'nat_snat', 'notrack_port80', 'nat_masquerade', 'nat_snat_port_clash', 'notrack_saddr', 'nat_dnat_udp', 'nat_hairpin', 'nat_snat_icmp_errors']) expect(supported).toContain(n);
+    for (const n of ['nat_dnat', 'nat_snat', 'notrack_port80', 'nat_masquerade', 'nat_snat_port_clash', 'notrack_saddr', 'nat_dnat_udp', 'nat_hairpin', 'nat_snat_icmp_errors', 'notrack_port80_icmp_errors']) expect(supported).toContain(n);
   });
 
   test.each(supported)('%s: every verdict and every flow event sequence', (name) => {
