@@ -1,7 +1,7 @@
 /** The command line on the embedded default (captures on disk, no Kafka). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../main';
+import { main, mainAsync } from '../../main';
 import { makeSampleCapture } from '../../scripts/sampleTraffic';
 
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
@@ -128,6 +128,14 @@ describe('--notrack and --nat give the kernel\'s answers with the oracle\'s rule
     expect(nat.err[0]).toBe("ctflow: --nat: 'snat:10.0.0.0/8' is not KIND:MATCH->TO (snat:SRC_CIDR->ADDR, masquerade:SRC_CIDR->ADDR or dnat:PROTO/ADDR:PORT->ADDR:PORT)");
     expect(run('list', sample, '--notrack', 'tcp/http').err[0]).toBe("ctflow: --notrack: 'tcp/http' is not PROTO/PORT (such as tcp/80 or udp/53)");
     expect(run('list', '--flow-events', '-', '--nat', 'snat:10.0.0.0/8->192.0.2.1').err[0]).toMatch(/--notrack and --nat apply to captures only/);
+  });
+
+  test('the Kafka commands (run, replay --topic) check their rules before connecting', async () => {
+    for (const argv of [['run', '--nat', 'dnat:tcp/10.0.0.1->10.0.0.2:80'], ['replay', '--topic', 't', '--brokers', '127.0.0.1:1', '--nat', 'dnat:tcp/10.0.0.1->10.0.0.2:80']]) {
+      const err: string[] = [];
+      expect(await mainAsync(argv, { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
+      expect(err[0]).toMatch(/^ctflow: --nat: 'dnat:tcp\/10\.0\.0\.1->10\.0\.0\.2:80': a DNAT rule is dnat:PROTO\/ADDR:PORT->ADDR:PORT/);
+    }
   });
 });
 
