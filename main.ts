@@ -8,6 +8,7 @@ import * as commands from './cli/commands';
 import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
 import { otlpMetricsUrl } from './sinks/otel/endpoint';
+import { NAT_HELP, NOTRACK_HELP } from './cli/rules';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -21,8 +22,10 @@ export function buildProgram(io: Output): Command {
   const common = (cmd: Command): Command =>
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
-      .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n)').default('1'))
-      .option('--workers <n>', "classify, events, list, stats: worker threads for the engine, or 'auto' for one per core (output is the same; default 1)");
+      .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
+      .option('--workers <n>', "classify, events, list, stats: worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
+      .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
+      .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect));
 
   common(program.command('classify <capture>').description('one JSON line per IP packet: ctstate, direction, TCP state, INVALID reason'))
     .action((path: string, o) => commands.classify(path, o, io));
@@ -88,6 +91,8 @@ export function buildProgram(io: Output): Command {
     .option('--group <id>', 'consumer group (default: input.group)')
     .option('--input-topic <topic>', 'input topic (default: input.topic)')
     .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
+    .addOption(new Option('--notrack <rule>', `${NOTRACK_HELP}; added to engine.rules.notrack`).default([]).argParser(collect))
+    .addOption(new Option('--nat <rule>', `${NAT_HELP}; added to engine.rules.nat`).default([]).argParser(collect))
     .option('--events-out <dest>', "also print the transitions ('-' = stdout)")
     .option('--json', 'transitions as JSON lines')
     .option('--http <addr>', 'serve /metrics, /flows, /stats, /healthz, /readyz on PORT or HOST:PORT (bearer token: $CTFLOW_HTTP_TOKEN)')

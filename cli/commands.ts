@@ -5,6 +5,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 import { flowJson, formatEntry, formatEvent, formatStats } from '../sinks/conntrackText';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
 import type { FlowEvent } from '../processors/flow';
@@ -14,8 +15,10 @@ import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
 import * as inWorkers from './workerCommands';
 import { workerCount } from './workerCommands';
+import { parseRuleOptions } from './rules';
+import type { RuleOptions } from './rules';
 
-export interface CommonOptions {
+export interface CommonOptions extends RuleOptions {
   sysctl: string[];
   shards: string;
   /** Worker threads (classify, events, list, stats): a count or `auto`; default 1. */
@@ -27,35 +30,36 @@ export interface Output {
   err(line: string): void;
 }
 
-export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
+export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
-  return { sysctl: makeSysctl(o.sysctl), shards };
+  return { sysctl: makeSysctl(o.sysctl), shards, rules: parseRuleOptions(o) };
 }
 
 export function classify(path: string, o: CommonOptions, io: Output): void | Promise<void> {
-  if (workerCount(o.workers) > 1) return inWorkers.classify(path, o, io);
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.classify(path, o, io);
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
 }
 
 export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers) > 1) return inWorkers.events(path, o, io);
-  const { sysctl, shards } = settings(o);
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
+  const { sysctl, shards, rules } = settings(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
+    rules,
     onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
   });
   problemLines(r.summary).forEach(io.err);
 }
 
 export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers) > 1) return inWorkers.list(path, o, io);
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const flows = r.engine.list();
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
@@ -65,18 +69,20 @@ export function list(path: string, o: CommonOptions & { json?: boolean }, io: Ou
 }
 
 export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers) > 1) return inWorkers.stats(path, o, io);
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.stats(path, o, io);
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
   const s = r.engine.stats();
-  io.out(o.json ? JSON.stringify({ entries: r.engine.count, ...s }) : formatStats(s, r.engine.count));
+  // `untracked` (packets NOTRACK rules left alone) is ctflow's own: conntrack -S has no such
+  // counter, so the text form, which mirrors conntrack -S, leaves it out.
+  io.out(o.json ? JSON.stringify({ entries: r.engine.count, ...s, untracked: r.engine.untracked }) : formatStats(s, r.engine.count));
   problemLines(r.summary).forEach(io.err);
 }
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
-  const { sysctl, shards } = settings(o);
-  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards);
+  const { sysctl, shards, rules } = settings(o);
+  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules);
   if (o.json) io.out(JSON.stringify(report));
   else report.lines.forEach(io.out);
 }
@@ -110,7 +116,7 @@ export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
 export function replay(path: string, o: ReplayOptions, io: Output): void {
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, rules } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();
   const showBar = !o.quiet && process.stderr.isTTY && bytes.length > 4 << 20;
@@ -120,6 +126,7 @@ export function replay(path: string, o: ReplayOptions, io: Output): void {
   const r = runCapture(bytes, {
     sysctl,
     shards,
+    rules,
     onVerdict: tally.onVerdict,
     onEvent: tally.onEvent,
     onProgress: (n) => bar?.update(n),
@@ -144,6 +151,7 @@ export function printReplaySummary(path: string, r: RunResult, tally: ReplayTall
     events: eventCounts,
     entriesAtEnd: r.engine.count,
     stats: r.engine.stats(),
+    untracked: r.engine.untracked,
     seconds: Number(seconds.toFixed(3)),
   };
   if (o.json) {

@@ -11,8 +11,39 @@ import { parseBrokers } from '../kafka/client';
 import type { KafkaSettings } from '../kafka/client';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
+import { rulesFromConfig } from './rules';
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, . _ - (at most 249)');
+
+/** What a rule matches; every field optional, all given ones must hold (see cli/rules.ts for the checks across fields). */
+const matchFields = {
+  proto: z.union([z.string().min(1), z.number().int().min(0).max(255)]).optional(),
+  family: z.enum(['ipv4', 'ipv6']).optional(),
+  src: z.string().min(1).optional(),
+  dst: z.string().min(1).optional(),
+  sport: z.number().int().min(0).max(65535).optional(),
+  dport: z.number().int().min(0).max(65535).optional(),
+  /** Either side's port (the command line's PROTO/PORT). */
+  port: z.number().int().min(0).max(65535).optional(),
+  zone: z.number().int().min(0).max(65535).optional(),
+};
+
+const rulesSchema = z.strictObject({
+  /** The raw table's notrack rules: matching packets are UNTRACKED. */
+  notrack: z.array(z.strictObject(matchFields)).default([]),
+  /** The nat table's rules, bound to new connections: DNAT first (prerouting), then SNAT/MASQUERADE (postrouting). */
+  nat: z
+    .array(
+      z.strictObject({
+        kind: z.enum(['snat', 'masquerade', 'dnat']),
+        ...matchFields,
+        to: z.string().min(1),
+        toPort: z.union([z.number().int().min(0).max(65535), z.string().regex(/^\d+(-\d+)?$/, 'a port or a range such as 1024-2047')]).optional(),
+      }),
+    )
+    .default([]),
+});
 
 export const configSchema = z.strictObject({
   kafka: z
@@ -61,8 +92,10 @@ export const configSchema = z.strictObject({
       sysctl: z.record(z.string(), z.number()).default({}),
       /** Seconds between accounting records of a long flow (NetFlow's active timeout); 0 = only at the end. */
       activeTimeout: z.number().min(0).default(1800),
+      /** NOTRACK and NAT rules (docs/config.md); the command line's --notrack and --nat add to them. */
+      rules: rulesSchema.default({ notrack: [], nat: [] }),
     })
-    .default({ sysctl: {}, activeTimeout: 1800 }),
+    .default({ sysctl: {}, activeTimeout: 1800, rules: { notrack: [], nat: [] } }),
   telemetry: z
     .strictObject({
       /** Listen address of /metrics and the live API (PORT, HOST:PORT); 127.0.0.1 unless a host is given. */
@@ -129,7 +162,17 @@ export function loadConfig(path?: string): CtflowConfig {
   } catch (err) {
     throw new ConfigError(`${path ?? 'config'}: engine.sysctl: ${(err as Error).message}`);
   }
+  // So are the rules, each error naming the rule by its index.
+  try {
+    rulesOf(r.data);
+  } catch (err) {
+    throw new ConfigError(`${path ?? 'config'}: ${(err as Error).message}`);
+  }
   return r.data;
+}
+
+export function rulesOf(c: CtflowConfig): ConntrackRules {
+  return rulesFromConfig(c.engine.rules);
 }
 
 export function sysctlOf(c: CtflowConfig, extra: string[] = []): Sysctl {

@@ -37,6 +37,7 @@ function readInput(file: string): string {
 
 export function listFlowEvents(files: string[], o: ListOptions, io: Output): void {
   if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
+  if (o.notrack?.length || o.nat?.length) throw new Error('list --flow-events: --notrack and --nat apply to captures only');
   const table = new FleetTable();
   let bad = 0;
   for (const file of files) {

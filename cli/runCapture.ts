@@ -16,10 +16,13 @@ import { ConntrackPipeline } from '../processors/pipeline';
 import type { PacketVerdict } from '../processors/pipeline';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackEngine } from '../processors/conntrack/engine';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 
 export interface RunOptions {
   sysctl: Sysctl;
   shards: number;
+  /** NOTRACK and NAT rules (--notrack, --nat). */
+  rules?: ConntrackRules;
   onVerdict?(v: PacketVerdict): void;
   /**
    * Each verdict with the packet it judges, for callers that need what is on the packet and not
@@ -83,7 +86,7 @@ export class CaptureRun {
           : (v) => opts.onVerdict?.(v),
         event: (e) => opts.onEvent?.(e),
       },
-      { sysctl: opts.sysctl, shards: opts.shards },
+      { sysctl: opts.sysctl, shards: opts.shards, rules: opts.rules },
     );
     try {
       this.stream = readPackets(bytes, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});

@@ -12,6 +12,7 @@
 import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { CommitPoint } from '../processors/stream/commitPoint';
 import { EventTimeMerge } from '../processors/stream/eventTimeMerge';
@@ -29,6 +30,8 @@ export interface StreamOptions {
   inputTopic: string;
   outputs: OutputTopicNames;
   sysctl: Sysctl;
+  /** NOTRACK and NAT rules for every partition's engine. */
+  rules?: ConntrackRules;
   activeTimeoutUs: number;
   mode: 'live' | 'replay';
   /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
@@ -148,6 +151,11 @@ export class StreamPipeline {
     this.admin = await this.conn.admin();
     if (!(await this.admin.topicExists(this.o.inputTopic))) throw new Error(`input topic '${this.o.inputTopic}' does not exist`);
     const inputPartitions = await this.admin.partitionCount(this.o.inputTopic);
+    if (this.o.rules?.nat?.length && inputPartitions > 1) {
+      // A NAT'd flow's two sides carry different address pairs, so the address-pair key puts them
+      // on different partitions, whose engines then each see half a flow (docs/topics.md).
+      this.o.log?.('warn', `NAT rules with ${inputPartitions} partitions of '${this.o.inputTopic}': both sides of a NAT'd flow must be on one partition (one partition, or a producer that keys them alike; docs/topics.md)`);
+    }
     const topics = [this.o.outputs.transitions, this.o.outputs.flows, this.o.outputs.deadLetter, ...(this.o.outputs.verdicts ? [this.o.outputs.verdicts] : [])];
     await this.admin.ensureTopics(topics.map((topic) => ({ topic, partitions: inputPartitions })));
     const count = async (t?: string) => (t ? this.admin!.partitionCount(t) : 1);
@@ -242,7 +250,7 @@ export class StreamPipeline {
           observer.packet(sample);
         }
       : undefined;
-    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
+    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
     return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
   }
 

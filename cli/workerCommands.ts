@@ -10,9 +10,13 @@ import { loadCapture, problemLines } from './runCapture';
 import { runCaptureInWorkers } from './workers/captureWorkers';
 import type { WorkerRunOptions, WorkerRunResult } from './workers/captureWorkers';
 
-/** --workers: a count from 1 to 64, or `auto` for the machine's cores; undefined: 1. */
-export function workerCount(text: string | undefined): number {
-  if (text === undefined) return 1;
+/**
+ * --workers: a count from 1 to 64, or `auto` for the machine's cores; undefined: 1. With NAT rules
+ * one: the two sides of a NAT'd connection carry different address pairs, so no split by the
+ * flow key keeps them together (the engine runs one shard for the same reason).
+ */
+export function workerCount(text: string | undefined, nat: readonly string[] = []): number {
+  if (text === undefined || nat.length > 0) return 1;
   if (text === 'auto') return availableParallelism();
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 64) throw new Error(`--workers: '${text}' is not 'auto' or an integer from 1 to 64`);
@@ -23,7 +27,7 @@ export type WorkerOptions = CommonOptions & { workers?: string };
 
 async function run(path: string, o: WorkerOptions, io: Output, outputs: Omit<WorkerRunOptions, 'sysctl' | 'workers'>): Promise<WorkerRunResult> {
   const { sysctl } = settings(o);
-  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), ...outputs });
+  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), notrack: o.notrack, ...outputs });
   if (r.limitReached) {
     io.err(`ctflow: a worker's table reached its share of nf_conntrack_max (${sysctl.nf_conntrack_max} / ${workerCount(o.workers)}): which entries were evicted may differ from --workers 1`);
   }
@@ -51,6 +55,6 @@ export async function list(path: string, o: WorkerOptions & { json?: boolean }, 
 
 export async function stats(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
   const r = await run(path, o, io, {});
-  io.out(o.json ? JSON.stringify({ entries: r.count, ...r.stats }) : formatStats(r.stats, r.count));
+  io.out(o.json ? JSON.stringify({ entries: r.count, ...r.stats, untracked: r.untracked }) : formatStats(r.stats, r.count));
   problemLines(r.summary).forEach(io.err);
 }

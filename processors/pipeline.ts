@@ -9,6 +9,7 @@ import type { FlowEvent, Verdict } from './flow';
 import { ConntrackEngine } from './conntrack/engine';
 import { Defragmenter } from './conntrack/defrag';
 import type { Sysctl } from './conntrack/sysctl';
+import type { ConntrackRules } from './conntrack/rules';
 import { makeSysctl } from './conntrack/sysctl';
 
 /** The default zone choice: one function for every pipeline, so the JIT sees one call target. */
@@ -30,6 +31,8 @@ export interface PipelineOptions {
   shards?: number;
   /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). */
   zoneOf?: (p: CapturedPacket) => number;
+  /** NOTRACK and NAT rules (see ConntrackEngine). */
+  rules?: ConntrackRules;
 }
 
 export interface PipelineSink {
@@ -52,7 +55,7 @@ export class ConntrackPipeline {
 
   constructor(private readonly sink: PipelineSink, opts: PipelineOptions = {}) {
     const sysctl = opts.sysctl ?? makeSysctl();
-    this.engine = new ConntrackEngine({ sysctl, shards: opts.shards ?? 1 });
+    this.engine = new ConntrackEngine({ sysctl, shards: opts.shards ?? 1, rules: opts.rules });
     this.defrag = new Defragmenter({ v4: sysctl.ipfrag_time * 1e6, v6: sysctl.nf_conntrack_frag6_timeout * 1e6 });
     this.zoneOf = opts.zoneOf ?? zoneZero;
   }

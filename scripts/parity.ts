@@ -17,7 +17,7 @@ for (const root of roots) {
     console.log(`${root}: absent, nothing compared`);
     continue;
   }
-  let packets = 0, agree = 0, flows = 0, flowsAgree = 0;
+  let packets = 0, agree = 0, flows = 0, flowsAgree = 0, entries = 0, entriesAgree = 0;
   console.log(`\n${root}`);
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
@@ -28,14 +28,16 @@ for (const root of roots) {
       continue;
     }
     packets += r.packets; agree += r.agree; flows += r.flows; flowsAgree += r.flowsAgree;
+    entries += r.tableEntries; entriesAgree += r.tableEntries - r.tableMismatches.length;
     const pct = (a: number, n: number): string => (n ? ((100 * a) / n).toFixed(2) : '100.00');
-    console.log(`  ${name.padEnd(60)} packets ${pct(r.agree, r.packets).padStart(6)}% (${r.agree}/${r.packets})  flows ${pct(r.flowsAgree, r.flows).padStart(6)}% (${r.flowsAgree}/${r.flows})`);
+    console.log(`  ${name.padEnd(60)} packets ${pct(r.agree, r.packets).padStart(6)}% (${r.agree}/${r.packets})  flows ${pct(r.flowsAgree, r.flows).padStart(6)}% (${r.flowsAgree}/${r.flows})${r.tableEntries ? `  NAT reply tuples ${r.tableEntries - r.tableMismatches.length}/${r.tableEntries}` : ''}`);
     if (verbose) {
       for (const m of r.mismatches.slice(0, 10)) console.log(`      packet ${m.i}: kernel ${m.kernel} ctflow ${m.ctflow}${m.reason ? ` (${m.reason})` : ''}`);
       for (const f of r.flowMismatches.slice(0, 5)) console.log(`      flow ${f.flow}\n        kernel ${f.kernel.join(' ')}\n        ctflow ${f.ctflow.join(' ')}`);
+      for (const t of r.tableMismatches.slice(0, 5)) console.log(`      entry ${t.flow}: kernel reply ${t.kernel}, ctflow ${t.ctflow} (${t.why})`);
     }
   }
   const total = packets ? ((100 * agree) / packets).toFixed(3) : 'n/a';
   const ftotal = flows ? ((100 * flowsAgree) / flows).toFixed(3) : 'n/a';
-  console.log(`  OVERALL packets ${total}% (${agree}/${packets})  flows ${ftotal}% (${flowsAgree}/${flows})`);
+  console.log(`  OVERALL packets ${total}% (${agree}/${packets})  flows ${ftotal}% (${flowsAgree}/${flows})${entries ? `  NAT reply tuples ${entriesAgree}/${entries}` : ''}`);
 }

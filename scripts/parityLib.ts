@@ -14,6 +14,10 @@ import type { PacketVerdict } from '../processors/pipeline';
 import { SYSCTL_DEFAULTS, makeSysctl } from '../processors/conntrack/sysctl';
 import { parseConntrackLine } from '../ingest/flowEvents/conntrackText';
 import type { ParsedCtLine } from '../ingest/flowEvents/conntrackText';
+import type { ConntrackRules } from '../processors/conntrack/rules';
+import { parseRuleOptions } from '../cli/rules';
+import { compareNatTable } from './parityTable';
+import type { TableMismatch } from './parityTable';
 
 export interface OracleVerdict {
   i: number;
@@ -32,26 +36,53 @@ export interface ParityResult {
   flows: number;
   flowsAgree: number;
   flowMismatches: Array<{ flow: string; kernel: string[]; ctflow: string[] }>;
+  /** With NAT rules: the final table's entries (table.txt) whose reply tuple ctflow does not reproduce. */
+  tableEntries: number;
+  tableMismatches: TableMismatch[];
 }
 
-/** The ctflow options the oracle's arguments correspond to; null when they need features beyond the core engine. */
-export function oracleArgs(dir: string): { sysctl: string[] } | { unsupported: string } {
+export interface OracleOptions {
+  sysctl: string[];
+  rules: ConntrackRules;
+}
+
+/** The words of an arguments file, with the shell's single and double quotes (`--notrack 'ip saddr 198.18.0.9'`). */
+export function shellWords(text: string): string[] {
+  const words: string[] = [];
+  const re = /'([^']*)'|"([^"]*)"|(\S+?)(?=\s|'|"|$)|(\s+)/g;
+  let word: string | undefined;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m[4] !== undefined) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else word = (word ?? '') + (m[1] ?? m[2] ?? m[3]);
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** The ctflow options the oracle's arguments correspond to; `unsupported` when they need a feature ctflow lacks (helpers, for now). */
+export function oracleArgs(dir: string): OracleOptions | { unsupported: string } {
   const argsFile = join(dir, 'ctflow-args');
   if (!existsSync(argsFile)) return argsFromMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')));
-  const words = readFileSync(argsFile, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const words = shellWords(readFileSync(argsFile, 'utf8').trim());
   const sysctl: string[] = [];
+  const notrack: string[] = [];
+  const nat: string[] = [];
   for (let k = 0; k < words.length; k++) {
     const w = words[k];
     if (w === '--sysctl') sysctl.push(words[++k]);
-    else if (/^--(helper|ftp-helper-port|notrack|nat)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
+    else if (w === '--notrack') notrack.push(words[++k]);
+    else if (w === '--nat') nat.push(words[++k]);
+    else if (/^--(helper|ftp-helper-port)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
     else if (w.startsWith('--') && !['--keep-addresses', '--realtime', '--strict'].includes(w)) k++; // oracle-only options with a value
   }
-  return { sysctl };
+  return { sysctl, rules: parseRuleOptions({ notrack, nat }) };
 }
 
 /** Older oracle outputs record the router's sysctls and the rules instead of the command line. */
-function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsupported: string } {
-  for (const rule of ['ftp_helper_ports', 'helpers', 'notrack', 'nat'] as const) {
+function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported: string } {
+  for (const rule of ['ftp_helper_ports', 'helpers'] as const) {
     const v = meta[rule];
     if (Array.isArray(v) ? v.length > 0 : v) return { unsupported: `${rule} ${JSON.stringify(v)}` };
   }
@@ -62,7 +93,8 @@ function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsup
     if (ignore.has(bare) || !(bare in SYSCTL_DEFAULTS)) continue;
     if (Number(value) !== SYSCTL_DEFAULTS[bare as keyof typeof SYSCTL_DEFAULTS]) sysctl.push(`${bare}=${value}`);
   }
-  return { sysctl };
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
+  return { sysctl, rules: parseRuleOptions({ notrack: list(meta.notrack), nat: list(meta.nat) }) };
 }
 
 function flowKey(proto: number, o: Tuple): string {
@@ -109,7 +141,7 @@ function sameLifetime(kernel: string[], ours: string[]): boolean {
 }
 
 export function compareOracleDir(dir: string, name: string, shards = 1): ParityResult {
-  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [] };
+  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [], tableEntries: 0, tableMismatches: [] };
   const args = oracleArgs(dir);
   if ('unsupported' in args) return { ...result, skipped: args.unsupported };
   const kernelVerdicts: OracleVerdict[] = readFileSync(join(dir, 'verdicts.jsonl'), 'utf8')
@@ -121,7 +153,7 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     : [];
   const verdicts: PacketVerdict[] = [];
   const events: FlowEvent[] = [];
-  const pipeline = new ConntrackPipeline({ verdict: (v) => verdicts.push(v), event: (e) => events.push(e) }, { sysctl: makeSysctl(args.sysctl), shards });
+  const pipeline = new ConntrackPipeline({ verdict: (v) => verdicts.push(v), event: (e) => events.push(e) }, { sysctl: makeSysctl(args.sysctl), shards, rules: args.rules });
   const buf = readFileSync(join(dir, 'packets.pcap'));
   for (const p of readPackets(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))) pipeline.push(p);
   pipeline.end();
@@ -144,6 +176,13 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     const o = ours.get(id) ?? [];
     if (sameLifetime(k, o)) result.flowsAgree++;
     else result.flowMismatches.push({ flow: id, kernel: k, ctflow: o });
+  }
+
+  if (args.rules.nat?.length && existsSync(join(dir, 'table.txt'))) {
+    const kernelTable = readFileSync(join(dir, 'table.txt'), 'utf8').split('\n').filter((l) => l.trim()).map(parseConntrackLine);
+    const t = compareNatTable(kernelTable, pipeline.engine.list());
+    result.tableEntries = t.entries;
+    result.tableMismatches = t.mismatches;
   }
   return result;
 }

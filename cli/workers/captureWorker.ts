@@ -11,6 +11,7 @@ import { makeSysctl } from '../../processors/conntrack/sysctl';
 import { ConntrackPipeline } from '../../processors/pipeline';
 import { formatEvent } from '../../sinks/conntrackText';
 import { eventJson, verdictJson } from '../../sinks/jsonRecords';
+import { parseRuleOptions } from '../rules';
 import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone } from './protocol';
 
 /** Packets read between two chunks. */
@@ -34,7 +35,7 @@ function run(task: CaptureWorkerTask): void {
         chunk.events.push(ev);
       },
     },
-    { sysctl, shards: 1 },
+    { sysctl, shards: 1, rules: parseRuleOptions({ notrack: task.notrack }) },
   );
   const stream = readPackets(new Uint8Array(task.capture));
   let packets = 0;
@@ -54,7 +55,7 @@ function run(task: CaptureWorkerTask): void {
   chunk.upTo = packets;
   parentPort!.postMessage(chunk);
   const engine = pipeline.engine;
-  const done: WorkerDone = { kind: 'done', summary: stream.summary, packets, stats: engine.stats(), count: engine.count };
+  const done: WorkerDone = { kind: 'done', summary: stream.summary, packets, stats: engine.stats(), untracked: engine.untracked, count: engine.count };
   if (task.table) done.flows = engine.list();
   parentPort!.postMessage(done);
 }

@@ -25,6 +25,8 @@ import type { CaptureWorkerTask, EventLine, WorkerDone, WorkerMessage } from './
 export interface WorkerRunOptions {
   sysctl: Sysctl;
   workers: number;
+  /** --notrack rules, as given (NAT rules need one thread: the two sides of a NAT'd flow hash apart). */
+  notrack?: string[];
   onVerdictLine?(line: string): void;
   events?: 'text' | 'json';
   onEventLine?(line: string): void;
@@ -35,6 +37,7 @@ export interface WorkerRunResult {
   summary: ReadSummary;
   packets: number;
   stats: CtStats;
+  untracked: number;
   count: number;
   /** The final table, oldest entry first (with `table`). */
   flows: FlowRecord[];
@@ -101,7 +104,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
   const workers = Array.from({ length: o.workers }, (_, worker) =>
-    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false }),
+    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [] }),
   );
   try {
     await Promise.all(
@@ -128,6 +131,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
     summary: results[0].summary,
     packets: results[0].packets,
     stats,
+    untracked: results.reduce((n, r) => n + r.untracked, 0),
     count: results.reduce((n, r) => n + r.count, 0),
     flows,
     limitReached: stats.early_drop + stats.drop > 0,

@@ -20,6 +20,8 @@ export interface CaptureWorkerTask {
   events?: 'text' | 'json';
   /** Whether to send the final table (list) at the end. */
   table: boolean;
+  /** The --notrack rules as given on the command line (each worker parses them itself). */
+  notrack: string[];
 }
 
 /**
@@ -49,6 +51,8 @@ export interface WorkerDone {
   summary: ReadSummary;
   packets: number;
   stats: CtStats;
+  /** Packets NOTRACK rules left untracked. */
+  untracked: number;
   count: number;
   flows?: FlowRecord[];
 }

@@ -4,6 +4,11 @@
  * advanced in every shard before each packet and expiries are merged in deadline order, entry
  * ids are the index of the packet that created the entry, and early drop picks the oldest
  * droppable entry engine-wide: the output is the same for any number of shards.
+ *
+ * Rules: NOTRACK rules are checked here, before any shard (the raw table runs before conntrack);
+ * NAT rules bind new entries in the shard. A NAT'd entry's reply packets carry other addresses
+ * than its original ones (the SNAT address, the DNAT'd server), so the address-pair shard key
+ * would send the two sides to different shards: with NAT rules the engine runs one shard.
  */
 import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
@@ -15,10 +20,14 @@ import type { ShardHooks } from './shard';
 import type { Sysctl } from './sysctl';
 import { makeSysctl } from './sysctl';
 import { flowHash } from './tuple';
+import type { ConntrackRules } from './rules';
+import { NotrackRules } from './rules/notrack';
 
 export interface EngineOptions {
   sysctl?: Sysctl;
+  /** Shards asked for; with NAT rules the engine uses one (see above). */
   shards?: number;
+  rules?: ConntrackRules;
 }
 
 /**
@@ -47,14 +56,23 @@ export class ConntrackEngine {
   /** prefetch()'s scratch: the first cell of each packet's lookup, and where the loads end up. */
   private prefetchCells = new Int32Array(32);
   private prefetchSink = 0;
+  /** The raw table's NOTRACK rules; null without any, so a packet costs one test. */
+  private readonly notrack: NotrackRules | null;
+  /**
+   * Packets the NOTRACK rules made UNTRACKED. The kernel has no `conntrack -S` counter for them
+   * (they never reach conntrack), so this one is ctflow's own, kept apart from CtStats.
+   */
+  untracked = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.sysctl = opts.sysctl ?? makeSysctl();
-    const n = Math.max(1, Math.floor(opts.shards ?? 1));
+    const nat = opts.rules?.nat ?? [];
+    const n = nat.length ? 1 : Math.max(1, Math.floor(opts.shards ?? 1));
+    this.notrack = opts.rules?.notrack?.length ? new NotrackRules(opts.rules.notrack) : null;
     // The shards call back through one small class rather than closures made per engine, so the
     // JIT's inlined call targets stay the same from one engine to the next (no deoptimisation).
     const hooks = new EngineHooks(this);
-    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks));
+    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks, nat));
   }
 
   get count(): number {
@@ -92,6 +110,10 @@ export class ConntrackEngine {
   /** Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. */
   process(ip: IpPacket, tsUs: number, index: number, out: FlowEvent[], zone = 0): Verdict {
     this.advance(tsUs, out);
+    if (this.notrack !== null && this.notrack.matches(ip, zone)) {
+      this.untracked++;
+      return { index, ctstate: 'UNTRACKED', dir: null, reason: 'notrack' };
+    }
     const shard = this.shards[this.shardOf(ip, zone)];
     shard.nowUs = this.nowUs;
     const v = shard.process(ip, zone, this.nowUs, index, this.pending);

@@ -14,7 +14,9 @@ import { ExpiryQueue } from './expiry';
 import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
 import type { Dir, ProtoTracker, TrackerContext } from './proto/tracker';
+import { NatBinder } from './nat';
 import { relateIcmpError } from './related';
+import type { NatRule } from './rules/nat';
 import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf } from './store';
 import type { Sysctl } from './sysctl';
 import { FlowTable } from './table';
@@ -43,11 +45,16 @@ export class ConntrackShard implements TrackerContext {
   private readonly due: number[] = [];
   /** The view the per-packet path rebinds instead of allocating one per packet. */
   private readonly cursor = new Conn(this.store, 0);
+  /** NAT bindings of new entries; null without NAT rules, so the per-packet path pays one test, at creation only. */
+  private readonly nat: NatBinder | null;
 
   constructor(
     readonly sysctl: Sysctl,
     private readonly hooks: ShardHooks,
-  ) {}
+    natRules: readonly NatRule[] = [],
+  ) {
+    this.nat = natRules.length ? new NatBinder(natRules, this.store, this.table) : null;
+  }
 
   get count(): number {
     return this.store.live;
@@ -192,7 +199,11 @@ export class ConntrackShard implements TrackerContext {
     };
     const life = store.life(slot);
     if (life & LIFE_USED) {
-      if (!(life & LIFE_CONFIRMED)) this.confirm(conn);
+      if (!(life & LIFE_CONFIRMED)) {
+        // nf_nat binds the new entry at the nat hooks, after conntrack judged the packet and before confirmation.
+        if (this.nat !== null && !this.nat.bind(slot, ip)) return this.insertFailed(conn, verdict);
+        this.confirm(conn);
+      }
       this.expiry.schedule(slot);
       this.deliver(conn);
     }
@@ -207,6 +218,20 @@ export class ConntrackShard implements TrackerContext {
       return this.invalid(index, 'table_full');
     }
     return this.track(tracker, this.create(ip, kind, index), 0, ip, index);
+  }
+
+  /**
+   * __nf_conntrack_confirm finding the (NAT'd) reply tuple already in the table: the entry is
+   * dropped with the packet. The packet was judged NEW before (the kernel logs it so at
+   * prerouting), so the verdict stays, without an entry.
+   */
+  private insertFailed(conn: Conn, verdict: Verdict): Verdict {
+    this.stats.insert_failed++;
+    this.nat?.forget(conn.slot);
+    this.store.release(conn.slot);
+    verdict.flowId = undefined;
+    verdict.reason = 'nat_tuple_taken';
+    return verdict;
   }
 
   /** An INVALID verdict from the tracker: the entry keeps its state, or, not yet confirmed, is dropped. */
@@ -288,6 +313,7 @@ export class ConntrackShard implements TrackerContext {
     conn.status |= STATUS.DYING;
     if (conn.confirmed) {
       this.table.remove(conn.slot);
+      if (this.nat !== null) this.nat.forget(conn.slot);
       if (this.sysctl.nf_conntrack_events) {
         const ev: FlowEvent = { type: 'DESTROY', tsUs, flow: conn.snapshot(tsUs, this.stateOf(conn)), protoinfo: true, reason };
         if (reason !== 'timeout') ev.packetIndex = this.packetIndex;

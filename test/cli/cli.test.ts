@@ -1,7 +1,7 @@
 /** The command line on the embedded default (captures on disk, no Kafka). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../main';
+import { main, mainAsync } from '../../main';
 import { makeSampleCapture } from '../../scripts/sampleTraffic';
 
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
@@ -85,6 +85,57 @@ describe('ctflow events and list speak conntrack', () => {
   test('stats counts the INVALID packets like conntrack -S', () => {
     const r = run('stats', join(scenarios, 'tcp_bad_flags', 'packets.pcap'), '--json');
     expect(JSON.parse(r.out[0]).invalid).toBe(3);
+  });
+});
+
+describe('--notrack and --nat give the kernel\'s answers with the oracle\'s rules', () => {
+  const argsOf = (name: string): string[] => {
+    const words = readFileSync(join(scenarios, name, 'ctflow-args'), 'utf8').trim();
+    // The arguments files quote an nft expression with single quotes; they hold nothing else that needs a shell.
+    return [...words.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]);
+  };
+  const timeoutless = (l: string): string => normalise(l).replace(/^(\S+\s+\d+\s+\S+\s+\d+) \d+ /, '$1 T ');
+
+  test.each(['notrack_port80', 'notrack_saddr', 'nat_snat', 'nat_dnat_udp'])('%s: classify gives every verdict of the kernel', (name) => {
+    const r = run('classify', join(scenarios, name, 'packets.pcap'), ...argsOf(name));
+    expect(r.code).toBe(0);
+    const kernel = readFileSync(join(scenarios, name, 'verdicts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(r.out.map((l) => JSON.parse(l)).map((v) => [v.ctstate, v.dir])).toEqual(kernel.map((v) => [v.ctstate, v.dir]));
+  });
+
+  test.each(['nat_snat', 'nat_dnat'])('%s: events and list print the NAT\'d reply tuples exactly as conntrack does', (name) => {
+    const events = run('events', join(scenarios, name, 'packets.pcap'), ...argsOf(name));
+    expectSameEvents(events.out, readFileSync(join(scenarios, name, 'events.txt'), 'utf8').trim().split('\n'));
+    const list = run('list', join(scenarios, name, 'packets.pcap'), ...argsOf(name), '--shards', '4');
+    const kernel = readFileSync(join(scenarios, name, 'table.txt'), 'utf8').trim().split('\n');
+    expect(list.out.map(timeoutless).sort()).toEqual(kernel.map(timeoutless).sort());
+  });
+
+  test('stats --json and the replay summary count the untracked packets (ctflow\'s own counter)', () => {
+    const pcap = join(scenarios, 'notrack_port80', 'packets.pcap');
+    const stats = JSON.parse(run('stats', pcap, '--notrack', 'tcp/80', '--json').out[0]);
+    expect(stats.untracked).toBe(4);
+    expect(run('stats', pcap, '--notrack', 'tcp/80').out[0]).not.toMatch(/untracked/);
+    const summary = JSON.parse(run('replay', pcap, '--notrack', 'tcp/80', '--json').out[0]);
+    expect(summary.ctstate.UNTRACKED).toBe(4);
+    expect(summary.untracked).toBe(4);
+    expect(JSON.parse(run('stats', pcap, '--json').out[0]).untracked).toBe(0);
+  });
+
+  test('a bad rule stops the command with the option, the rule and the syntax', () => {
+    const nat = run('classify', sample, '--nat', 'snat:10.0.0.0/8');
+    expect(nat.code).toBe(1);
+    expect(nat.err[0]).toBe("ctflow: --nat: 'snat:10.0.0.0/8' is not KIND:MATCH->TO (snat:SRC_CIDR->ADDR, masquerade:SRC_CIDR->ADDR or dnat:PROTO/ADDR:PORT->ADDR:PORT)");
+    expect(run('list', sample, '--notrack', 'tcp/http').err[0]).toBe("ctflow: --notrack: 'tcp/http' is not PROTO/PORT (such as tcp/80 or udp/53)");
+    expect(run('list', '--flow-events', '-', '--nat', 'snat:10.0.0.0/8->192.0.2.1').err[0]).toMatch(/--notrack and --nat apply to captures only/);
+  });
+
+  test('the Kafka commands (run, replay --topic) check their rules before connecting', async () => {
+    for (const argv of [['run', '--nat', 'dnat:tcp/10.0.0.1->10.0.0.2:80'], ['replay', '--topic', 't', '--brokers', '127.0.0.1:1', '--nat', 'dnat:tcp/10.0.0.1->10.0.0.2:80']]) {
+      const err: string[] = [];
+      expect(await mainAsync(argv, { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
+      expect(err[0]).toMatch(/^ctflow: --nat: 'dnat:tcp\/10\.0\.0\.1->10\.0\.0\.2:80': a DNAT rule is dnat:PROTO\/ADDR:PORT->ADDR:PORT/);
+    }
   });
 });
 

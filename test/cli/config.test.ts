@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { kafkaSettingsOf, loadConfig } from '../../cli/config';
+import { kafkaSettingsOf, loadConfig, rulesOf } from '../../cli/config';
 
 function file(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'ctflow-config-'));
@@ -39,5 +39,41 @@ describe('ctflow run --config', () => {
     expect(kafkaSettingsOf(c, env).sasl).toEqual({ mechanism: 'scram-sha-512', username: 'ctflow', password: 'secret' });
     expect(() => kafkaSettingsOf(loadConfig(), {})).toThrow(/no Kafka brokers/);
     expect(() => kafkaSettingsOf(loadConfig(), {}, 'nohostport')).toThrow(/'nohostport' is not host:port/);
+  });
+
+  test('engine.rules: NOTRACK and NAT rules richer than the command line (addresses, zones, IPv6, port ranges)', () => {
+    const c = loadConfig(
+      file(
+        [
+          'engine:',
+          '  rules:',
+          '    notrack:',
+          '      - { proto: udp, port: 53 }',
+          '      - { src: 198.18.0.9, zone: 2 }',
+          '    nat:',
+          '      - { kind: dnat, proto: tcp, dst: 2001:db8:100::1, dport: 80, to: "2001:db8:0:0::2", toPort: 8080 }',
+          '      - { kind: snat, src: 10.0.0.0/8, to: 192.0.2.1, proto: udp, toPort: "20000-20999" }',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const rules = rulesOf(c);
+    expect(rules.notrack?.map((r) => r.match)).toEqual([{ proto: 17, port: 53 }, expect.objectContaining({ family: 4, zone: 2 })]);
+    expect(rules.nat?.[0]).toMatchObject({ kind: 'dnat', family: 6, toAddr: '2001:db8::2', toPorts: { min: 8080, max: 8080 } });
+    expect(rules.nat?.[1]).toMatchObject({ kind: 'snat', family: 4, toPorts: { min: 20000, max: 20999 } });
+    expect(rulesOf(loadConfig())).toEqual({});
+  });
+
+  test('every rule error names the rule by its index and says what is wrong', () => {
+    const first = { notrack: '{ proto: tcp }', nat: '{ kind: masquerade, src: 10.0.0.0/8, to: 192.0.2.1 }' };
+    const rule = (kind: 'notrack' | 'nat', text: string): string => file(`engine:\n  rules:\n    ${kind}:\n      - ${first[kind]}\n      - ${text}\n`);
+    expect(() => loadConfig(rule('notrack', '{ dport: 80 }'))).toThrow(/engine\.rules\.notrack\[1\]: dport needs proto/);
+    expect(() => loadConfig(rule('notrack', '{ src: 10.0.0.0/40 }'))).toThrow(/engine\.rules\.notrack\[1\]: '10\.0\.0\.0\/40' is not an IP address or CIDR prefix/);
+    expect(() => loadConfig(rule('notrack', '{ family: ipv6, src: 10.0.0.1 }'))).toThrow(/notrack\[1\]: src 10\.0\.0\.1 is not an IPv6 prefix/);
+    expect(() => loadConfig(rule('notrack', '{ prot: tcp }'))).toThrow(/engine\.rules\.notrack\.1: .*'prot'/);
+    expect(() => loadConfig(rule('nat', '{ kind: snat, src: 10.0.0.0/8, to: 2001:db8::1 }'))).toThrow(/engine\.rules\.nat\[1\]: to 2001:db8::1 is not of the family/);
+    expect(() => loadConfig(rule('nat', '{ kind: dnat, dst: 10.0.0.1, to: 10.0.0.2, toPort: 80 }'))).toThrow(/nat\[1\]: toPort needs proto/);
+    expect(() => loadConfig(rule('nat', '{ kind: snat, proto: udp, to: 10.0.0.2, toPort: "2000-1000" }'))).toThrow(/nat\[1\]: toPort '2000-1000': the range ends before it starts/);
+    expect(() => loadConfig(rule('nat', '{ kind: redirect, to: 10.0.0.2 }'))).toThrow(/engine\.rules\.nat\.1\.kind/);
   });
 });

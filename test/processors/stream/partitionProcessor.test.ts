@@ -5,6 +5,8 @@ import { ConntrackPipeline } from '../../../processors/pipeline';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import { PartitionProcessor } from '../../../processors/stream/partitionProcessor';
 import type { FlowAccountingRecord, FlowEvent } from '../../../processors/flow';
+import { parseNat } from '../../../processors/conntrack/rules/nat';
+import { parseNotrack } from '../../../processors/conntrack/rules/notrack';
 
 const sample = new Uint8Array(readFileSync(join(__dirname, '..', '..', 'fixtures', 'sample.pcap')));
 
@@ -97,4 +99,21 @@ describe('PartitionProcessor', () => {
     expect(proc.openFlows).toBe(0);
     expect(proc.oldestOpenPacket()).toBe(proc.packets);
   });
+
+  test('applies NOTRACK and NAT rules like the in-process pipeline', () => {
+    const dir = join(__dirname, '..', '..', 'fixtures', 'scenarios', 'nat_hairpin');
+    const packets = [...readPackets(new Uint8Array(readFileSync(join(dir, 'packets.pcap'))))];
+    const rules = { nat: [parseNat('dnat:tcp/198.18.100.1:80->198.18.0.2:8080'), parseNat('snat:198.18.0.0/24->198.18.200.1')], notrack: [parseNotrack('ip saddr 198.18.50.5')] };
+    const expected: string[] = [];
+    const pipeline = new ConntrackPipeline({ verdict: (v) => expected.push(`${v.ctstate}/${v.dir}`), event: () => undefined }, { sysctl: makeSysctl(), rules });
+    packets.forEach((p) => pipeline.push(p));
+    const proc = new PartitionProcessor({ sysctl: makeSysctl(), rules, activeTimeoutUs: 0, verdicts: true });
+    for (const { index: _index, ...rest } of packets) proc.push(rest);
+    proc.end();
+    const out = proc.drain();
+    expect(out.verdicts.map((v) => `${v.ctstate}/${v.dir}`)).toEqual(expected);
+    expect(expected).toContain('UNTRACKED/null');
+    expect(out.events[0].flow.reply).toMatchObject({ src: '198.18.0.2', dst: '198.18.200.1', sport: 8080 });
+  });
 });
+
