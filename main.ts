@@ -8,6 +8,7 @@ import * as commands from './cli/commands';
 import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
 import { otlpMetricsUrl } from './sinks/otel/endpoint';
+import { addZoneOptions, CAPTURE_ZONE_SOURCES, KAFKA_ZONE_SOURCES } from './cli/zoneOptions';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -93,6 +94,11 @@ export function buildProgram(io: Output): Command {
     .option('--otlp <url>', 'export metrics over OTLP/HTTP to this URL')
     .option('--top-flows <n>', 'flows in the top-flows-by-bytes series')
     .action((o) => kafka.run(o, io));
+  // Zones (docs/zones.md) on every command that tracks packets: replay and run can read Kafka too.
+  for (const cmd of program.commands) {
+    if (['classify', 'events', 'list', 'stats', 'whatif'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
+    if (['replay', 'run'].includes(cmd.name())) addZoneOptions(cmd, KAFKA_ZONE_SOURCES);
+  }
   return program;
 }
 

@@ -12,8 +12,12 @@ import type { PacketVerdict } from '../processors/pipeline';
 import { loadCapture, problemLines, runCapture } from './runCapture';
 import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
+import { CAPTURE_ZONE_SOURCES, zonePolicyFromFlags } from './zoneOptions';
+import type { ZoneFlags } from './zoneOptions';
+import { zoneResolver } from '../processors/zones';
+import type { CapturedPacket } from '../processors/packet';
 
-export interface CommonOptions {
+export interface CommonOptions extends ZoneFlags {
   sysctl: string[];
   shards: string;
 }
@@ -23,32 +27,36 @@ export interface Output {
   err(line: string): void;
 }
 
-export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
+export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; zoneOf?: (p: CapturedPacket) => number } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
-  return { sysctl: makeSysctl(o.sysctl), shards };
+  const zones = zonePolicyFromFlags(o, CAPTURE_ZONE_SOURCES);
+  // No zone options: leave the pipeline on its zone-0 path rather than a resolver that always says 0.
+  const zoneOf = zones.source === undefined && zones.defaultZone === 0 ? undefined : zoneResolver(zones);
+  return { sysctl: makeSysctl(o.sysctl), shards, zoneOf };
 }
 
 export function classify(path: string, o: CommonOptions, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
+  const { sysctl, shards, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, zoneOf, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
 }
 
 export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, zoneOf } = settings(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
+    zoneOf,
     onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
   });
   problemLines(r.summary).forEach(io.err);
 }
 
 export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+  const { sysctl, shards, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, zoneOf });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const flows = r.engine.list();
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
@@ -58,8 +66,8 @@ export function list(path: string, o: CommonOptions & { json?: boolean }, io: Ou
 }
 
 export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+  const { sysctl, shards, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, zoneOf });
   const s = r.engine.stats();
   io.out(o.json ? JSON.stringify({ entries: r.engine.count, ...s }) : formatStats(s, r.engine.count));
   problemLines(r.summary).forEach(io.err);
@@ -67,8 +75,8 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
-  const { sysctl, shards } = settings(o);
-  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards);
+  const { sysctl, shards, zoneOf } = settings(o);
+  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, zoneOf);
   if (o.json) io.out(JSON.stringify(report));
   else report.lines.forEach(io.out);
 }
@@ -102,7 +110,7 @@ export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
 export function replay(path: string, o: ReplayOptions, io: Output): void {
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, zoneOf } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();
   const showBar = !o.quiet && process.stderr.isTTY && bytes.length > 4 << 20;
@@ -112,6 +120,7 @@ export function replay(path: string, o: ReplayOptions, io: Output): void {
   const r = runCapture(bytes, {
     sysctl,
     shards,
+    zoneOf,
     onVerdict: tally.onVerdict,
     onEvent: tally.onEvent,
     onProgress: (n) => bar?.update(n),
