@@ -78,6 +78,7 @@ export function buildProgram(io: Output): Command {
     .option('--single-frames', 'one frame per message (headers carry link type and time) instead of frame batches')
     .option('--batch-frames <n>', 'frames per batch message at most', '1024')
     .option('--rate <pps>', 'send at most this many frames per second')
+    .option('--zone <n>', 'conntrack zone of every frame: sent as the ctflow-zone header, and part of the key')
     .option('--quiet', 'no progress bar or summary')
     .action((path: string, o) => kafka.produce(path, o, io));
   program
