@@ -165,6 +165,9 @@ function zoneNumber(name: string, text: string): number {
   return Number(text);
 }
 
+const zoneFlagsGiven = (o: ZoneFlags): boolean => o.zoneFrom !== undefined || (o.zoneMap?.length ?? 0) > 0 || o.zoneDefault !== undefined;
+const FLOW_EVENTS_ZONES = "--zone-*: flow events carry their hosts' zones (each host is a zone); the options apply to captured-traffic and packet-events";
+
 /** What the zone of a topic's packets will be, for the log when it is one zone for the whole topic. */
 function topicZoneNote(policy: ZonePolicy, topic: string): string | undefined {
   if (policy.source !== 'topic') return undefined;
@@ -210,9 +213,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const kind = inputKind(o.kind);
   const zones = zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(ZONES_CONFIG_DEFAULT));
-  if (kind === 'flow-events' && (o.zoneFrom !== undefined || o.zoneMap?.length || o.zoneDefault !== undefined)) {
-    throw new CliError('--zone-*: flow events carry their hosts\' zones (each host is a zone); the options apply to captured-traffic and packet-events');
-  }
+  if (kind === 'flow-events' && zoneFlagsGiven(o)) throw new CliError(FLOW_EVENTS_ZONES);
   // The topic source is the topic named here, also when packets go through an internal topic first.
   const zoneOf = zoneResolver(zones, o.topic);
   const note = topicZoneNote(zones, o.topic);
@@ -282,6 +283,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const topic = o.inputTopic ?? cfg.input.topic;
   const group = o.group ?? cfg.input.group;
   const zones = zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(cfg.zones));
+  if (cfg.input.kind === 'flow-events' && zoneFlagsGiven(o)) throw new CliError(FLOW_EVENTS_ZONES);
   // The topic source is the input topic, also when packets go through `<group>-repartition` first.
   const zoneOf = zoneResolver(zones, topic);
   const note = topicZoneNote(zones, topic);

@@ -12,7 +12,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../main';
+import { main, mainAsync } from '../../main';
 import { twoInterfaceCapture, vlanCapture, CLIENT, SERVER } from './zoneCaptures';
 import { loadCapture } from '../../cli/runCapture';
 import { runCaptureObserved } from '../../cli/observedReplay';
@@ -130,4 +130,14 @@ test('bad zone options are refused with the option and the value', () => {
   expect(run('classify', twoIfaces, '--zone-from', 'header').err).toEqual(["ctflow: --zone-from: 'header' is not one of interface, vlan (header and topic apply to Kafka input)"]);
   expect(run('replay', twoIfaces, '--zone-from', 'topic', '--zone-map', 'topic:x=1').err).toEqual(["ctflow: --zone-from: 'topic' is not one of interface, vlan (header and topic apply to Kafka input)"]);
   expect(run('list', '--flow-events', twoIfaces, '--zone-from', 'vlan').err).toEqual(['ctflow: list --flow-events: the --zone-* options apply to captures; each host is a zone of its own']);
+});
+
+test('Kafka replays refuse zone options that cannot apply, before connecting', async () => {
+  const err: string[] = [];
+  const io = { out: () => undefined, err: (l: string) => err.push(l) };
+  const replay = (...args: string[]) => mainAsync(['replay', '--topic', 't', '--brokers', '127.0.0.1:1', ...args], io);
+  expect(await replay('--kind', 'flow-events', '--zone-from', 'vlan')).toBe(1);
+  expect(err.pop()).toBe("ctflow: --zone-*: flow events carry their hosts' zones (each host is a zone); the options apply to captured-traffic and packet-events");
+  expect(await replay('--zone-from', 'topic')).toBe(1);
+  expect(err.pop()).toBe('ctflow: --zone-from: the topic source needs a map from topic name to zone (a topic name is no zone number)');
 });
