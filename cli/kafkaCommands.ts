@@ -288,6 +288,8 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const zoneOf = zoneResolver(zones, topic);
   const note = topicZoneNote(zones, topic);
   if (note) io.err(`ctflow: ${note}`);
+  // A topic-sourced zone is the one zone this process serves: the OTLP resource says so unless configured.
+  const servedZone = cfg.telemetry.zone ?? (zones.source === 'topic' ? zoneOf({ interfaceId: 0 }) : undefined);
   let stage: RepartitionStage | undefined;
   if (cfg.input.repartition) {
     if (cfg.input.kind === 'flow-events') throw new CliError('input.repartition: flow events are keyed by host already');
@@ -298,7 +300,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const http = o.http ?? cfg.telemetry.http ?? undefined;
   const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
   const svc = http !== undefined || otlp !== undefined
-    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: cfg.telemetry.zone ?? undefined, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
+    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: servedZone, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
     : undefined;
   if (svc?.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
   svc?.setReadiness({ ready: false, status: 'joining the consumer group' });
