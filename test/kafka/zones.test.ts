@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokers, cliAsync, readTopic, runId } from './helpers';
+import { mainAsync } from '../../main';
 import { ethernetFrame, ipv4Packet, udpDatagram } from '../../ingest/capture/frameBuilders';
 import { LINKTYPE } from '../../ingest/capture/types';
 import { ZONE_HEADER } from '../../ingest/kafka/capturedTraffic';
@@ -95,6 +96,38 @@ describeKafka('zones through Kafka (real broker)', () => {
     // The output key hashes the zone with the address pair, as the input key does: the two differ.
     for (const m of x.records) expect(m.key).toBe(flowHash(m.r.zone, m.r.orig.src, m.r.orig.dst).toString(16).padStart(8, '0'));
     expect(x.records[0].key).not.toBe(x.records[1].key);
+  });
+
+  test('ctflow run takes zones from the config: events, the live table and the metrics by zone', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'ctflow-run-zones-')), 'ctflow.yaml');
+    const outputs = `${ifaceTopic}.run.`;
+    writeFileSync(
+      config,
+      [
+        `input: {topic: ${ifaceTopic}, group: g-zones-${run}}`,
+        `outputs: {transitions: ${outputs}transitions, flows: ${outputs}flows, deadLetter: ${outputs}dead-letter}`,
+        'zones:',
+        '  source: interface',
+        '  map: {0: 1, 1: 2}',
+        '',
+      ].join('\n'),
+    );
+    const out: string[] = [];
+    const err: string[] = [];
+    const done = mainAsync(['run', '--config', config, '--brokers', brokers, '--events-out', '-', '--json', '--http', '127.0.0.1:0'], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const later = () => out.map((l) => JSON.parse(l) as EventJson).filter((e) => e.type === 'NEW' && e.orig.sport === 5001);
+    const deadline = Date.now() + 30_000;
+    while (later().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(later().map((e) => e.zone).sort()).toEqual([1, 2]);
+    const url = /serving (http:\/\/\S+)/.exec(err.join('\n'))?.[1];
+    expect(url).toBeDefined();
+    const zone2 = (await (await fetch(`${url}/flows?zone=2`)).json()) as { flows: Array<{ zone: number }> };
+    expect(zone2.flows.map((f) => f.zone)).toEqual([2]);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    for (const zone of [1, 2]) expect(metrics).toMatch(new RegExp(`^ctflow_nf_conntrack_entries\\{partition="\\d+",zone="${zone}",proto="udp",state="UNREPLIED"\\} 1$`, 'm'));
+    expect(metrics).not.toMatch(/^ctflow_nf_conntrack_entries\{[^}]*zone="0"/m);
+    process.emit('SIGTERM');
+    expect(await done).toBe(0);
   });
 
   test('the source topic as the zone: every packet of the topic in its mapped zone', async () => {
