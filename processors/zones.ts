@@ -66,7 +66,7 @@ function byNumber(map: ReadonlyMap<number, number>, identity: boolean, dflt: num
 export function zoneResolver(policy: ZonePolicy, topic?: string): ZoneOf {
   const dflt = policy.defaultZone;
   const identity = policy.map.size === 0;
-  const numbers = numberKeys(policy.map);
+  const of = byNumber(numberKeys(policy.map), identity, dflt);
   switch (policy.source) {
     case undefined:
       return () => dflt;
@@ -74,16 +74,11 @@ export function zoneResolver(policy: ZonePolicy, topic?: string): ZoneOf {
       const zone = topic === undefined ? dflt : (policy.map.get(topic) ?? dflt);
       return () => zone;
     }
-    case 'vlan': {
-      const of = byNumber(numbers, identity, dflt);
+    case 'vlan':
       return (p) => of(p.vlan);
-    }
-    case 'header': {
-      const of = byNumber(numbers, identity, dflt);
+    case 'header':
       return (_p, carried) => of(carried);
-    }
     case 'interface': {
-      const of = byNumber(numbers, identity, dflt);
       if (identity) return (p) => of(p.interfaceId);
       // A name is the more specific key: it wins over the interface's index.
       const names = new Map([...policy.map].filter(([k]) => !DIGITS.test(k)));
