@@ -9,6 +9,7 @@ import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
 import { otlpMetricsUrl } from './sinks/otel/endpoint';
 import { NAT_HELP, NOTRACK_HELP } from './cli/rules';
+import { addZoneOptions, CAPTURE_ZONE_SOURCES, KAFKA_ZONE_SOURCES } from './cli/zoneOptions';
 import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -81,6 +82,7 @@ export function buildProgram(io: Output): Command {
     .option('--single-frames', 'one frame per message (headers carry link type and time) instead of frame batches')
     .option('--batch-frames <n>', 'frames per batch message at most', '1024')
     .option('--rate <pps>', 'send at most this many frames per second')
+    .option('--zone <n>', 'conntrack zone of every frame: sent as the ctflow-zone header, and part of the key')
     .option('--quiet', 'no progress bar or summary')
     .action((path: string, o) => kafka.produce(path, o, io));
   program
@@ -99,6 +101,11 @@ export function buildProgram(io: Output): Command {
     .option('--otlp <url>', 'export metrics over OTLP/HTTP to this URL')
     .option('--top-flows <n>', 'flows in the top-flows-by-bytes series')
     .action((o) => kafka.run(o, io));
+  // Zones (docs/zones.md) on every command that tracks packets: replay and run can read Kafka too.
+  for (const cmd of program.commands) {
+    if (['classify', 'events', 'list', 'stats', 'whatif'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
+    if (['replay', 'run'].includes(cmd.name())) addZoneOptions(cmd, KAFKA_ZONE_SOURCES);
+  }
   return program;
 }
 

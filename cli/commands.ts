@@ -18,7 +18,12 @@ import { workerCount } from './workerCommands';
 import { parseRuleOptions } from './rules';
 import type { RuleOptions } from './rules';
 
-export interface CommonOptions extends RuleOptions {
+
+import { captureZoneOf } from './zoneOptions';
+import type { ZoneFlags } from './zoneOptions';
+import type { CapturedPacket } from '../processors/packet';
+
+export interface CommonOptions extends RuleOptions, ZoneFlags {
   sysctl: string[];
   shards: string;
   /** Worker threads (classify, events, list, stats): a count or `auto`; default 1. */
@@ -30,27 +35,29 @@ export interface Output {
   err(line: string): void;
 }
 
-export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules } {
+export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules; zoneOf?: (p: CapturedPacket) => number } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
-  return { sysctl: makeSysctl(o.sysctl), shards, rules: parseRuleOptions(o) };
+  const zoneOf = captureZoneOf(o);
+  return { sysctl: makeSysctl(o.sysctl), shards, rules: parseRuleOptions(o), zoneOf };
 }
 
 export function classify(path: string, o: CommonOptions, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.classify(path, o, io);
-  const { sysctl, shards, rules } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, rules, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
+  const { sysctl, shards, rules, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
 }
 
 export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
-  const { sysctl, shards, rules } = settings(o);
+  const { sysctl, shards, rules, zoneOf } = settings(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
     rules,
+    zoneOf,
     onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
   });
   problemLines(r.summary).forEach(io.err);
@@ -58,8 +65,8 @@ export function events(path: string, o: CommonOptions & { json?: boolean }, io: 
 
 export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
-  const { sysctl, shards, rules } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
+  const { sysctl, shards, rules, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const flows = r.engine.list();
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
@@ -70,8 +77,8 @@ export function list(path: string, o: CommonOptions & { json?: boolean }, io: Ou
 
 export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.stats(path, o, io);
-  const { sysctl, shards, rules } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
+  const { sysctl, shards, rules, zoneOf } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
   const s = r.engine.stats();
   // `untracked` (packets NOTRACK rules left alone) is ctflow's own: conntrack -S has no such
   // counter, so the text form, which mirrors conntrack -S, leaves it out.
@@ -81,8 +88,8 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
-  const { sysctl, shards, rules } = settings(o);
-  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules);
+  const { sysctl, shards, rules, zoneOf } = settings(o);
+  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules, zoneOf);
   if (o.json) io.out(JSON.stringify(report));
   else report.lines.forEach(io.out);
 }
@@ -116,7 +123,7 @@ export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
 export function replay(path: string, o: ReplayOptions, io: Output): void {
-  const { sysctl, shards, rules } = settings(o);
+  const { sysctl, shards, rules, zoneOf } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();
   const showBar = !o.quiet && process.stderr.isTTY && bytes.length > 4 << 20;
@@ -127,6 +134,7 @@ export function replay(path: string, o: ReplayOptions, io: Output): void {
     sysctl,
     shards,
     rules,
+    zoneOf,
     onVerdict: tally.onVerdict,
     onEvent: tally.onEvent,
     onProgress: (n) => bar?.update(n),

@@ -13,6 +13,7 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { rulesFromConfig } from './rules';
+import { ZONES_CONFIG_DEFAULT, zonesConfigSchema } from './zoneOptions';
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, . _ - (at most 249)');
 
@@ -122,6 +123,8 @@ export const configSchema = z.strictObject({
       idleMs: z.number().int().min(100).default(5000),
     })
     .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000 }),
+  /** Where a packet's conntrack zone comes from (docs/zones.md). */
+  zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });
 
 export type CtflowConfig = z.output<typeof configSchema>;

@@ -38,6 +38,7 @@ function readInput(file: string): string {
 export function listFlowEvents(files: string[], o: ListOptions, io: Output): void {
   if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
   if (o.notrack?.length || o.nat?.length) throw new Error('list --flow-events: --notrack and --nat apply to captures only');
+  if (o.zoneFrom !== undefined || o.zoneMap?.length || o.zoneDefault !== undefined) throw new Error('list --flow-events: the --zone-* options apply to captures; each host is a zone of its own');
   const table = new FleetTable();
   let bad = 0;
   for (const file of files) {

@@ -5,7 +5,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { openCapture } from '../ingest/capture/reader';
 import { decodeFrame } from '../ingest/decode/index';
-import { encodeFrameBatch, encodeSingleFrame } from '../ingest/kafka/capturedTraffic';
+import { encodeFrameBatch, encodeSingleFrame, ZONE_HEADER } from '../ingest/kafka/capturedTraffic';
 import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
 import { flowKeyHash } from '../ingest/kafka/partitionKey';
 import type { InputKind } from '../ingest/kafka/inputMessages';
@@ -22,6 +22,10 @@ import type { ConntrackRules } from '../processors/conntrack/rules';
 import { CliError, loadCapture } from './runCapture';
 import { StreamPipeline } from './streamPipeline';
 import { RepartitionStage } from './repartition';
+import { zoneResolver } from '../processors/zones';
+import type { ZonePolicy } from '../processors/zones';
+import { KAFKA_ZONE_SOURCES, zonePolicyFromConfig, zonePolicyFromFlags, ZONES_CONFIG_DEFAULT } from './zoneOptions';
+import type { ZoneFlags } from './zoneOptions';
 
 export interface ConnectionOptions {
   brokers?: string;
@@ -58,6 +62,8 @@ export interface ProduceOptions extends ConnectionOptions {
   batchFrames?: string;
   rate?: string;
   quiet?: boolean;
+  /** Tag every message with this zone (the ctflow-zone header) and key it by it. */
+  zone?: string;
 }
 
 /** Largest batch value; Kafka's default max.message.bytes is 1 MiB. */
@@ -73,6 +79,8 @@ export async function produce(path: string, o: ProduceOptions, io: Output): Prom
   })();
   const batchFrames = positiveInt('--batch-frames', o.batchFrames, 1024, 1 << 20);
   const rate = o.rate === undefined ? 0 : positiveInt('--rate', o.rate, 0);
+  const zone = o.zone === undefined ? undefined : zoneNumber('--zone', o.zone);
+  const zoneHeaders = zone === undefined ? undefined : { [ZONE_HEADER]: String(zone) };
   const conn = new KafkaConnection(settingsFrom(o, io));
   try {
     const admin = await conn.admin();
@@ -99,7 +107,7 @@ export async function produce(path: string, o: ProduceOptions, io: Output): Prom
     const flushPartition = (partition: number) => {
       const b = pending.get(partition);
       if (!b || b.frames.length === 0) return;
-      queue.push({ topic: o.topic, partition, value: encodeFrameBatch(b.frames), timestampMs: Math.floor(b.frames[0].tsUs / 1000) });
+      queue.push({ topic: o.topic, partition, value: encodeFrameBatch(b.frames), timestampMs: Math.floor(b.frames[0].tsUs / 1000), headers: zoneHeaders });
       pending.delete(partition);
     };
     const send = async (force: boolean) => {
@@ -113,9 +121,9 @@ export async function produce(path: string, o: ProduceOptions, io: Output): Prom
     };
 
     for (const f of capture) {
-      // The key is the flow's (zone 0, unordered address pair); frames without IP go to partition 0.
+      // The key is the flow's (zone, unordered address pair); frames without IP go to partition 0.
       const d = decodeFrame(f);
-      const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0;
+      const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip, zone ?? 0) : 0;
       const partition = hash % partitions;
       const frame: TopicFrame = { tsUs: f.tsUs, linkType: f.linkType, interfaceId: f.interfaceId, data: f.data, origLength: f.origLength };
       frames++;
@@ -129,6 +137,7 @@ export async function produce(path: string, o: ProduceOptions, io: Output): Prom
       }
       if (o.singleFrames) {
         const m = encodeSingleFrame(frame);
+        if (zoneHeaders) Object.assign(m.headers, zoneHeaders);
         queue.push({ topic: o.topic, partition, key: hash.toString(16).padStart(8, '0'), value: m.value, headers: m.headers, timestampMs: Math.floor(f.tsUs / 1000) });
       } else {
         let b = pending.get(partition);
@@ -153,7 +162,23 @@ export async function produce(path: string, o: ProduceOptions, io: Output): Prom
   }
 }
 
-export interface ReplayTopicOptions extends ConnectionOptions {
+/** A zone id: 0..65535, as the kernel's 16-bit zone. */
+function zoneNumber(name: string, text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 0xffff) throw new CliError(`${name}: '${text}' is not a zone (an integer from 0 to 65535)`);
+  return Number(text);
+}
+
+const zoneFlagsGiven = (o: ZoneFlags): boolean => o.zoneFrom !== undefined || (o.zoneMap?.length ?? 0) > 0 || o.zoneDefault !== undefined;
+const FLOW_EVENTS_ZONES = "--zone-*: flow events carry their hosts' zones (each host is a zone); the options apply to captured-traffic and packet-events";
+
+/** What the zone of a topic's packets will be, for the log when it is one zone for the whole topic. */
+function topicZoneNote(policy: ZonePolicy, topic: string): string | undefined {
+  if (policy.source !== 'topic') return undefined;
+  const zone = policy.map.get(topic);
+  return zone === undefined ? `topic ${topic} is not in the zone map: its packets are in the default zone ${policy.defaultZone}` : `every packet of ${topic} is in zone ${zone}`;
+}
+
+export interface ReplayTopicOptions extends ConnectionOptions, ZoneFlags {
   topic: string;
   kind?: string;
   from?: string;
@@ -193,13 +218,19 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
   const prefix = o.outPrefix ?? `${o.topic}.replay.`;
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const kind = inputKind(o.kind);
+  const zones = zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(ZONES_CONFIG_DEFAULT));
+  if (kind === 'flow-events' && zoneFlagsGiven(o)) throw new CliError(FLOW_EVENTS_ZONES);
+  // The topic source is the topic named here, also when packets go through an internal topic first.
+  const zoneOf = zoneResolver(zones, o.topic);
+  const note = topicZoneNote(zones, o.topic);
+  if (note && !o.quiet) io.err(`ctflow: ${note}`);
   const started = Date.now();
   let inputTopic = o.topic;
   if (o.repartition) {
     if (kind === 'flow-events') throw new CliError('--repartition: flow events are keyed by host already; it applies to captured-traffic and packet-events');
     inputTopic = `${prefix}repartition-${process.pid}-${Date.now()}`;
     const rconn = new KafkaConnection(settingsFrom(o, io));
-    const stage = new RepartitionStage(rconn, { kind, inputTopic: o.topic, internalTopic: inputTopic, deadLetterTopic: `${prefix}dead-letter`, groupId: `ctflow-replay-repartition-${process.pid}-${Date.now()}`, bounded: true });
+    const stage = new RepartitionStage(rconn, { kind, inputTopic: o.topic, internalTopic: inputTopic, deadLetterTopic: `${prefix}dead-letter`, groupId: `ctflow-replay-repartition-${process.pid}-${Date.now()}`, bounded: true, zoneOf });
     try {
       await stage.run();
     } finally {
@@ -213,6 +244,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
     outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter`, verdicts: o.verdicts ? `${prefix}verdicts` : undefined },
     sysctl,
     rules,
+    zoneOf,
     activeTimeoutUs: seconds('--active-timeout', o.activeTimeout, 1800) * 1e6,
     mode: 'replay',
     groupId: '',
@@ -237,7 +269,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
   }
 }
 
-export interface RunOptions extends ConnectionOptions, RuleOptions {
+export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
   config?: string;
   http?: string;
   otlp?: string;
@@ -258,17 +290,25 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const topic = o.inputTopic ?? cfg.input.topic;
   const group = o.group ?? cfg.input.group;
+  const zones = zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(cfg.zones));
+  if (cfg.input.kind === 'flow-events' && zoneFlagsGiven(o)) throw new CliError(FLOW_EVENTS_ZONES);
+  // The topic source is the input topic, also when packets go through `<group>-repartition` first.
+  const zoneOf = zoneResolver(zones, topic);
+  const note = topicZoneNote(zones, topic);
+  if (note) io.err(`ctflow: ${note}`);
+  // A topic-sourced zone is the one zone this process serves: the OTLP resource says so unless configured.
+  const servedZone = cfg.telemetry.zone ?? (zones.source === 'topic' ? zoneOf({ interfaceId: 0 }) : undefined);
   let stage: RepartitionStage | undefined;
   if (cfg.input.repartition) {
     if (cfg.input.kind === 'flow-events') throw new CliError('input.repartition: flow events are keyed by host already');
-    stage = new RepartitionStage(new KafkaConnection(settings), { kind: cfg.input.kind, inputTopic: topic, internalTopic: `${group}-repartition`, deadLetterTopic: cfg.outputs.deadLetter, groupId: `${group}-repartition`, bounded: false });
+    stage = new RepartitionStage(new KafkaConnection(settings), { kind: cfg.input.kind, inputTopic: topic, internalTopic: `${group}-repartition`, deadLetterTopic: cfg.outputs.deadLetter, groupId: `${group}-repartition`, bounded: false, zoneOf });
     await stage.run();
   }
   // Metrics, OTLP and the live API load only when asked for (they pull in prom-client and OpenTelemetry).
   const http = o.http ?? cfg.telemetry.http ?? undefined;
   const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
   const svc = http !== undefined || otlp !== undefined
-    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: cfg.telemetry.zone ?? undefined, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
+    ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: servedZone, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
     : undefined;
   if (svc?.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
   svc?.setReadiness({ ready: false, status: 'joining the consumer group' });
@@ -279,6 +319,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     outputs: { ...cfg.outputs, verdicts: cfg.outputs.verdicts ?? undefined },
     sysctl,
     rules,
+    zoneOf,
     activeTimeoutUs: cfg.engine.activeTimeout * 1e6,
     mode: 'live',
     groupId: group,

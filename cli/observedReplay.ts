@@ -56,6 +56,7 @@ export async function runCaptureObserved(bytes: Uint8Array, o: ObservedRunOption
     ...o,
     onPacket: (p, v) => {
       o.onPacket?.(p, v);
+      sample.zone = o.zoneOf ? o.zoneOf(p) : 0;
       sample.proto = p.ip.proto;
       sample.bytes = p.ip.length;
       sample.ctstate = v.ctstate;

@@ -8,10 +8,14 @@
  * target partition; packet events are forwarded unchanged. Input offsets are committed only once
  * everything read from them is written and acknowledged. Input that cannot be keyed goes to the
  * dead-letter topic from here, so its headers name the original topic and offset.
+ *
+ * The key's zone is the packet's resolved zone (the same `zoneOf` the engine stage uses), and a
+ * `ctflow-zone` header travels on with its frames, so the engine stage finds the same zone.
  */
 import type { GroupConsumer, InputBatch, InputMessage, KafkaConnection, OutputMessage, OutputProducer } from '../kafka/client';
 import { decodeFrame } from '../ingest/decode/index';
-import { decodeCapturedTraffic, encodeFrameBatch, encodeSingleFrame, FRAME_HEADERS, TopicFormatError } from '../ingest/kafka/capturedTraffic';
+import { decodeCapturedTraffic, encodeFrameBatch, encodeSingleFrame, FRAME_HEADERS, messageZone, TopicFormatError, ZONE_HEADER } from '../ingest/kafka/capturedTraffic';
+import type { ZoneOf } from '../processors/zones';
 import { TimeOrderedRouter } from '../processors/stream/timeOrderedRouter';
 import type { RoutedItem } from '../processors/stream/timeOrderedRouter';
 import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
@@ -28,17 +32,22 @@ export interface RepartitionOptions {
   groupId: string;
   /** Read up to the offsets present at start, then stop (replay); otherwise run until stopped. */
   bounded: boolean;
+  /** Each packet's zone, for its key; without it, the zone the message carries, else 0. */
+  zoneOf?: ZoneOf;
 }
 
 /** What travels to the internal topic for one packet: a frame (re-batched there) or a message as it was. */
-type Payload = { frame: TopicFrame; single: boolean } | { message: Omit<OutputMessage, 'topic' | 'partition'> };
+type Payload = { frame: TopicFrame; single: boolean; headerZone?: number } | { message: Omit<OutputMessage, 'topic' | 'partition'> };
+
+const carriedZone: ZoneOf = (_p, carried) => carried ?? 0;
 
 /** One message's packets with their target partitions; throws TopicFormatError when it cannot be read. */
-export function routeItems(kind: InputKind, m: InputMessage, partitions: number): RoutedItem<Payload>[] {
+export function routeItems(kind: InputKind, m: InputMessage, partitions: number, zoneOf: ZoneOf = carriedZone): RoutedItem<Payload>[] {
   if (m.value === null) throw new TopicFormatError('message has no value (a tombstone) on an input topic');
+  const headerZone = messageZone(m.headers);
   if (kind === 'packet-events') {
     const e = decodePacketEvent(m.value, m.timestampMs);
-    const hash = flowKeyHash(e.ip, e.zone);
+    const hash = flowKeyHash(e.ip, zoneOf({ interfaceId: 0 }, e.zone ?? headerZone));
     const message = { key: hash.toString(16).padStart(8, '0'), value: m.value, timestampMs: m.timestampMs, headers: plain(m.headers) };
     return [{ tsUs: e.tsUs, target: hash % partitions, payload: { message } }];
   }
@@ -46,18 +55,25 @@ export function routeItems(kind: InputKind, m: InputMessage, partitions: number)
   return decodeCapturedTraffic(m.value, m.headers, m.timestampMs).map((frame) => {
     const d = decodeFrame({ frame: 0, tsUs: frame.tsUs, linkType: frame.linkType, interfaceId: frame.interfaceId, data: frame.data });
     // Frames without IP, or too broken to key, travel on partition 0; the engine stage reports them.
-    return { tsUs: frame.tsUs, target: d.kind === 'ip' ? flowKeyHash(d.packet.ip) % partitions : 0, payload: { frame, single } };
+    const target = d.kind === 'ip' ? flowKeyHash(d.packet.ip, zoneOf(d.packet, headerZone)) % partitions : 0;
+    const payload: Payload = headerZone === undefined ? { frame, single } : { frame, single, headerZone };
+    return { tsUs: frame.tsUs, target, payload };
   });
 }
 
-/** Released items in order into messages: consecutive frames for one partition share a batch. */
+/**
+ * Released items in order into messages: consecutive frames for one partition share a batch,
+ * unless their messages named different zones (the zone header is per message: a new batch
+ * starts, so the partition's frames keep their order).
+ */
 export function toMessages(items: RoutedItem<Payload>[], topic: string, maxFrames = 1024): OutputMessage[] {
   const out: OutputMessage[] = [];
-  const open = new Map<number, TopicFrame[]>();
+  const open = new Map<number, { zone?: number; frames: TopicFrame[] }>();
+  const zoneHeaders = (zone: number | undefined) => (zone === undefined ? {} : { headers: { [ZONE_HEADER]: String(zone) } });
   const close = (target: number) => {
-    const frames = open.get(target);
-    if (!frames) return;
-    out.push({ topic, partition: target, value: encodeFrameBatch(frames), timestampMs: Math.floor(frames[0].tsUs / 1000) });
+    const b = open.get(target);
+    if (!b) return;
+    out.push({ topic, partition: target, value: encodeFrameBatch(b.frames), timestampMs: Math.floor(b.frames[0].tsUs / 1000), ...zoneHeaders(b.zone) });
     open.delete(target);
   };
   for (const it of items) {
@@ -65,12 +81,17 @@ export function toMessages(items: RoutedItem<Payload>[], topic: string, maxFrame
     if ('message' in p) out.push({ topic, partition: it.target, ...p.message });
     else if (p.single) {
       const m = encodeSingleFrame(p.frame);
+      if (p.headerZone !== undefined) m.headers[ZONE_HEADER] = String(p.headerZone);
       out.push({ topic, partition: it.target, value: m.value, headers: m.headers, timestampMs: Math.floor(p.frame.tsUs / 1000) });
     } else {
-      let frames = open.get(it.target);
-      if (!frames) open.set(it.target, (frames = []));
-      frames.push(p.frame);
-      if (frames.length >= maxFrames) close(it.target);
+      let b = open.get(it.target);
+      if (b && b.zone !== p.headerZone) {
+        close(it.target);
+        b = undefined;
+      }
+      if (!b) open.set(it.target, (b = { zone: p.headerZone, frames: [] }));
+      b.frames.push(p.frame);
+      if (b.frames.length >= maxFrames) close(it.target);
     }
   }
   for (const t of [...open.keys()]) close(t);
@@ -148,7 +169,7 @@ export class RepartitionStage {
       if (end !== undefined && offset >= end) break;
       let items: RoutedItem<Payload>[] = [];
       try {
-        items = routeItems(this.o.kind, m, this.partitions);
+        items = routeItems(this.o.kind, m, this.partitions, this.o.zoneOf);
         this.routed++;
       } catch (err) {
         if (!(err instanceof TopicFormatError)) throw err;

@@ -35,6 +35,8 @@ export interface RunOptions {
   onProgress?(packets: number): void;
   /** A frame that cannot be decoded, as the reader meets it (it is in the summary's list too). */
   onMalformed?(frame: number, reason: string): void;
+  /** Each packet's conntrack zone (processors/zones.ts); zone 0 for all when absent. */
+  zoneOf?(p: CapturedPacket): number;
 }
 
 export interface RunResult {
@@ -86,7 +88,7 @@ export class CaptureRun {
           : (v) => opts.onVerdict?.(v),
         event: (e) => opts.onEvent?.(e),
       },
-      { sysctl: opts.sysctl, shards: opts.shards, rules: opts.rules },
+      { sysctl: opts.sysctl, shards: opts.shards, rules: opts.rules, zoneOf: opts.zoneOf },
     );
     try {
       this.stream = readPackets(bytes, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});

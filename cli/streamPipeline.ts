@@ -24,6 +24,7 @@ import type { InputKind } from '../ingest/kafka/inputMessages';
 import { OutputEncoder } from '../sinks/kafka/outputTopics';
 import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
 import type { PacketSample, PipelineObserver } from '../sinks/telemetry/observer';
+import type { ZoneOf } from '../processors/zones';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -49,6 +50,8 @@ export interface StreamOptions {
   speed?: number;
   /** Transitions for stdout; in replay they come merged into one event-time order. */
   onEvents?(events: FlowEvent[]): void;
+  /** Each packet's conntrack zone (processors/zones.ts); without it, the zone the message carries, else 0. */
+  zoneOf?: ZoneOf;
   /** Metrics and the live API (sinks/telemetry): told of packets, transitions, batches, dead letters and tables. */
   observer?: PipelineObserver;
   log?(level: 'info' | 'warn' | 'error', message: string): void;
@@ -363,7 +366,7 @@ export class StreamPipeline {
           },
           dead,
           skipped: () => this.counters.skipped++,
-        });
+        }, this.o.zoneOf);
       }
       next = (offset + 1n).toString();
       s.nextOffset = next;

@@ -9,6 +9,7 @@ import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { SYSCTL_DEFAULTS } from '../processors/conntrack/sysctl';
 import { runCapture } from './runCapture';
+import type { RunOptions } from './runCapture';
 
 interface Fate {
   key: string;
@@ -28,13 +29,14 @@ function flowKey(e: FlowEvent): string {
   return `${e.flow.zone}/${e.flow.proto} ${o.src}:${o.sport} -> ${o.dst}:${o.dport}${o.icmp ? ` icmp id ${o.icmp.id}` : ''}`;
 }
 
-function run(bytes: Uint8Array, sysctl: Sysctl, shards: number, rules: ConntrackRules): { verdicts: PacketVerdict[]; fates: Map<string, Fate> } {
+function run(bytes: Uint8Array, sysctl: Sysctl, shards: number, rules: ConntrackRules, zoneOf: RunOptions['zoneOf']): { verdicts: PacketVerdict[]; fates: Map<string, Fate> } {
   const verdicts: PacketVerdict[] = [];
   const fates = new Map<string, Fate>();
   const r = runCapture(bytes, {
     sysctl,
     shards,
     rules,
+    zoneOf,
     onVerdict: (v) => verdicts.push(v),
     onEvent: (e) => {
       const key = flowKey(e);
@@ -50,10 +52,10 @@ function run(bytes: Uint8Array, sysctl: Sysctl, shards: number, rules: Conntrack
   return { verdicts, fates };
 }
 
-/** Both runs apply the same rules: what differs is the knobs. */
-export function whatIf(bytes: Uint8Array, base: Sysctl, changed: Sysctl, shards: number, rules: ConntrackRules = {}): WhatIfReport {
-  const a = run(bytes, base, shards, rules);
-  const b = run(bytes, changed, shards, rules);
+/** Both runs apply the same rules and zones: what differs is the knobs. */
+export function whatIf(bytes: Uint8Array, base: Sysctl, changed: Sysctl, shards: number, rules: ConntrackRules = {}, zoneOf?: RunOptions['zoneOf']): WhatIfReport {
+  const a = run(bytes, base, shards, rules, zoneOf);
+  const b = run(bytes, changed, shards, rules, zoneOf);
   const diff: Record<string, number> = {};
   for (const k of Object.keys(SYSCTL_DEFAULTS) as Array<keyof Sysctl>) if (base[k] !== changed[k]) diff[k] = changed[k];
   const verdictChanges: WhatIfReport['verdictChanges'] = [];

@@ -42,6 +42,7 @@ export function readPackets(bytes: Uint8Array, opts: ReadPacketsOptions = {}): P
         // Built field by field (same fields, same order as a spread): spreading costs far more.
         const d = r.packet;
         const packet: CapturedPacket = { index: summary.ipPackets++, frame: d.frame, tsUs: d.tsUs, interfaceId: d.interfaceId, ip: d.ip };
+        if (d.interfaceName !== undefined) packet.interfaceName = d.interfaceName;
         if (d.vlan !== undefined) packet.vlan = d.vlan;
         yield packet;
       } else if (r.kind === 'not-ip') {

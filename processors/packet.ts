@@ -167,6 +167,8 @@ export interface CapturedPacket {
   tsUs: number;
   /** pcapng interface id (0 for pcap). */
   interfaceId: number;
+  /** The pcapng interface's name (if_name), when the capture records it. */
+  interfaceName?: string;
   /** Outermost 802.1Q VLAN id, when tagged. */
   vlan?: number;
   ip: IpPacket;

@@ -12,6 +12,7 @@ import { ConntrackPipeline } from '../../processors/pipeline';
 import { formatEvent } from '../../sinks/conntrackText';
 import { eventJson, verdictJson } from '../../sinks/jsonRecords';
 import { parseRuleOptions } from '../rules';
+import { captureZoneOf } from '../zoneOptions';
 import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone } from './protocol';
 
 /** Packets read between two chunks. */
@@ -22,6 +23,7 @@ function run(task: CaptureWorkerTask): void {
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   let chunk: WorkerChunk = { kind: 'chunk', upTo: 0, verdicts: [], events: [] };
   let current = 0;
+  const zoneOf = captureZoneOf(task.zones);
   const pipeline = new ConntrackPipeline(
     {
       verdict: (v) => {
@@ -35,13 +37,13 @@ function run(task: CaptureWorkerTask): void {
         chunk.events.push(ev);
       },
     },
-    { sysctl, shards: 1, rules: parseRuleOptions({ notrack: task.notrack }) },
+    { sysctl, shards: 1, rules: parseRuleOptions({ notrack: task.notrack }), zoneOf },
   );
   const stream = readPackets(new Uint8Array(task.capture));
   let packets = 0;
   for (const p of stream) {
     current = p.index;
-    if (flowKeyOf(p.ip, 0) % task.workers === task.worker) pipeline.push(p);
+    if (flowKeyOf(p.ip, zoneOf ? zoneOf(p) : 0) % task.workers === task.worker) pipeline.push(p);
     else pipeline.tick(p.index, p.tsUs);
     packets++;
     if (packets % CHUNK_PACKETS === 0) {

@@ -20,6 +20,7 @@ import { emptyStats } from '../../processors/flow';
 import type { Sysctl } from '../../processors/conntrack/sysctl';
 import type { ReadSummary } from '../../ingest/packetSource';
 import { openCapture } from '../../ingest/capture/reader';
+import type { ZoneFlags } from '../zoneOptions';
 import type { CaptureWorkerTask, EventLine, WorkerDone, WorkerMessage } from './protocol';
 
 export interface WorkerRunOptions {
@@ -27,6 +28,8 @@ export interface WorkerRunOptions {
   workers: number;
   /** --notrack rules, as given (NAT rules need one thread: the two sides of a NAT'd flow hash apart). */
   notrack?: string[];
+  /** --zone-from, --zone-map, --zone-default, as given. */
+  zones?: ZoneFlags;
   onVerdictLine?(line: string): void;
   events?: 'text' | 'json';
   onEventLine?(line: string): void;
@@ -104,7 +107,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
   const workers = Array.from({ length: o.workers }, (_, worker) =>
-    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [] }),
+    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], zones: o.zones ?? {} }),
   );
   try {
     await Promise.all(

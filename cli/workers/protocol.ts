@@ -7,6 +7,7 @@
  */
 import type { CtStats, FlowRecord } from '../../processors/flow';
 import type { ReadSummary } from '../../ingest/packetSource';
+import type { ZoneFlags } from '../zoneOptions';
 
 export interface CaptureWorkerTask {
   /** The capture file's bytes, shared by all workers (never copied per worker). */
@@ -22,6 +23,8 @@ export interface CaptureWorkerTask {
   table: boolean;
   /** The --notrack rules as given on the command line (each worker parses them itself). */
   notrack: string[];
+  /** The --zone-* options as given: every worker resolves zones as the single engine would. */
+  zones: ZoneFlags;
 }
 
 /**

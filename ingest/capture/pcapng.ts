@@ -1,7 +1,7 @@
 /**
  * pcapng files: a sequence of blocks (type, total length, body, total length again), grouped
  * into sections that each start with a Section Header Block carrying its own byte order. Each
- * section declares its interfaces (IDB: link type and timestamp unit); packet blocks name one.
+ * section declares its interfaces (IDB: link type, timestamp unit, name); packet blocks name one.
  * Blocks we do not need (statistics, name resolution, custom, ...) are skipped by length.
  */
 import { CaptureFormatError, LINKTYPE, makeCapture, type Capture, type CaptureFrame } from './types';
@@ -13,6 +13,7 @@ const BT_SPB = 0x00000003;
 const BT_EPB = 0x00000006;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const OPT_ENDOFOPT = 0;
+const OPT_IF_NAME = 2;
 const OPT_IF_TSRESOL = 9;
 const OPT_IF_TSOFFSET = 14;
 
@@ -24,6 +25,8 @@ interface Interface {
   mul: bigint;
   div: bigint;
   offsetUs: number;
+  /** if_name: the capturing interface's name (eth1, ens3, ...), when the file records it. */
+  name?: string;
 }
 
 export function isPcapngMagic(magicLe: number): boolean {
@@ -63,6 +66,10 @@ function readInterface(view: DataView, start: number, end: number, le: boolean):
       iface.div = unitsPerSec;
     } else if (code === OPT_IF_TSOFFSET && len >= 8) {
       iface.offsetUs = Number(view.getBigInt64(o + 4, le)) * 1_000_000;
+    } else if (code === OPT_IF_NAME && len > 0) {
+      // UTF-8, not necessarily NUL-terminated (some writers add one anyway: cut it).
+      const name = Buffer.from(view.buffer, view.byteOffset + o + 4, len).toString('utf8').replace(/\0+$/, '');
+      if (name) iface.name = name;
     }
     o += 4 + ((len + 3) & ~3);
   }
@@ -117,7 +124,7 @@ export function openPcapng(bytes: Uint8Array): Capture {
         const iface = interfaces[interfaceId];
         const capLen = Math.min(view.getUint32(body + 12, le), bodyLen - 20);
         lastTsUs = timestampUs(iface, view.getUint32(body + 4, le), view.getUint32(body + 8, le));
-        yield {
+        const f: CaptureFrame = {
           frame: frame++,
           tsUs: lastTsUs,
           linkType: iface ? iface.linkType : LINKTYPE.UNDECLARED,
@@ -125,6 +132,8 @@ export function openPcapng(bytes: Uint8Array): Capture {
           data: bytes.subarray(body + 20, body + 20 + capLen),
           origLength: view.getUint32(body + 16, le),
         };
+        if (iface?.name !== undefined) f.interfaceName = iface.name;
+        yield f;
       } else if (type === BT_SPB) {
         if (bodyLen < 4) return fail(`short simple packet block: ${bodyLen} bytes`);
         const iface = interfaces[0];
@@ -132,7 +141,7 @@ export function openPcapng(bytes: Uint8Array): Capture {
         // The captured length is implied: the original length cut to the snaplen and the block.
         let capLen = Math.min(origLength, bodyLen - 4);
         if (iface && iface.snapLen > 0) capLen = Math.min(capLen, iface.snapLen);
-        yield {
+        const f: CaptureFrame = {
           frame: frame++,
           tsUs: lastTsUs,
           linkType: iface ? iface.linkType : LINKTYPE.UNDECLARED,
@@ -140,6 +149,8 @@ export function openPcapng(bytes: Uint8Array): Capture {
           data: bytes.subarray(body + 4, body + 4 + capLen),
           origLength,
         };
+        if (iface?.name !== undefined) f.interfaceName = iface.name;
+        yield f;
       }
       off += blockLen;
     }

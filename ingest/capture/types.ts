@@ -13,6 +13,8 @@ export interface CaptureFrame {
   linkType: number;
   /** pcapng interface id within its section; 0 for pcap. */
   interfaceId: number;
+  /** The pcapng interface's name (its IDB's if_name option), when the file gives one. */
+  interfaceName?: string;
   /** The captured bytes (a view into the file buffer, not a copy). */
   data: Uint8Array;
   /** The frame's length on the wire; larger than data.length when the snaplen cut it. */

@@ -15,7 +15,7 @@ export type DecodeResult =
 /** Prefix of the reason reported if a decoder bug throws; tests assert it never appears. */
 export const INTERNAL_ERROR_PREFIX = 'internal decoder error';
 
-export function decodeFrame(frame: Pick<CaptureFrame, 'frame' | 'tsUs' | 'linkType' | 'interfaceId' | 'data'>): DecodeResult {
+export function decodeFrame(frame: Pick<CaptureFrame, 'frame' | 'tsUs' | 'linkType' | 'interfaceId' | 'interfaceName' | 'data'>): DecodeResult {
   try {
     const link = findIpHeader(frame.linkType, frame.data);
     if (link.kind !== 'ip') return link;
@@ -27,6 +27,7 @@ export function decodeFrame(frame: Pick<CaptureFrame, 'frame' | 'tsUs' | 'linkTy
       interfaceId: frame.interfaceId,
       ip: ip.packet,
     };
+    if (frame.interfaceName !== undefined) packet.interfaceName = frame.interfaceName;
     if (link.vlan !== undefined) packet.vlan = link.vlan;
     return { kind: 'ip', packet };
   } catch (err) {

@@ -12,6 +12,9 @@
  *    absent), optional `ctflow-origlen` and `ctflow-interface`. Meant for agents that forward
  *    frames one by one.
  *
+ * Either form may carry a `ctflow-zone` header (decimal, 0..65535): the conntrack zone of every
+ * frame in the message, used when the zone comes from the message (docs/zones.md).
+ *
  * Decoding never trusts a length: a message that does not parse throws TopicFormatError naming
  * what is wrong, and the caller sends the whole message to the dead-letter topic.
  */
@@ -30,6 +33,9 @@ export const FRAME_HEADERS = {
   origLength: 'ctflow-origlen',
   interfaceId: 'ctflow-interface',
 } as const;
+
+/** The message's conntrack zone, on either form of captured traffic and on packet events. */
+export const ZONE_HEADER = 'ctflow-zone';
 
 /** A frame as it travels in a topic: a CaptureFrame without the file position. */
 export type TopicFrame = Omit<CaptureFrame, 'frame'>;
@@ -125,6 +131,14 @@ export function decodeSingleFrame(value: Uint8Array, headers: MessageHeaders, me
     data: value,
     origLength: Math.max(headerInt(headers, FRAME_HEADERS.origLength, 0xffffffff) ?? 0, value.length),
   };
+}
+
+/** The zone a message's `ctflow-zone` header names, if it has one; a bad value makes the message a dead letter. */
+export function messageZone(headers: MessageHeaders): number | undefined {
+  const text = headers[ZONE_HEADER];
+  if (text === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 0xffff) throw new TopicFormatError(`header ${ZONE_HEADER}='${text.slice(0, 40)}' is not a zone (an integer from 0 to 65535)`);
+  return Number(text);
 }
 
 /** A captured-traffic message in either form: the link-type header marks a single frame, the magic a batch. */

@@ -5,9 +5,10 @@
  * no IP (ARP, LLDP) are counted by `skipped`, as `ctflow replay` counts them in a capture.
  */
 import type { CapturedPacket } from '../../processors/packet';
+import type { ZoneOf } from '../../processors/zones';
 import type { InputMessage } from '../../kafka/client';
 import { decodeFrame } from '../decode/index';
-import { decodeCapturedTraffic, TopicFormatError } from './capturedTraffic';
+import { decodeCapturedTraffic, messageZone, TopicFormatError } from './capturedTraffic';
 import { decodePacketEvent } from './packetEvents';
 
 export type InputKind = 'captured-traffic' | 'packet-events';
@@ -22,23 +23,37 @@ export interface InputHandlers {
   skipped(reason: string): void;
 }
 
-export function decodeInputMessage(kind: InputKind, msg: InputMessage, h: InputHandlers): void {
+/** Without a zone policy: the zone the message carries (packet event field, else header), else 0. */
+const carriedZone: ZoneOf = (_p, carried) => carried ?? 0;
+
+/**
+ * Decodes one message and gives each packet its zone: `zoneOf` (processors/zones.ts) sees the
+ * frame's interface and VLAN and the zone the message carries (a packet event's own `zone`
+ * field, else the `ctflow-zone` header).
+ */
+export function decodeInputMessage(kind: InputKind, msg: InputMessage, h: InputHandlers, zoneOf: ZoneOf = carriedZone): void {
   if (msg.value === null) {
     h.dead('message has no value (a tombstone) on an input topic');
     return;
   }
   try {
+    const headerZone = messageZone(msg.headers);
     if (kind === 'packet-events') {
       const e = decodePacketEvent(msg.value, msg.timestampMs);
-      h.packet({ frame: 0, tsUs: e.tsUs, interfaceId: 0, ip: e.ip, zone: e.zone });
+      const p: TopicPacket = { frame: 0, tsUs: e.tsUs, interfaceId: 0, ip: e.ip };
+      p.zone = zoneOf(p, e.zone ?? headerZone);
+      h.packet(p);
       return;
     }
     const frames = decodeCapturedTraffic(msg.value, msg.headers, msg.timestampMs);
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
       const r = decodeFrame({ frame: i, tsUs: f.tsUs, linkType: f.linkType, interfaceId: f.interfaceId, data: f.data });
-      if (r.kind === 'ip') h.packet(r.packet);
-      else if (r.kind === 'not-ip') h.skipped(r.reason);
+      if (r.kind === 'ip') {
+        const p: TopicPacket = r.packet;
+        p.zone = zoneOf(p, headerZone);
+        h.packet(p);
+      } else if (r.kind === 'not-ip') h.skipped(r.reason);
       else h.dead(r.reason, { frame: i, bytes: f.data });
     }
   } catch (err) {

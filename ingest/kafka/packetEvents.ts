@@ -82,7 +82,8 @@ type PacketFields = z.output<typeof innerSchema>;
 
 export interface PacketEvent {
   tsUs: number;
-  zone: number;
+  /** The event's own zone field; absent when it names none. */
+  zone?: number;
   ip: IpPacket;
 }
 
@@ -166,5 +167,7 @@ export function decodePacketEvent(value: string | Uint8Array, fallbackTsMs: numb
   if (!r.success) throw new TopicFormatError(`packet event: ${zodReason(r.error)}`);
   const e = r.data;
   const tsUs = e.tsUs ?? (e.ts !== undefined ? Math.round(e.ts * 1e6) : fallbackTsMs * 1000);
-  return { tsUs, zone: e.zone ?? 0, ip: toIp(e) };
+  const ev: PacketEvent = { tsUs, ip: toIp(e) };
+  if (e.zone !== undefined) ev.zone = e.zone;
+  return ev;
 }

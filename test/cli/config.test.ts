@@ -29,6 +29,16 @@ describe('ctflow run --config', () => {
     expect(() => loadConfig('/nonexistent/ctflow.yaml')).toThrow(/cannot read config '\/nonexistent\/ctflow.yaml': ENOENT/);
   });
 
+  test('zones: the default takes the zone each message carries; a bad key is named with the problem', () => {
+    expect(loadConfig().zones).toEqual({ source: 'header', map: {}, default: 0 });
+    // YAML numbers as map keys arrive as strings, the way the interface and topic names do.
+    expect(loadConfig(file('zones:\n  source: vlan\n  map: {100: 1, 200: 2}\n  default: 9\n')).zones).toEqual({ source: 'vlan', map: { '100': 1, '200': 2 }, default: 9 });
+    expect(() => loadConfig(file('zones:\n  source: vlan\n  map:\n    eth1: 1\n'))).toThrow(/ctflow\.yaml: zones\.map\.eth1: a VLAN id is a number from 0 to 4095/);
+    expect(() => loadConfig(file('zones:\n  source: topic\n'))).toThrow(/zones\.map: the topic source needs a map/);
+    expect(() => loadConfig(file('zones:\n  source: iif\n'))).toThrow(/zones\.source: /);
+    expect(() => loadConfig(file('zones:\n  map:\n    "7": 65536\n'))).toThrow(/zones\.map\.7: /);
+  });
+
   test('brokers: flag over environment over file; the SASL password only from the environment', () => {
     const c = loadConfig(file('kafka:\n  brokers: [a:1, b:2]\n  sasl:\n    mechanism: scram-sha-512\n    username: ctflow\n'));
     expect(() => kafkaSettingsOf(c, {})).toThrow(/\$CTFLOW_KAFKA_PASSWORD, which is not set/);

@@ -45,6 +45,8 @@ export interface NgInterface {
   tsresol?: number;
   /** if_tsoffset in seconds. */
   tsoffset?: number;
+  /** if_name, written as UTF-8 without a terminating NUL. */
+  name?: string;
 }
 
 export type NgBlock =
@@ -109,6 +111,7 @@ export function writePcapng(sections: NgSection[]): Uint8Array {
     for (const b of s.blocks) {
       if (b.kind === 'idb') {
         const opts: Uint8Array[] = [];
+        if (b.iface.name !== undefined) opts.push(option(2, new TextEncoder().encode(b.iface.name), le));
         if (b.iface.tsresol !== undefined) opts.push(option(9, Uint8Array.of(b.iface.tsresol), le));
         if (b.iface.tsoffset !== undefined) {
           opts.push(option(14, body(8, (v) => v.setBigInt64(0, BigInt(b.iface.tsoffset ?? 0), le)), le));

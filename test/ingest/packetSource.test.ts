@@ -64,21 +64,21 @@ describe('readPackets', () => {
     expect(summary.captureProblem).toMatchObject({ frame: 5, reason: expect.stringMatching(/^truncated record/) });
   });
 
-  test('pcapng interface ids and VLANs are carried through', () => {
+  test('pcapng interface ids and names, and VLANs, are carried through', () => {
     const ng = writePcapng([
       {
         blocks: [
           { kind: 'idb', iface: { linkType: LINKTYPE.RAW } },
-          { kind: 'idb', iface: { linkType: LINKTYPE.ETHERNET } },
+          { kind: 'idb', iface: { linkType: LINKTYPE.ETHERNET, name: 'eth1' } },
           { kind: 'epb', interfaceId: 1, ts: 1n, data: ethernetFrame({ payload: sampleTcpSyn(), vlans: [300] }) },
           { kind: 'epb', interfaceId: 0, ts: 2n, data: sampleTcpSyn() },
         ],
       },
     ]);
     const { packets } = readAllPackets(ng);
-    expect(packets.map((p) => [p.index, p.interfaceId, p.vlan])).toEqual([
-      [0, 1, 300],
-      [1, 0, undefined],
+    expect(packets.map((p) => [p.index, p.interfaceId, p.interfaceName, p.vlan])).toEqual([
+      [0, 1, 'eth1', 300],
+      [1, 0, undefined, undefined],
     ]);
   });
 

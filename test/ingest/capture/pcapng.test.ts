@@ -76,6 +76,31 @@ describe('pcapng reader', () => {
     expect(got[1].data).toEqual(pkt.subarray(0, 30));
   });
 
+  test('interface names (if_name) reach every frame of their interface, per section, in either byte order', () => {
+    const file = writePcapng([
+      {
+        blocks: [
+          { kind: 'idb', iface: { linkType: LINKTYPE.ETHERNET, name: 'eth1' } },
+          { kind: 'idb', iface: { linkType: LINKTYPE.ETHERNET } }, // no name: none is made up
+          { kind: 'idb', iface: { linkType: LINKTYPE.ETHERNET, name: 'wan0', tsresol: 9 } }, // beside other options
+          { kind: 'epb', interfaceId: 1, ts: 1n, data: pkt },
+          { kind: 'epb', interfaceId: 0, ts: 2n, data: pkt },
+          { kind: 'epb', interfaceId: 2, ts: 3000n, data: pkt },
+          { kind: 'spb', data: pkt },
+        ],
+      },
+      // A new section starts its interface list again: id 0 is now a different interface.
+      { bigEndian: true, blocks: [{ kind: 'idb', iface: { linkType: LINKTYPE.RAW, name: 'ens3' } }, { kind: 'pb', interfaceId: 0, ts: 4n, data: pkt }] },
+    ]);
+    expect([...openPcapng(file)].map((f) => [f.interfaceId, f.interfaceName])).toEqual([
+      [1, undefined],
+      [0, 'eth1'],
+      [2, 'wan0'],
+      [0, 'eth1'],
+      [0, 'ens3'],
+    ]);
+  });
+
   test('skips unknown blocks (name resolution, statistics, custom)', () => {
     const file = writePcapng([
       {
