@@ -12,6 +12,8 @@ import type { PacketVerdict } from '../processors/pipeline';
 import { loadCapture, problemLines, runCapture } from './runCapture';
 import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
+import { eventSelector, flowSelector } from './filterOptions';
+import type { FilterOptionValues } from './filterOptions';
 
 export interface CommonOptions {
   sysctl: string[];
@@ -35,22 +37,28 @@ export function classify(path: string, o: CommonOptions, io: Output): void {
   problemLines(r.summary).forEach(io.err);
 }
 
-export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+/** `events`, with conntrack's filters and `-e` event mask applied to each event (as conntrack -E does). */
+export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void {
   const { sysctl, shards } = settings(o);
+  const selected = eventSelector(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
-    onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
+    onEvent: (e) => {
+      if (selected(e)) io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
+    },
   });
   problemLines(r.summary).forEach(io.err);
 }
 
-export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+/** `list`, with conntrack's filters: only the entries that pass all of them are shown and counted. */
+export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void {
   const { sysctl, shards } = settings(o);
+  const selected = flowSelector(o);
   const r = runCapture(loadCapture(path), { sysctl, shards });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
-  const flows = r.engine.list();
+  const flows = r.engine.list().filter(selected);
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
   else flows.forEach((f) => io.out(formatEntry(f, text)));
   problemLines(r.summary).forEach(io.err);

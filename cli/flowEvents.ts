@@ -12,11 +12,14 @@ import { FleetTable } from '../processors/fleet/fleetTable';
 import { flowJson, formatEntry } from '../sinks/conntrackText';
 import * as commands from './commands';
 import type { CommonOptions, Output } from './commands';
+import { flowSelector } from './filterOptions';
+import type { FilterOptionValues } from './filterOptions';
 
-export interface ListOptions extends CommonOptions {
-  json?: boolean;
-  flowEvents?: string[];
-}
+export type ListOptions = CommonOptions &
+  FilterOptionValues & {
+    json?: boolean;
+    flowEvents?: string[];
+  };
 
 /** `list`: from a capture, or from flow events; exactly one of the two. */
 export function list(path: string | undefined, o: ListOptions, io: Output): void {
@@ -37,6 +40,7 @@ function readInput(file: string): string {
 
 export function listFlowEvents(files: string[], o: ListOptions, io: Output): void {
   if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
+  const selected = flowSelector(o);
   const table = new FleetTable();
   let bad = 0;
   for (const file of files) {
@@ -46,7 +50,7 @@ export function listFlowEvents(files: string[], o: ListOptions, io: Output): voi
     parsed.events.forEach((e) => table.apply(e));
   }
   // Timeouts as conntrack -L would show them at the last event read: what is left of the last reported one.
-  const flows = table.list(table.clockUs);
+  const flows = table.list(table.clockUs).filter(selected);
   // packets=/bytes= as conntrack prints them with nf_conntrack_acct=1: when the hosts reported any.
   const text = { acct: flows.some((f) => f.countersKnown) };
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
