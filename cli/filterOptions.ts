@@ -8,7 +8,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { matchesFlow, selectsEvent } from '../processors/filter/flowFilter';
 import type { EventMask, FlowFilter } from '../processors/filter/flowFilter';
-import { FilterValueError, parseEventMask, parseFlowFilter } from '../processors/filter/parseFilter';
+import { checkFilterValue, FilterValueError, parseEventMask, parseFlowFilter } from '../processors/filter/parseFilter';
 import type { FilterField, FilterInput } from '../processors/filter/parseFilter';
 import type { FlowEvent, FlowRecord } from '../processors/flow';
 
@@ -44,7 +44,7 @@ const aliasKey = (flag: string): string => flag.replace(/^--/, '').replace(/-(\w
 function checked(field: FilterField) {
   return (value: string): string => {
     try {
-      parseFlowFilter({ [field]: value });
+      checkFilterValue(field, value);
     } catch (err) {
       throw new InvalidArgumentError((err as Error).message);
     }

@@ -199,6 +199,16 @@ export function parseFlowFilter(input: FilterInput): FlowFilter {
   return f;
 }
 
+/** Checks one value on its own (the checks between options come with parseFlowFilter); throws with the reason. */
+export function checkFilterValue(name: FilterField, value: string): void {
+  if (name === 'maskSrc' || name === 'maskDst') {
+    const mask = parsePrefix(value);
+    if (mask.bits !== (mask.family === 4 ? 32 : 128)) throw new Error(`'${value}' is not a mask (255.255.255.0, ffff:ffff::)`);
+    return;
+  }
+  parseFlowFilter({ [name]: value });
+}
+
 /** conntrack refuses addresses of two families (or of another family than -f): nothing could match. */
 function checkOneFamily(f: FlowFilter, i: FilterInput): void {
   let family = f.family;

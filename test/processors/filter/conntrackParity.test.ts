@@ -1,0 +1,103 @@
+/**
+ * ctflow's filters against the real conntrack(8): scripts/conntrackFilters.sh created entries in a
+ * private namespace with `conntrack -I` (NAT ones through nf_nat), listed them (table.txt) and
+ * recorded which ids `conntrack -L ARGS` showed for each filter (cases.txt). Here the same ARGS
+ * go through ctflow's own option parser and FlowFilter over the listed entries.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { addFilterOptions, flowFilterOf } from '../../../cli/filterOptions';
+import { parseFlowEvents } from '../../../ingest/flowEvents';
+import { matchesFlow } from '../../../processors/filter/flowFilter';
+import type { FlowRecord } from '../../../processors/flow';
+
+const dir = join(__dirname, '..', '..', 'fixtures', 'conntrackFilters');
+
+const table: FlowRecord[] = parseFlowEvents(readFileSync(join(dir, 'table.txt'), 'utf8')).events.map(({ flow: s }) => ({
+  id: s.id!,
+  zone: s.zone,
+  family: s.family,
+  proto: s.proto,
+  state: s.state,
+  timeout: s.timeout ?? 0,
+  orig: s.orig,
+  reply: s.reply,
+  status: s.status,
+  counters: { orig: { packets: 0, bytes: 0 }, reply: { packets: 0, bytes: 0 } },
+  startUs: 0,
+  lastUs: 0,
+}));
+
+/** cases.txt: "$ ARGS" then the ids shown (or "error"). */
+const cases = new Map<string, number[] | 'error'>();
+{
+  let current = '';
+  for (const line of readFileSync(join(dir, 'cases.txt'), 'utf8').split('\n')) {
+    if (line.startsWith('$ ')) cases.set((current = line.slice(2)), []);
+    else if (line === 'error') cases.set(current, 'error');
+    else if (line) (cases.get(current) as number[]).push(Number(line));
+  }
+}
+
+/** ctflow's answer for one argument string: the ids it selects, or 'error'. */
+function ours(args: string): number[] | 'error' {
+  const cmd = addFilterOptions(new Command('list')).exitOverride().configureOutput({ writeErr: () => undefined });
+  try {
+    cmd.parse(args.split(' '), { from: 'user' });
+    const filter = flowFilterOf(cmd.opts());
+    return table.filter((f) => matchesFlow(filter, f)).map((f) => f.id).sort((a, b) => a - b);
+  } catch {
+    return 'error';
+  }
+}
+
+const kernel = (args: string): number[] => {
+  const v = cases.get(args);
+  if (!Array.isArray(v)) throw new Error(`no recorded ids for '${args}'`);
+  return v;
+};
+const byId = new Map(table.map((f) => [f.id, f]));
+const isIcmp = (id: number): boolean => byId.get(id)!.proto === 1;
+const natArgs = (args: string): boolean => /--(src|dst|any)-nat/.test(args);
+
+/** conntrack 1.4.7 shows nothing for --any-nat ADDR with any other filter (see below); those are checked apart. */
+const anyNatWithOthers = (args: string): boolean => /--any-nat \S/.test(args) && args.split(' ').length > 2;
+
+test('the fixture is what the script recorded: every entry parsed, and a few dozen cases', () => {
+  expect(table.length).toBe(readFileSync(join(dir, 'table.txt'), 'utf8').trim().split('\n').length);
+  expect(cases.size).toBeGreaterThan(50);
+  expect([...cases.values()].filter((v) => v === 'error').length).toBeGreaterThan(3);
+});
+
+describe.each([...cases.keys()].filter((a) => !anyNatWithOthers(a)))('conntrack -L %s', (args) => {
+  test('ctflow selects the same entries (or refuses the same arguments)', () => {
+    const want = cases.get(args)!;
+    const got = ours(args);
+    if (want === 'error' || got === 'error' || !natArgs(args)) {
+      expect(got).toEqual(want);
+      return;
+    }
+    // NAT filters: exact on every entry but ICMP ones (conntrack's ICMP artefact, next test).
+    expect(got.filter((id) => !isIcmp(id))).toEqual(want.filter((id) => !isIcmp(id)));
+    expect(want).toEqual(expect.arrayContaining(got));
+  });
+});
+
+test("conntrack's NAT test compares ICMP tuples' id with the type/code field: an only source-NATed ping shows under --dst-nat; ctflow keeps to the tuples' meaning", () => {
+  const ping = table.find((f) => f.proto === 1 && f.reply.dst !== f.orig.src)!;
+  expect(ping.reply.src).toBe(ping.orig.dst); // its destination was not translated
+  expect(kernel('--dst-nat')).toContain(ping.id);
+  expect(ours('--dst-nat')).not.toContain(ping.id);
+  expect(ours('--src-nat')).toContain(ping.id);
+});
+
+test.each([
+  ['-p tcp --any-nat 10.1.1.1', '-p tcp'],
+  ['-p tcp --state ESTABLISHED -d 198.51.100.1 --any-nat 10.1.1.1', '-p tcp --state ESTABLISHED -d 198.51.100.1'],
+])('conntrack 1.4.7 shows nothing for %s; ctflow ANDs as documented: --any-nat ADDR and the rest', (args, rest) => {
+  expect(kernel(args)).toEqual([]);
+  const both = kernel('--any-nat 10.1.1.1').filter((id) => kernel(rest).includes(id));
+  expect(both.length).toBeGreaterThan(0);
+  expect(ours(args)).toEqual(both);
+});
