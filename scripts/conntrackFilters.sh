@@ -30,6 +30,8 @@ add -p udp -s 172.16.0.9 -d 198.51.100.53 --sport 5002 --dport 53 --src-nat 192.
 add -p udp -s 10.0.0.4 -d 198.51.100.53 --sport 5003 --dport 53 -w 5
 add -p icmp -s 10.0.0.4 -d 10.0.0.2 --icmp-type 8 --icmp-code 0 --icmp-id 77
 add -p icmp -s 10.0.0.10 -d 198.51.100.1 --icmp-type 8 --icmp-code 0 --icmp-id 99 --src-nat 192.0.2.9 -u SEEN_REPLY
+# A ping that passed nf_nat untranslated (NAT to its own address): marked as NAT done, tuples unchanged.
+add -p icmp -s 10.0.0.12 -d 198.51.100.1 --icmp-type 8 --icmp-code 0 --icmp-id 5 --src-nat 10.0.0.12 -u SEEN_REPLY
 add -p sctp -s 10.0.0.9 -d 10.0.0.2 --sport 1000 --dport 2905 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2 -u SEEN_REPLY
 add -p tcp -s 2001:db8::1 -d 2001:db8:1::2 --sport 1000 --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED
 add -p udp -s 2001:db8::1 -d 2001:db8:1::2 --sport 1000 --dport 53 -w 5
@@ -106,6 +108,8 @@ done <<'CASES'
 -f ipv4 -p udp -u SEEN_REPLY
 -p tcp --state ESTABLISHED -d 198.51.100.1 --any-nat 10.1.1.1
 -p tcp --any-nat 10.1.1.1
+-w 0 --any-nat 10.1.1.1
+-s 10.0.0.0/29 --any-nat 10.1.1.1
 -p tcp --state ESTABLISHED -d 198.51.100.1
 -p tcp --state ESTABLISHED --dst-nat 10.1.1.1
 -f ipv6 -p udp -w 5
