@@ -46,7 +46,9 @@ function checked(field: FilterField) {
     try {
       checkFilterValue(field, value);
     } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
+      // --src-nat and its siblings take an optional value, so a capture named after them is read as one.
+      const hint = field === 'srcNat' || field === 'dstNat' || field === 'anyNat' ? ' (without an address, give the capture before this option)' : '';
+      throw new InvalidArgumentError(`${(err as Error).message}${hint}`);
     }
     return value;
   };

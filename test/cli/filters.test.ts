@@ -135,6 +135,13 @@ describe('bad values are refused, naming the option and the value', () => {
     expect(r.err.join('\n')).toMatch(/--event-mask.*'CHANGED'/s);
   });
 
+  test('--src-nat takes an optional address: a capture after it is refused as one, with a hint', () => {
+    const r = run('list', '--src-nat', sample);
+    expect(r.code).toBe(2);
+    expect(r.err.join('\n')).toMatch(/--src-nat.*'.*sample\.pcap'.*give the capture before this option/s);
+    expect(run('list', sample, '--src-nat').code).toBe(0);
+  });
+
   test('a filter and its conntrack alias together', () => {
     const r = run('list', sample, '-s', '10.0.0.1', '--orig-src', '10.0.0.2');
     expect(r.code).toBe(1);
