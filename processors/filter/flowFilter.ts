@@ -5,7 +5,7 @@
  * its filters), so a filter with no fields selects everything. Pure: `ctflow list`, `ctflow events`
  * and the HTTP `/flows` API all decide with `matchesFlow`; parsing lives in parseFilter.ts.
  */
-import type { EventType, FlowEvent, FlowRecord, Tuple } from '../flow';
+import type { EventType, FlowEvent, FlowRecord } from '../flow';
 import { entryState, STATUS } from '../flow';
 import { IPPROTO } from '../packet';
 import { inPrefix } from '../conntrack/rules/match';
@@ -58,42 +58,45 @@ export const ICMP_PROTOS: ReadonlySet<number> = new Set([IPPROTO.ICMP, IPPROTO.I
 
 const inAddr = (p: Prefix, f: FlowRecord, addr: string): boolean => inPrefix(p, f.family, addr);
 
-/** The reply side's "port" facing the original source (or destination): ports, or the ICMP id. */
-function l4Changed(f: FlowRecord, origSide: 'sport' | 'dport', replySide: 'sport' | 'dport'): boolean {
-  if (PORT_PROTOS.has(f.proto)) return f.reply[replySide] !== f.orig[origSide];
-  // nf_nat translates the ICMP echo id on SNAT; the id is the same field in both tuples.
-  if (origSide === 'sport' && f.orig.icmp && f.reply.icmp) return f.reply.icmp.id !== f.orig.icmp.id;
-  return false;
+/** The original source's port and the port the reply goes back to: ports, or the ICMP id (which SNAT may rewrite). */
+function sourcePorts(f: FlowRecord): [number, number] | undefined {
+  if (PORT_PROTOS.has(f.proto)) return [f.orig.sport, f.reply.dport];
+  if (f.orig.icmp && f.reply.icmp) return [f.orig.icmp.id, f.reply.icmp.id];
+  return undefined;
 }
 
-function l4Of(t: Tuple, side: 'sport' | 'dport', proto: number): number | undefined {
-  if (PORT_PROTOS.has(proto)) return t[side];
-  return side === 'dport' && t.icmp ? t.icmp.id : undefined;
+/** The original destination port and the port the reply comes from. */
+function destinationPorts(f: FlowRecord): [number, number] | undefined {
+  return PORT_PROTOS.has(f.proto) ? [f.orig.dport, f.reply.sport] : undefined;
 }
 
 /**
- * Whether the entry was source-NATed, and (with a target) to that address and port. conntrack
- * decides on the tuples: SNAT rewrote the address when the reply goes to another address than the
- * original source, the port when the reply's destination port differs from the original source
- * port. It also wants the kernel's SRC_NAT_DONE bit, which nf_nat sets on every entry passing
- * the nat hooks, changed or not, so for real entries the tuples alone decide (and ctflow's text
- * readers cannot see that bit). A target names the address: only address-NATed entries then
- * match (a port-only translation does not), and a port in the target must be the new port too.
+ * One side's NAT test, as conntrack's: the address was rewritten when the reply's address on
+ * that side differs from the original's, the port when the ports differ. With a target only an
+ * address-NATed entry matches (a port-only translation does not), to (or from) that address, and
+ * a port in the target must be a rewritten port equal to it.
+ */
+function natted(f: FlowRecord, before: string, after: string, ports: [number, number] | undefined, target?: NatTarget): boolean {
+  const addrChanged = after !== before;
+  const portChanged = ports !== undefined && ports[0] !== ports[1];
+  if (!target) return addrChanged || portChanged;
+  if (!addrChanged || !inAddr(target.addr, f, after)) return false;
+  return target.port === undefined || (portChanged && ports![1] === target.port);
+}
+
+/**
+ * Source NAT: the reply goes to another address or port than the original source. conntrack
+ * also wants the kernel's SRC_NAT_DONE bit, but nf_nat sets that on every entry passing the nat
+ * hooks, translated or not, so for real entries the tuples decide (and ctflow's readers of
+ * conntrack's text cannot see the bit).
  */
 export function sourceNatted(f: FlowRecord, target?: NatTarget): boolean {
-  const addrChanged = f.reply.dst !== f.orig.src;
-  if (!target) return addrChanged || l4Changed(f, 'sport', 'dport');
-  if (!addrChanged || !inAddr(target.addr, f, f.reply.dst)) return false;
-  return target.port === undefined || (l4Changed(f, 'sport', 'dport') && l4Of(f.reply, 'dport', f.proto) === target.port);
+  return natted(f, f.orig.src, f.reply.dst, sourcePorts(f), target);
 }
 
 /** Destination NAT, the mirror image: the reply comes from another address or port than the original destination. */
 export function destinationNatted(f: FlowRecord, target?: NatTarget): boolean {
-  const addrChanged = f.reply.src !== f.orig.dst;
-  const portChanged = PORT_PROTOS.has(f.proto) && f.reply.sport !== f.orig.dport;
-  if (!target) return addrChanged || portChanged;
-  if (!addrChanged || !inAddr(target.addr, f, f.reply.src)) return false;
-  return target.port === undefined || (portChanged && f.reply.sport === target.port);
+  return natted(f, f.orig.dst, f.reply.src, destinationPorts(f), target);
 }
 
 function hasPort(f: FlowRecord, want: number | undefined, got: (f: FlowRecord) => number): boolean {

@@ -135,6 +135,16 @@ describe('NAT, decided on the tuples as conntrack does', () => {
     expect(sel({ anyNat: '192.0.2.1' }, snat)).toBe(true);
   });
 
+  test('ICMP: SNAT may rewrite the echo id, which counts as the port; type and code never do', () => {
+    const idOnly = flow({ ...ping, reply: { src: '10.0.0.2', dst: '10.0.0.1', sport: 0, dport: 0, icmp: { type: 0, code: 0, id: 1000 } } });
+    expect([sel({ srcNat: true }, idOnly), sel({ dstNat: true }, idOnly)]).toEqual([true, false]);
+    const masq = flow({ ...ping, reply: { src: '10.0.0.2', dst: '192.0.2.1', sport: 0, dport: 0, icmp: { type: 0, code: 0, id: 1000 } } });
+    expect(sel({ srcNat: '192.0.2.1:1000' }, masq)).toBe(true);
+    expect(sel({ srcNat: '192.0.2.1:77' }, masq)).toBe(false);
+    const untouched = flow({ ...ping, reply: { src: '10.0.0.2', dst: '10.0.0.1', sport: 0, dport: 0, icmp: { type: 0, code: 0, id: 77 } } });
+    expect(sel({ anyNat: true }, untouched)).toBe(false);
+  });
+
   test('--src-nat and --dst-nat together want both', () => {
     const both = flow({ reply: { src: '10.9.9.9', dst: '192.0.2.1', sport: 443, dport: 40000 } });
     expect([both, snat, dnat].map((f) => sel({ srcNat: true, dstNat: true }, f))).toEqual([true, false, false]);
