@@ -6,15 +6,43 @@
 # kernel's nf_nat sets them up and marks them), no packet is sent.
 #   table.txt  conntrack -L -o extended,id: every entry
 #   cases.txt  per filter: "$ ARGS", then the ids conntrack -L ARGS showed (sorted), or "error"
+#   events.txt conntrack -E -o extended,id while the entries are created, marked (-U) and flushed
+#   event-cases.txt  per filter: "$ ARGS", then "TYPE id" of each event conntrack -E ARGS showed
 set -eu
 out=${1:-test/fixtures/conntrackFilters}
 ns=ctf-filt-$$
 ip netns add "$ns"
+tmp=$(mktemp -d)
+listeners=''
+# shellcheck disable=SC2086
+cleanup() { [ -z "$listeners" ] || kill $listeners 2>/dev/null || true; rm -rf "$tmp"; [ -n "${KEEP_NS:-}" ] || ip netns del "$ns"; }
+trap cleanup EXIT
 # KEEP_NS=1 keeps the namespace (named on stderr) for trying filters by hand; delete it after.
-[ -n "${KEEP_NS:-}" ] || trap 'ip netns del "$ns"' EXIT
 [ -z "${KEEP_NS:-}" ] || echo "$ns" >&2
 ct() { ip netns exec "$ns" conntrack "$@"; }
 add() { ct -I -t 300 "$@" >/dev/null 2>&1 || { echo "conntrack -I $* failed" >&2; exit 1; }; }
+
+# Event listeners, one per filter (the first unfiltered), started before anything happens.
+k=0
+while IFS= read -r args; do
+  # shellcheck disable=SC2086
+  ip netns exec "$ns" timeout 120 conntrack -E -o extended,id $args > "$tmp/$k" 2>/dev/null &
+  listeners="$listeners $!"
+  echo "$args" > "$tmp/$k.args"
+  k=$((k + 1))
+done <<'EVENT_CASES'
+
+-e NEW
+-e NEW,DESTROY
+-e UPDATES
+-e ALL -p udp
+-e DESTROY --src-nat
+-s 10.0.0.0/29 -p tcp
+-f ipv6
+-p tcp --state ESTABLISHED -e UPDATES
+-e NEW --dst-nat 10.1.1.1
+EVENT_CASES
+sleep 1
 
 add -p tcp -s 10.0.0.1 -d 198.51.100.1 --sport 1000 --dport 80 --state ESTABLISHED -u SEEN_REPLY,ASSURED
 add -p tcp -s 10.0.0.2 -d 198.51.100.1 --sport 1001 --dport 443 --state SYN_SENT
@@ -121,3 +149,20 @@ done <<'CASES'
 -p foo
 -f ipv5
 CASES
+
+# UPDATE events (a new mark) for a few entries, then one DESTROY each.
+for src in 10.0.0.1 10.0.0.5 10.0.0.7 172.16.0.9 2001:db8::1; do ct -U -s "$src" -m 7 >/dev/null 2>&1; done
+ct -F >/dev/null 2>&1
+sleep 1
+# shellcheck disable=SC2086
+kill $listeners
+wait
+listeners=''
+cp "$tmp/0" "$out/events.txt"
+: > "$out/event-cases.txt"
+i=1
+while [ "$i" -lt "$k" ]; do
+  echo "\$ $(cat "$tmp/$i.args")" >> "$out/event-cases.txt"
+  sed -n 's/^ *\[\([A-Z]*\)\].* id=\([0-9]*\).*$/\1 \2/p' "$tmp/$i" >> "$out/event-cases.txt"
+  i=$((i + 1))
+done
