@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import * as commands from './cli/commands';
+import { addFilterOptions } from './cli/filterOptions';
 import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
 import { otlpMetricsUrl } from './sinks/otel/endpoint';
@@ -30,10 +31,10 @@ export function buildProgram(io: Output): Command {
 
   common(program.command('classify <capture>').description('one JSON line per IP packet: ctstate, direction, TCP state, INVALID reason'))
     .action((path: string, o) => commands.classify(path, o, io));
-  common(program.command('events <capture>').description('the event stream, like conntrack -E -o timestamp,extended,id'))
+  addFilterOptions(common(program.command('events <capture>').description('the event stream, like conntrack -E -o timestamp,extended,id')), { eventMask: true })
     .option('--json', 'JSON lines instead of conntrack text')
     .action((path: string, o) => commands.events(path, o, io));
-  common(program.command('list [capture]').description('the table after the last packet, like conntrack -L -o extended,id'))
+  addFilterOptions(common(program.command('list [capture]').description('the table after the last packet, like conntrack -L -o extended,id')))
     .option('--json', 'JSON lines instead of conntrack text')
     .addOption(new Option('--flow-events <file>', "instead of a capture: hosts' conntrack events (text, XML or JSON; '-' = stdin; repeat: one host per file)").default([]).argParser(collect))
     .action((path: string | undefined, o) => flowEvents.list(path, o, io));

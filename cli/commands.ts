@@ -17,6 +17,8 @@ import * as inWorkers from './workerCommands';
 import { workerCount } from './workerCommands';
 import { parseRuleOptions } from './rules';
 import type { RuleOptions } from './rules';
+import { eventSelector, flowSelector } from './filterOptions';
+import type { FilterOptionValues } from './filterOptions';
 
 
 import { captureZoneOf } from './zoneOptions';
@@ -49,26 +51,32 @@ export function classify(path: string, o: CommonOptions, io: Output): void | Pro
   problemLines(r.summary).forEach(io.err);
 }
 
-export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
+/** `events`, with conntrack's filters and `-e` event mask applied to each event (as conntrack -E does). */
+export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
+  const selected = eventSelector(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
     rules,
     zoneOf,
-    onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
+    onEvent: (e) => {
+      if (selected(e)) io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
+    },
   });
   problemLines(r.summary).forEach(io.err);
 }
 
-export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
+/** `list`, with conntrack's filters: only the entries that pass all of them are shown and counted. */
+export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void | Promise<void> {
   if (workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
+  const selected = flowSelector(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
-  const flows = r.engine.list();
+  const flows = r.engine.list().filter(selected);
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
   else flows.forEach((f) => io.out(formatEntry(f, text)));
   problemLines(r.summary).forEach(io.err);

@@ -12,11 +12,14 @@ import { FleetTable } from '../processors/fleet/fleetTable';
 import { flowJson, formatEntry } from '../sinks/conntrackText';
 import * as commands from './commands';
 import type { CommonOptions, Output } from './commands';
+import { flowSelector } from './filterOptions';
+import type { FilterOptionValues } from './filterOptions';
 
-export interface ListOptions extends CommonOptions {
-  json?: boolean;
-  flowEvents?: string[];
-}
+export type ListOptions = CommonOptions &
+  FilterOptionValues & {
+    json?: boolean;
+    flowEvents?: string[];
+  };
 
 /** `list`: from a capture, or from flow events; exactly one of the two. */
 export function list(path: string | undefined, o: ListOptions, io: Output): void | Promise<void> {
@@ -39,6 +42,7 @@ export function listFlowEvents(files: string[], o: ListOptions, io: Output): voi
   if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
   if (o.notrack?.length || o.nat?.length) throw new Error('list --flow-events: --notrack and --nat apply to captures only');
   if (o.zoneFrom !== undefined || o.zoneMap?.length || o.zoneDefault !== undefined) throw new Error('list --flow-events: the --zone-* options apply to captures; each host is a zone of its own');
+  const selected = flowSelector(o);
   const table = new FleetTable();
   let bad = 0;
   for (const file of files) {
@@ -48,7 +52,7 @@ export function listFlowEvents(files: string[], o: ListOptions, io: Output): voi
     parsed.events.forEach((e) => table.apply(e));
   }
   // Timeouts as conntrack -L would show them at the last event read: what is left of the last reported one.
-  const flows = table.list(table.clockUs);
+  const flows = table.list(table.clockUs).filter(selected);
   // packets=/bytes= as conntrack prints them with nf_conntrack_acct=1: when the hosts reported any.
   const text = { acct: flows.some((f) => f.countersKnown) };
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));

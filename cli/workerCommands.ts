@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
 import { flowJson, formatEntry, formatStats } from '../sinks/conntrackText';
 import type { CommonOptions, Output } from './commands';
 import { settings } from './commands';
+import { eventSelector, flowSelector } from './filterOptions';
+import type { FilterOptionValues } from './filterOptions';
 import { loadCapture, problemLines } from './runCapture';
 import { runCaptureInWorkers } from './workers/captureWorkers';
 import type { WorkerRunOptions, WorkerRunResult } from './workers/captureWorkers';
@@ -39,18 +41,26 @@ export async function classify(path: string, o: WorkerOptions, io: Output): Prom
   problemLines(r.summary).forEach(io.err);
 }
 
-export async function events(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
-  const r = await run(path, o, io, { events: o.json ? 'json' : 'text', onEventLine: io.out });
+/** The option values the filters read (strings and flags only), for the workers. */
+function filterValues(o: object): Record<string, string | boolean> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => typeof v === 'string' || typeof v === 'boolean'));
+}
+
+export async function events(path: string, o: WorkerOptions & FilterOptionValues & { json?: boolean }, io: Output): Promise<void> {
+  eventSelector(o); // a bad filter fails here, once, not in every worker
+  const r = await run(path, o, io, { events: o.json ? 'json' : 'text', onEventLine: io.out, eventFilter: filterValues(o) });
   problemLines(r.summary).forEach(io.err);
 }
 
-export async function list(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
+export async function list(path: string, o: WorkerOptions & FilterOptionValues & { json?: boolean }, io: Output): Promise<void> {
+  const selected = flowSelector(o);
   const r = await run(path, o, io, { table: true });
   const text = { acct: settings(o).sysctl.nf_conntrack_acct !== 0 };
-  if (o.json) r.flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
-  else r.flows.forEach((f) => io.out(formatEntry(f, text)));
+  const flows = r.flows.filter(selected);
+  if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
+  else flows.forEach((f) => io.out(formatEntry(f, text)));
   problemLines(r.summary).forEach(io.err);
-  io.err(`conntrack v1.4 (conntrack-tools): ${r.flows.length} flow entries have been shown.`);
+  io.err(`conntrack v1.4 (conntrack-tools): ${flows.length} flow entries have been shown.`);
 }
 
 export async function stats(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {

@@ -28,6 +28,17 @@ export const STATUS = {
   UNTRACKED: 1 << 12,
 } as const;
 
+/**
+ * The state a table entry is counted under: the protocol state where the protocol has one (TCP,
+ * SCTP), else what `conntrack -L` shows in brackets: UNREPLIED until a reply, ASSURED once
+ * assured, REPLIED in between.
+ */
+export function entryState(f: Pick<FlowRecord, 'state' | 'status'>): string {
+  if (f.state !== undefined) return f.state;
+  if (f.status & STATUS.ASSURED) return 'ASSURED';
+  return f.status & STATUS.SEEN_REPLY ? 'REPLIED' : 'UNREPLIED';
+}
+
 export type DestroyReason = 'timeout' | 'rst' | 'close' | 'early_drop' | 'flush' | 'reopen';
 
 export interface Counters {

@@ -13,6 +13,7 @@ import { formatEvent } from '../../sinks/conntrackText';
 import { eventJson, verdictJson } from '../../sinks/jsonRecords';
 import { parseRuleOptions } from '../rules';
 import { captureZoneOf } from '../zoneOptions';
+import { eventSelector } from '../filterOptions';
 import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone } from './protocol';
 
 /** Packets read between two chunks. */
@@ -24,13 +25,14 @@ function run(task: CaptureWorkerTask): void {
   let chunk: WorkerChunk = { kind: 'chunk', upTo: 0, verdicts: [], events: [] };
   let current = 0;
   const zoneOf = captureZoneOf(task.zones);
+  const selected = task.eventFilter ? eventSelector(task.eventFilter) : undefined;
   const pipeline = new ConntrackPipeline(
     {
       verdict: (v) => {
         if (task.verdicts) chunk.verdicts.push([v.index, JSON.stringify(verdictJson(v))]);
       },
       event: (e: FlowEvent) => {
-        if (!task.events) return;
+        if (!task.events || (selected && !selected(e))) return;
         const line = task.events === 'json' ? JSON.stringify(eventJson(e)) : formatEvent(e, text);
         // An engine event caused by no packet is an expiry found while the clock moved.
         const ev: EventLine = { index: current, phase: e.packetIndex === undefined ? 0 : 1, tsUs: e.tsUs, id: e.flow.id, line };

@@ -32,6 +32,8 @@ export interface WorkerRunOptions {
   zones?: ZoneFlags;
   onVerdictLine?(line: string): void;
   events?: 'text' | 'json';
+  /** conntrack's filters and -e, as the command's option values (each worker builds the selector). */
+  eventFilter?: Record<string, string | boolean>;
   onEventLine?(line: string): void;
   table?: boolean;
 }
@@ -107,7 +109,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
   const workers = Array.from({ length: o.workers }, (_, worker) =>
-    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], zones: o.zones ?? {} }),
+    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter }),
   );
   try {
     await Promise.all(

@@ -23,6 +23,8 @@ export interface CaptureWorkerTask {
   table: boolean;
   /** The --notrack rules as given on the command line (each worker parses them itself). */
   notrack: string[];
+  /** The command's conntrack filters and -e mask as given (events only; see cli/filterOptions.ts). */
+  eventFilter?: Record<string, string | boolean>;
   /** The --zone-* options as given: every worker resolves zones as the single engine would. */
   zones: ZoneFlags;
 }

@@ -3,28 +3,35 @@
  * pages. The query string is checked with zod before anything is read, and a bad or unknown
  * parameter is reported by name, so a typo never silently widens the result.
  *
- * Parameters (all optional):
+ * Parameters (all optional), named after conntrack(8)'s options and meaning the same
+ * (processors/filter decides for the CLI and the API alike); all given must hold:
  *   proto      tcp, udp, udplite, icmp, icmpv6, sctp, gre, dccp or a protocol number  (-p)
  *   family     ipv4 | ipv6                                                            (-f)
  *   zone       conntrack zone                                                        (-w)
  *   state      protocol state (ESTABLISHED, SYN_SENT, ...) or UNREPLIED/REPLIED/ASSURED for
  *              protocols without one (--state)
- *   status     comma list of ASSURED, SEEN_REPLY, UNREPLIED, CONFIRMED, SRC_NAT, DST_NAT (-u)
+ *   status     comma list of statuses that must all be set: ASSURED, SEEN_REPLY, EXPECTED,
+ *              FIXED_TIMEOUT, OFFLOAD, HW_OFFLOAD, UNSET, and CONFIRMED, SRC_NAT, DST_NAT,
+ *              DYING, UNREPLIED (no reply yet)                                       (-u)
  *   src, dst             original-direction address or CIDR prefix                 (-s, -d)
+ *   mask-src, mask-dst   a mask for src or dst (255.255.255.0)           (--mask-src, --mask-dst)
  *   reply-src, reply-dst reply-direction address or CIDR prefix                      (-r, -q)
  *   sport, dport, reply-sport, reply-dport   ports                    (--sport, --dport, ...)
+ *   icmp-type, icmp-code, icmp-id            the original ICMP tuple       (--icmp-type, ...)
  *   nat        src | dst | any | none: entries that are source-NATed, destination-NATed,
  *              either, or neither (--src-nat, --dst-nat, --any-nat)
+ *   nat-addr   with nat=src|dst|any: NATed to (src) or from (dst) this IP or IP:PORT
+ *   id         the entry with this id
  *   sort       id, bytes, packets, timeout, start or last; a leading '-' sorts descending
  *   limit      page size, 1 to 1000 (default 100);  offset  entries to skip (default 0)
  */
-import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { matchesFlow } from '../../processors/filter/flowFilter';
+import type { FlowFilter } from '../../processors/filter/flowFilter';
+import { FilterValueError, parseFlowFilter } from '../../processors/filter/parseFilter';
+import type { FilterField, FilterInput } from '../../processors/filter/parseFilter';
 import type { FlowRecord } from '../../processors/flow';
-import { STATUS } from '../../processors/flow';
-import { IPPROTO } from '../../processors/packet';
 import { flowJson } from '../conntrackText';
-import { entryState } from '../telemetry/labels';
 import type { TableView } from '../telemetry/observer';
 import { flowBytes, flowPackets } from '../telemetry/topFlows';
 
@@ -34,54 +41,36 @@ export class QueryError extends Error {
   }
 }
 
-const PROTOS: Record<string, number> = { tcp: IPPROTO.TCP, udp: IPPROTO.UDP, udplite: IPPROTO.UDPLITE, icmp: IPPROTO.ICMP, icmpv6: IPPROTO.ICMPV6, sctp: IPPROTO.SCTP, gre: IPPROTO.GRE, dccp: IPPROTO.DCCP };
+/** Query parameters that are conntrack filters, and the filter field each one fills. */
+const FILTER_PARAMS: Readonly<Record<string, Exclude<FilterField, 'srcNat' | 'dstNat' | 'anyNat'>>> = {
+  proto: 'proto',
+  family: 'family',
+  zone: 'zone',
+  state: 'state',
+  status: 'status',
+  src: 'src',
+  dst: 'dst',
+  'mask-src': 'maskSrc',
+  'mask-dst': 'maskDst',
+  'reply-src': 'replySrc',
+  'reply-dst': 'replyDst',
+  sport: 'sport',
+  dport: 'dport',
+  'reply-sport': 'replySport',
+  'reply-dport': 'replyDport',
+  'icmp-type': 'icmpType',
+  'icmp-code': 'icmpCode',
+  'icmp-id': 'icmpId',
+};
+const NAT_FIELD = { src: 'srcNat', dst: 'dstNat', any: 'anyNat' } as const;
 
-/** Accepts an address or CIDR prefix; becomes a test on address text. */
-const addressMatch = z.string().transform((text, ctx) => {
-  const [addr, bits, extra] = text.split('/');
-  const family = isIP(addr);
-  const max = family === 6 ? 128 : 32;
-  const prefix = bits === undefined ? max : Number(bits);
-  if (!family || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
-    ctx.addIssue({ code: 'custom', message: `'${text}' is not an IP address or CIDR prefix` });
-    return z.NEVER;
-  }
-  const list = new BlockList();
-  const type = family === 6 ? 'ipv6' : 'ipv4';
-  list.addSubnet(addr, prefix, type);
-  return (a: string): boolean => isIP(a) === family && list.check(a, type);
-});
-
-const port = z.coerce.number().int().min(0).max(65535);
 const SORT_KEYS = ['id', 'bytes', 'packets', 'timeout', 'start', 'last'] as const;
-const STATUS_NAMES = ['ASSURED', 'SEEN_REPLY', 'UNREPLIED', 'CONFIRMED', 'SRC_NAT', 'DST_NAT', 'EXPECTED', 'DYING'] as const;
 
 const schema = z
   .object({
-    proto: z.string().transform((p, ctx) => {
-      const n = /^\d+$/.test(p) ? Number(p) : PROTOS[p.toLowerCase()];
-      if (n === undefined || n > 255) {
-        ctx.addIssue({ code: 'custom', message: `'${p}' is not a protocol (${Object.keys(PROTOS).join(', ')} or 0-255)` });
-        return z.NEVER;
-      }
-      return n;
-    }),
-    family: z.enum(['ipv4', 'ipv6']),
-    zone: z.coerce.number().int().min(0).max(65535),
-    state: z.string().regex(/^[A-Za-z_]+$/, 'a state name such as ESTABLISHED').transform((s) => s.toUpperCase()),
-    status: z
-      .string()
-      .transform((s) => s.split(',').map((x) => x.trim().toUpperCase()))
-      .pipe(z.array(z.enum(STATUS_NAMES)).min(1)),
-    src: addressMatch,
-    dst: addressMatch,
-    'reply-src': addressMatch,
-    'reply-dst': addressMatch,
-    sport: port,
-    dport: port,
-    'reply-sport': port,
-    'reply-dport': port,
+    ...Object.fromEntries(Object.keys(FILTER_PARAMS).map((k) => [k, z.string()])),
     nat: z.enum(['src', 'dst', 'any', 'none']),
+    'nat-addr': z.string(),
     id: z.coerce.number().int().min(0),
     sort: z
       .string()
@@ -93,7 +82,38 @@ const schema = z
   .partial()
   .strict();
 
-export type FlowQuery = z.output<typeof schema>;
+export interface FlowQuery {
+  filter: FlowFilter;
+  id?: number;
+  sort?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** The parameter a filter field came from, for messages. */
+function parameterOf(field: FilterField): string {
+  if (field === 'srcNat' || field === 'dstNat' || field === 'anyNat') return 'nat-addr';
+  return Object.keys(FILTER_PARAMS).find((k) => FILTER_PARAMS[k] === field) ?? field;
+}
+
+/** The conntrack filters of a checked query. */
+function filterOf(raw: Record<string, string | undefined>): FlowFilter {
+  const input: FilterInput = {};
+  for (const [param, field] of Object.entries(FILTER_PARAMS)) if (raw[param] !== undefined) input[field] = raw[param];
+  const nat = raw.nat;
+  const natAddr = raw['nat-addr'];
+  if (natAddr !== undefined && (nat === undefined || nat === 'none')) throw new QueryError('nat-addr', `bad parameter 'nat-addr': '${natAddr}' needs nat=src, dst or any`);
+  if (nat !== undefined && nat !== 'none') input[NAT_FIELD[nat as keyof typeof NAT_FIELD]] = natAddr ?? true;
+  try {
+    const filter = parseFlowFilter(input);
+    if (nat === 'none') filter.notNat = true;
+    return filter;
+  } catch (err) {
+    if (!(err instanceof FilterValueError)) throw err;
+    const parameter = parameterOf(err.field);
+    throw new QueryError(parameter, `bad parameter '${parameter}': ${err.message}`);
+  }
+}
 
 /** Parses a query string; throws QueryError naming the first bad parameter. */
 export function parseFlowQuery(params: URLSearchParams): FlowQuery {
@@ -104,7 +124,10 @@ export function parseFlowQuery(params: URLSearchParams): FlowQuery {
     raw[key] = values[0];
   }
   const r = schema.safeParse(raw);
-  if (r.success) return r.data;
+  if (r.success) {
+    const { id, sort, limit, offset } = r.data;
+    return { filter: filterOf(r.data as Record<string, string | undefined>), id, sort, limit, offset };
+  }
   const issue = r.error.issues[0];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0];
@@ -114,34 +137,8 @@ export function parseFlowQuery(params: URLSearchParams): FlowQuery {
   throw new QueryError(key, `bad parameter '${key}': ${issue.message}`);
 }
 
-const srcNat = (f: FlowRecord): boolean => (f.status & STATUS.SRC_NAT) !== 0 || f.reply.dst !== f.orig.src;
-const dstNat = (f: FlowRecord): boolean => (f.status & STATUS.DST_NAT) !== 0 || f.reply.src !== f.orig.dst;
-
-function hasStatus(f: FlowRecord, name: (typeof STATUS_NAMES)[number]): boolean {
-  if (name === 'UNREPLIED') return (f.status & STATUS.SEEN_REPLY) === 0;
-  return (f.status & STATUS[name]) !== 0;
-}
-
 function matches(f: FlowRecord, q: FlowQuery): boolean {
-  if (q.id !== undefined && f.id !== q.id) return false;
-  if (q.proto !== undefined && f.proto !== q.proto) return false;
-  if (q.family !== undefined && (f.family === 4 ? 'ipv4' : 'ipv6') !== q.family) return false;
-  if (q.zone !== undefined && f.zone !== q.zone) return false;
-  if (q.state !== undefined && entryState(f) !== q.state) return false;
-  if (q.status && !q.status.every((s) => hasStatus(f, s))) return false;
-  if (q.src && !q.src(f.orig.src)) return false;
-  if (q.dst && !q.dst(f.orig.dst)) return false;
-  if (q['reply-src'] && !q['reply-src'](f.reply.src)) return false;
-  if (q['reply-dst'] && !q['reply-dst'](f.reply.dst)) return false;
-  if (q.sport !== undefined && f.orig.sport !== q.sport) return false;
-  if (q.dport !== undefined && f.orig.dport !== q.dport) return false;
-  if (q['reply-sport'] !== undefined && f.reply.sport !== q['reply-sport']) return false;
-  if (q['reply-dport'] !== undefined && f.reply.dport !== q['reply-dport']) return false;
-  if (q.nat === 'src' && !srcNat(f)) return false;
-  if (q.nat === 'dst' && !dstNat(f)) return false;
-  if (q.nat === 'any' && !(srcNat(f) || dstNat(f))) return false;
-  if (q.nat === 'none' && (srcNat(f) || dstNat(f))) return false;
-  return true;
+  return (q.id === undefined || f.id === q.id) && matchesFlow(q.filter, f);
 }
 
 const SORT_VALUE: Record<(typeof SORT_KEYS)[number], (f: FlowRecord) => number> = {

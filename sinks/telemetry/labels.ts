@@ -2,8 +2,8 @@
  * Label values shared by every telemetry output, so Prometheus, OTLP and the live API name a
  * protocol or a table state the same way.
  */
-import type { CtStats, FlowRecord } from '../../processors/flow';
-import { emptyStats, STATUS } from '../../processors/flow';
+import type { CtStats } from '../../processors/flow';
+import { emptyStats } from '../../processors/flow';
 import { IPPROTO } from '../../processors/packet';
 import type { Sysctl } from '../../processors/conntrack/sysctl';
 import { protoName } from '../conntrackText';
@@ -14,16 +14,8 @@ export function protoLabel(proto: number): string {
   return name === 'unknown' ? String(proto) : name;
 }
 
-/**
- * The state a table entry is counted under: the protocol state where the protocol has one (TCP,
- * SCTP), else what `conntrack -L` shows in brackets: UNREPLIED until a reply, ASSURED once
- * assured, REPLIED in between.
- */
-export function entryState(f: Pick<FlowRecord, 'state' | 'status'>): string {
-  if (f.state !== undefined) return f.state;
-  if (f.status & STATUS.ASSURED) return 'ASSURED';
-  return f.status & STATUS.SEEN_REPLY ? 'REPLIED' : 'UNREPLIED';
-}
+/** Re-exported: the filters in processors/ decide `--state` with the same function. */
+export { entryState } from '../../processors/flow';
 
 /** The protocols ctflow tracks with their own timeouts; others fall to the generic tracker. */
 export const TRACKED_PROTOS: readonly number[] = [IPPROTO.TCP, IPPROTO.UDP, IPPROTO.UDPLITE, IPPROTO.ICMP, IPPROTO.ICMPV6, IPPROTO.SCTP, IPPROTO.GRE];

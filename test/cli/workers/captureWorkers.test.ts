@@ -158,7 +158,7 @@ describe('the CLI', () => {
   };
   const sample = join(FIXTURES, 'sample.pcap');
 
-  test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json'], ['classify', '--notrack', 'udp/53'], ['stats', '--json', '--notrack', 'tcp/80'], ['events', '--json', '--zone-default', '3'], ['list', '--zone-from', 'interface']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {
+  test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json'], ['classify', '--notrack', 'udp/53'], ['stats', '--json', '--notrack', 'tcp/80'], ['events', '--json', '--zone-default', '3'], ['list', '--zone-from', 'interface'], ['list', '-p', 'tcp', '--state', 'ESTABLISHED'], ['events', '-e', 'NEW,DESTROY', '-p', 'udp']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {
     const one = await run(cmd, sample, ...flags);
     const three = await run(cmd, sample, ...flags, '--workers', '3');
     expect(one.code).toBe(0);

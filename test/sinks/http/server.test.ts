@@ -114,8 +114,13 @@ describe('/flows', () => {
     ['reply-src=198.51.100.5&reply-sport=443', (f: FlowRecord) => f.reply.src === '198.51.100.5' && f.reply.sport === 443],
     ['family=ipv6', (f: FlowRecord) => f.family === 6],
     ['zone=0', (f: FlowRecord) => f.zone === 0],
+    ['src=192.0.2.8&mask-src=255.255.255.248', (f: FlowRecord) => /^192\.0\.2\.(8|9|1[0-5])$/.test(f.orig.src)],
+    ['proto=icmp&icmp-type=8', (f: FlowRecord) => f.proto === 1 && f.orig.icmp?.type === 8],
+    ['status=UNSET&proto=udp', (f: FlowRecord) => f.proto === 17],
   ])('%s selects what conntrack -L would', async (query, keep) => {
     const want = table().filter(keep);
+    expect(want.length).toBeGreaterThan(0); // every case selects something, and not everything
+    expect(want.length).toBeLessThan(table().length);
     const page = await flows(`${query}&limit=1000`);
     expect(page.total).toBe(want.length);
     expect(page.flows.map((f) => f.id)).toEqual(want.map((f) => f.id));
@@ -132,6 +137,15 @@ describe('/flows', () => {
     expect((await flows('nat=any')).total).toBe(2);
     expect((await flows('nat=none')).total).toBe(sampleOnly().length);
     expect((await flows('zone=7&status=DST_NAT')).flows.map((f) => f.id)).toEqual([2]);
+  });
+
+  test('nat-addr narrows a NAT filter to entries NATed to (src) or from (dst) that address, as --src-nat IP does', async () => {
+    expect((await flows('nat=src&nat-addr=198.51.100.1')).flows.map((f) => [f.partition, f.id])).toEqual([[9, 1]]);
+    expect((await flows('nat=src&nat-addr=198.51.100.2')).total).toBe(0);
+    expect((await flows('nat=dst&nat-addr=10.9.9.9:8443')).flows.map((f) => f.id)).toEqual([2]);
+    expect((await flows('nat=dst&nat-addr=10.9.9.9:443')).total).toBe(0);
+    expect((await flows('nat=any&nat-addr=10.9.9.9')).flows.map((f) => f.id)).toEqual([2]);
+    expect((await flows('nat=any&nat-addr=198.51.100.1&dport=443')).flows.map((f) => f.id)).toEqual([1]);
   });
 
   test('pages of a sort put together give the whole sorted table', async () => {
@@ -171,6 +185,13 @@ describe('/flows', () => {
     ['zone=x', 'zone'],
     ['colour=red', 'colour'],
     ['proto=tcp&proto=udp', 'proto'],
+    ['nat-addr=10.0.0.1', 'nat-addr'],
+    ['nat=none&nat-addr=10.0.0.1', 'nat-addr'],
+    ['nat=src&nat-addr=bogus', 'nat-addr'],
+    ['mask-src=255.255.0.0', 'mask-src'],
+    ['icmp-type=300', 'icmp-type'],
+    ['proto=udp&state=ESTABLISHED', 'state'],
+    ['family=ipv6&src=10.0.0.1', 'src'],
   ])('%s is a 400 that names %s', async (query, parameter) => {
     const res = await get(`/flows?${query}`);
     expect(res.status).toBe(400);
