@@ -4,12 +4,19 @@
  * advanced in every shard before each packet and expiries are merged in deadline order, entry
  * ids are the index of the packet that created the entry, and early drop picks the oldest
  * droppable entry engine-wide: the output is the same for any number of shards.
+ *
+ * Helpers and expectations are engine-wide too (helpers/): an expected connection can have
+ * another address pair than its master, so another shard; since packets are judged one at a
+ * time, one shared expectation table gives the same answers for any shard count.
  */
 import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
 import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
 import { emptyStats } from '../flow';
 import type { Conn } from './conn';
+import { Helpers } from './helpers';
+import type { ExpectEvent, ExpectationRecord } from './helpers/expectations';
+import type { ConntrackRules } from './rules';
 import { ConntrackShard } from './shard';
 import type { ShardHooks } from './shard';
 import type { Sysctl } from './sysctl';
@@ -19,6 +26,9 @@ import { flowHash } from './tuple';
 export interface EngineOptions {
   sysctl?: Sysctl;
   shards?: number;
+  rules?: ConntrackRules;
+  /** Expectation events (conntrack -E expect), as they happen. */
+  onExpectEvent?: (e: ExpectEvent) => void;
 }
 
 export class ConntrackEngine {
@@ -29,14 +39,34 @@ export class ConntrackEngine {
   /** prefetch()'s scratch: the first cell of each packet's lookup, and where the loads end up. */
   private prefetchCells = new Int32Array(32);
   private prefetchSink = 0;
+  /** Present only when some rule assigns a helper: without one, no expectation can exist. */
+  private readonly helpers: Helpers | undefined;
+  private readonly onExpectEvent: ((e: ExpectEvent) => void) | undefined;
+  /** While shards expire entries: expectation events held to be put in deadline order (see advance). */
+  private expectHeld: ExpectEvent[] | null = null;
 
   constructor(opts: EngineOptions = {}) {
     this.sysctl = opts.sysctl ?? makeSysctl();
     const n = Math.max(1, Math.floor(opts.shards ?? 1));
+    this.onExpectEvent = opts.onExpectEvent;
+    const helperRules = opts.rules?.helpers ?? [];
+    this.helpers = helperRules.length
+      ? new Helpers(helperRules, () => this.sysctl.nf_conntrack_expect_max, (e) => this.expectEvent(e))
+      : undefined;
     // The shards call back through one small class rather than closures made per engine, so the
     // JIT's inlined call targets stay the same from one engine to the next (no deoptimisation).
     const hooks = new EngineHooks(this);
-    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks));
+    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks, this.helpers));
+  }
+
+  private expectEvent(e: ExpectEvent): void {
+    if (this.expectHeld) this.expectHeld.push(e);
+    else this.onExpectEvent?.(e);
+  }
+
+  /** The expectations waiting, oldest first (conntrack -L expect). */
+  expectations(): ExpectationRecord[] {
+    return this.helpers?.expectations.list(this.nowUs) ?? [];
   }
 
   get count(): number {
@@ -70,14 +100,23 @@ export class ConntrackEngine {
     this.nowUs = nowUs;
     if (this.shards.length === 1) {
       this.shards[0].expire(nowUs, out);
-      return;
+    } else {
+      const start = out.length;
+      // Masters expiring in different shards remove their expectations: hold those events and
+      // order them as one shard would have (by deadline, then master id).
+      if (this.helpers !== undefined) this.expectHeld = [];
+      for (const s of this.shards) s.expire(nowUs, out);
+      if (out.length - start > 1) {
+        const merged = out.splice(start).sort((x, y) => x.tsUs - y.tsUs || x.flow.id - y.flow.id);
+        out.push(...merged);
+      }
+      if (this.expectHeld) {
+        const held = this.expectHeld.sort((x, y) => x.tsUs - y.tsUs || x.expectation.masterId - y.expectation.masterId);
+        this.expectHeld = null;
+        held.forEach((e) => this.onExpectEvent?.(e));
+      }
     }
-    const start = out.length;
-    for (const s of this.shards) s.expire(nowUs, out);
-    if (out.length - start > 1) {
-      const merged = out.splice(start).sort((x, y) => x.tsUs - y.tsUs || x.flow.id - y.flow.id);
-      out.push(...merged);
-    }
+    if (this.helpers !== undefined) this.helpers.expectations.expire(nowUs);
   }
 
   /** Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. */
@@ -128,7 +167,7 @@ export class ConntrackEngine {
     const all: Array<[Conn, ConntrackShard]> = [];
     for (const s of this.shards) for (const c of s.entries()) all.push([c, s]);
     all.sort((a, b) => a[0].id - b[0].id);
-    return all.map(([c, s]) => c.snapshot(this.nowUs, s.stateOf(c)));
+    return all.map(([c, s]) => s.snapshotOf(c, this.nowUs));
   }
 
   stats(): CtStats {
