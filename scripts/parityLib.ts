@@ -14,6 +14,10 @@ import type { PacketVerdict } from '../processors/pipeline';
 import { SYSCTL_DEFAULTS, makeSysctl } from '../processors/conntrack/sysctl';
 import { parseConntrackLine } from '../ingest/flowEvents/conntrackText';
 import type { ParsedCtLine } from '../ingest/flowEvents/conntrackText';
+import { parseHelperOption } from '../cli/helperOptions';
+import type { HelperRule } from '../processors/conntrack/helpers';
+import type { ExpectEvent } from '../processors/conntrack/helpers/expectations';
+import { formatExpectation } from '../sinks/conntrackText';
 
 export interface OracleVerdict {
   i: number;
@@ -32,25 +36,37 @@ export interface ParityResult {
   flows: number;
   flowsAgree: number;
   flowMismatches: Array<{ flow: string; kernel: string[]; ctflow: string[] }>;
+  /** conntrack -E expect and the final conntrack -L expect (helpers only): lines that differ. */
+  expectEvents: number;
+  expectMismatches: Array<{ at: number; kernel: string; ctflow: string }>;
+  expectTableMismatches: Array<{ kernel: string; ctflow: string }>;
 }
 
-/** The ctflow options the oracle's arguments correspond to; null when they need features beyond the core engine. */
-export function oracleArgs(dir: string): { sysctl: string[] } | { unsupported: string } {
+export interface OracleOptions {
+  sysctl: string[];
+  helpers: HelperRule[];
+}
+
+/** The ctflow options the oracle's arguments correspond to; `unsupported` when they need features ctflow lacks here. */
+export function oracleArgs(dir: string): OracleOptions | { unsupported: string } {
   const argsFile = join(dir, 'ctflow-args');
   if (!existsSync(argsFile)) return argsFromMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')));
   const words = readFileSync(argsFile, 'utf8').trim().split(/\s+/).filter(Boolean);
   const sysctl: string[] = [];
+  const helpers: HelperRule[] = [];
   for (let k = 0; k < words.length; k++) {
     const w = words[k];
     if (w === '--sysctl') sysctl.push(words[++k]);
-    else if (/^--(helper|ftp-helper-port|notrack|nat)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
+    else if (w === '--helper') helpers.push(parseHelperOption(words[++k]));
+    else if (w === '--ftp-helper-port') helpers.push(parseHelperOption(`ftp:tcp/${words[++k]}`));
+    else if (/^--(notrack|nat)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
     else if (w.startsWith('--') && !['--keep-addresses', '--realtime', '--strict'].includes(w)) k++; // oracle-only options with a value
   }
-  return { sysctl };
+  return { sysctl, helpers };
 }
 
 /** Older oracle outputs record the router's sysctls and the rules instead of the command line. */
-function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsupported: string } {
+function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported: string } {
   for (const rule of ['ftp_helper_ports', 'helpers', 'notrack', 'nat'] as const) {
     const v = meta[rule];
     if (Array.isArray(v) ? v.length > 0 : v) return { unsupported: `${rule} ${JSON.stringify(v)}` };
@@ -62,7 +78,7 @@ function argsFromMeta(meta: Record<string, any>): { sysctl: string[] } | { unsup
     if (ignore.has(bare) || !(bare in SYSCTL_DEFAULTS)) continue;
     if (Number(value) !== SYSCTL_DEFAULTS[bare as keyof typeof SYSCTL_DEFAULTS]) sysctl.push(`${bare}=${value}`);
   }
-  return { sysctl };
+  return { sysctl, helpers: [] };
 }
 
 function flowKey(proto: number, o: Tuple): string {
@@ -109,7 +125,9 @@ function sameLifetime(kernel: string[], ours: string[]): boolean {
 }
 
 export function compareOracleDir(dir: string, name: string, shards = 1): ParityResult {
-  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [] };
+  const result: ParityResult = {
+    name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [], expectEvents: 0, expectMismatches: [], expectTableMismatches: [],
+  };
   const args = oracleArgs(dir);
   if ('unsupported' in args) return { ...result, skipped: args.unsupported };
   const kernelVerdicts: OracleVerdict[] = readFileSync(join(dir, 'verdicts.jsonl'), 'utf8')
@@ -121,7 +139,11 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     : [];
   const verdicts: PacketVerdict[] = [];
   const events: FlowEvent[] = [];
-  const pipeline = new ConntrackPipeline({ verdict: (v) => verdicts.push(v), event: (e) => events.push(e) }, { sysctl: makeSysctl(args.sysctl), shards });
+  const expectEvents: ExpectEvent[] = [];
+  const pipeline = new ConntrackPipeline(
+    { verdict: (v) => verdicts.push(v), event: (e) => events.push(e), expectEvent: (e) => expectEvents.push(e) },
+    { sysctl: makeSysctl(args.sysctl), shards, rules: args.helpers.length ? { helpers: args.helpers } : undefined },
+  );
   const buf = readFileSync(join(dir, 'packets.pcap'));
   for (const p of readPackets(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))) pipeline.push(p);
   pipeline.end();
@@ -145,5 +167,37 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     if (sameLifetime(k, o)) result.flowsAgree++;
     else result.flowMismatches.push({ flow: id, kernel: k, ctflow: o });
   }
+  compareExpectations(dir, expectEvents, pipeline.engine.expectations().map(formatExpectation), result);
   return result;
+}
+
+/**
+ * An expectation line without what depends on the clock: the event's timestamp, and the
+ * remaining timeout, which is compared apart within a second (the kernel counts jiffies).
+ */
+function expectLine(line: string): { type: string; timeout: number; rest: string } {
+  const m = /^(?:\[[\d. ]+\]\s+\[(\w+)\]\s+)?(\d+) (.*)$/.exec(line.trim());
+  if (!m) return { type: '?', timeout: -1, rest: line.trim() };
+  return { type: m[1] ?? '', timeout: Number(m[2]), rest: m[3] };
+}
+
+function readLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : [];
+}
+
+/** conntrack -E expect, line by line in order, and the final conntrack -L expect as a set (timeouts aside: the kernel listed it later). */
+function compareExpectations(dir: string, ours: ExpectEvent[], ourTable: string[], result: ParityResult): void {
+  const kernel = readLines(join(dir, 'expect-events.txt')).map(expectLine);
+  const mine = ours.map((e) => ({ type: e.type, timeout: e.expectation.timeout, rest: formatExpectation(e.expectation).replace(/^\d+ /, '') }));
+  result.expectEvents = Math.max(kernel.length, mine.length);
+  for (let i = 0; i < result.expectEvents; i++) {
+    const k = kernel[i], o = mine[i];
+    const same = k && o && k.type === o.type && k.rest === o.rest && Math.abs(k.timeout - o.timeout) <= 1;
+    if (!same) result.expectMismatches.push({ at: i, kernel: k ? `${k.type} ${k.timeout} ${k.rest}` : 'missing', ctflow: o ? `${o.type} ${o.timeout} ${o.rest}` : 'missing' });
+  }
+  const kernelTable = readLines(join(dir, 'expect.txt')).map((l) => expectLine(l).rest).sort();
+  const ourRest = ourTable.map((l) => expectLine(l).rest).sort();
+  for (let i = 0; i < Math.max(kernelTable.length, ourRest.length); i++) {
+    if (kernelTable[i] !== ourRest[i]) result.expectTableMismatches.push({ kernel: kernelTable[i] ?? 'missing', ctflow: ourRest[i] ?? 'missing' });
+  }
 }
