@@ -5,7 +5,9 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
-import { flowJson, formatEntry, formatEvent, formatStats } from '../sinks/conntrackText';
+import { expectationJson, flowJson, formatEntry, formatEvent, formatExpectEvent, formatExpectation, formatStats } from '../sinks/conntrackText';
+import type { ConntrackRules } from '../processors/conntrack/rules';
+import { rulesOfOptions } from './helperOptions';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
 import type { FlowEvent } from '../processors/flow';
 import type { PacketVerdict } from '../processors/pipeline';
@@ -16,6 +18,8 @@ import { whatIf } from './whatif';
 export interface CommonOptions {
   sysctl: string[];
   shards: string;
+  /** `--helper NAME:PROTO/PORT`, repeatable. */
+  helper?: string[];
 }
 
 export interface Output {
@@ -23,32 +27,45 @@ export interface Output {
   err(line: string): void;
 }
 
-export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number } {
+export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules?: ConntrackRules } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);
-  return { sysctl: makeSysctl(o.sysctl), shards };
+  return { sysctl: makeSysctl(o.sysctl), shards, rules: rulesOfOptions(o) };
 }
 
 export function classify(path: string, o: CommonOptions, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
 }
 
-export function events(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
+/** `events`: flow events like conntrack -E; with --expect, expectation events like conntrack -E expect. */
+export function events(path: string, o: CommonOptions & { json?: boolean; expect?: boolean }, io: Output): void {
+  const { sysctl, shards, rules } = settings(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const r = runCapture(loadCapture(path), {
     sysctl,
     shards,
-    onEvent: (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
+    rules,
+    onEvent: o.expect ? undefined : (e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text)),
+    onExpectEvent: o.expect
+      ? (e) => io.out(o.json ? JSON.stringify({ ts: e.tsUs / 1e6, type: e.type, ...expectationJson(e.expectation), ...(e.reason ? { reason: e.reason } : {}) }) : formatExpectEvent(e))
+      : undefined,
   });
   problemLines(r.summary).forEach(io.err);
 }
 
-export function list(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+/** `list`: the table after the last packet; with --expect, the expectation table (conntrack -L expect). */
+export function list(path: string, o: CommonOptions & { json?: boolean; expect?: boolean }, io: Output): void {
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
+  if (o.expect) {
+    const expectations = r.engine.expectations();
+    expectations.forEach((x) => io.out(o.json ? JSON.stringify(expectationJson(x)) : formatExpectation(x)));
+    problemLines(r.summary).forEach(io.err);
+    io.err(`conntrack v1.4 (conntrack-tools): ${expectations.length} expectation entries have been shown.`);
+    return;
+  }
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const flows = r.engine.list();
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));
@@ -58,8 +75,8 @@ export function list(path: string, o: CommonOptions & { json?: boolean }, io: Ou
 }
 
 export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  const { sysctl, shards } = settings(o);
-  const r = runCapture(loadCapture(path), { sysctl, shards });
+  const { sysctl, shards, rules } = settings(o);
+  const r = runCapture(loadCapture(path), { sysctl, shards, rules });
   const s = r.engine.stats();
   io.out(o.json ? JSON.stringify({ entries: r.engine.count, ...s }) : formatStats(s, r.engine.count));
   problemLines(r.summary).forEach(io.err);
@@ -67,8 +84,8 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
-  const { sysctl, shards } = settings(o);
-  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards);
+  const { sysctl, shards, rules } = settings(o);
+  const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules);
   if (o.json) io.out(JSON.stringify(report));
   else report.lines.forEach(io.out);
 }
@@ -102,7 +119,7 @@ export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
 export function replay(path: string, o: ReplayOptions, io: Output): void {
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, rules } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();
   const showBar = !o.quiet && process.stderr.isTTY && bytes.length > 4 << 20;
@@ -112,6 +129,7 @@ export function replay(path: string, o: ReplayOptions, io: Output): void {
   const r = runCapture(bytes, {
     sysctl,
     shards,
+    rules,
     onVerdict: tally.onVerdict,
     onEvent: tally.onEvent,
     onProgress: (n) => bar?.update(n),

@@ -11,6 +11,22 @@ import { parseBrokers } from '../kafka/client';
 import type { KafkaSettings } from '../kafka/client';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
+import { helperRuleOfConfig } from './helperOptions';
+
+/** One `ct helper set` rule: the helper, and the new connections it applies to (every field optional but the helper). */
+const helperRule = z.strictObject({
+  helper: z.string().min(1),
+  /** tcp, udp, or a number; defaults to the helper's own protocol. */
+  proto: z.union([z.string().min(1), z.number().int().min(0).max(255).transform(String)]).optional(),
+  dport: z.number().int().min(0).max(65535).optional(),
+  sport: z.number().int().min(0).max(65535).optional(),
+  /** An address or CIDR prefix. */
+  src: z.string().min(1).optional(),
+  dst: z.string().min(1).optional(),
+  zone: z.number().int().min(0).max(65535).optional(),
+  family: z.enum(['ipv4', 'ipv6']).optional(),
+});
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, . _ - (at most 249)');
 
@@ -61,8 +77,14 @@ export const configSchema = z.strictObject({
       sysctl: z.record(z.string(), z.number()).default({}),
       /** Seconds between accounting records of a long flow (NetFlow's active timeout); 0 = only at the end. */
       activeTimeout: z.number().min(0).default(1800),
+      rules: z
+        .strictObject({
+          /** Helper assignment, in order (the first rule that matches a new connection wins). */
+          helpers: z.array(helperRule).default([]),
+        })
+        .default({ helpers: [] }),
     })
-    .default({ sysctl: {}, activeTimeout: 1800 }),
+    .default({ sysctl: {}, activeTimeout: 1800, rules: { helpers: [] } }),
   telemetry: z
     .strictObject({
       /** Listen address of /metrics and the live API (PORT, HOST:PORT); 127.0.0.1 unless a host is given. */
@@ -122,7 +144,18 @@ export function loadConfig(path?: string): CtflowConfig {
   } catch (err) {
     throw new ConfigError(`${path ?? 'config'}: engine.sysctl: ${(err as Error).message}`);
   }
+  // So are the rules: a bad prefix or a helper on the wrong protocol names the rule.
+  try {
+    rulesOf(r.data);
+  } catch (err) {
+    throw new ConfigError(`${path ?? 'config'}: ${(err as Error).message}`);
+  }
   return r.data;
+}
+
+/** The engine's rules from the configuration (helper assignment). */
+export function rulesOf(c: CtflowConfig): { helpers: NonNullable<ConntrackRules['helpers']> } {
+  return { helpers: c.engine.rules.helpers.map((h, i) => helperRuleOfConfig(h, i)) };
 }
 
 export function sysctlOf(c: CtflowConfig, extra: string[] = []): Sysctl {

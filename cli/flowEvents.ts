@@ -15,6 +15,7 @@ import type { CommonOptions, Output } from './commands';
 
 export interface ListOptions extends CommonOptions {
   json?: boolean;
+  expect?: boolean;
   flowEvents?: string[];
 }
 
@@ -36,7 +37,7 @@ function readInput(file: string): string {
 }
 
 export function listFlowEvents(files: string[], o: ListOptions, io: Output): void {
-  if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
+  if (o.sysctl.length || o.shards !== '1' || o.helper?.length || o.expect) throw new Error('list --flow-events: --sysctl, --shards, --helper and --expect apply to captures only');
   const table = new FleetTable();
   let bad = 0;
   for (const file of files) {

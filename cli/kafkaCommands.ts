@@ -15,7 +15,8 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import { formatEvent } from '../sinks/conntrackText';
 import { eventJson } from '../sinks/jsonRecords';
 import type { Output } from './commands';
-import { kafkaSettingsOf, loadConfig, sysctlOf } from './config';
+import { kafkaSettingsOf, loadConfig, rulesOf, sysctlOf } from './config';
+import { rulesOfOptions } from './helperOptions';
 import { CliError, loadCapture } from './runCapture';
 import { StreamPipeline } from './streamPipeline';
 import { RepartitionStage } from './repartition';
@@ -162,6 +163,7 @@ export interface ReplayTopicOptions extends ConnectionOptions {
   verdicts?: boolean;
   activeTimeout?: string;
   sysctl: string[];
+  helper?: string[];
   quiet?: boolean;
   repartition?: boolean;
 }
@@ -182,6 +184,7 @@ function seconds(name: string, text: string | undefined, fallback: number): numb
 export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<void> {
   if (o.eventsOut !== undefined && o.eventsOut !== '-') throw new CliError(`--events-out: only '-' (stdout) is supported, not '${o.eventsOut}'`);
   const sysctl = makeSysctl(o.sysctl);
+  const rules = rulesOfOptions(o);
   const speed = o.speed === undefined ? 0 : Number(o.speed);
   if (!Number.isFinite(speed) || speed < 0) throw new CliError(`--speed: '${o.speed}' is not a non-negative number (0 = as fast as possible)`);
   const prefix = o.outPrefix ?? `${o.topic}.replay.`;
@@ -206,6 +209,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
     inputTopic,
     outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter`, verdicts: o.verdicts ? `${prefix}verdicts` : undefined },
     sysctl,
+    rules,
     activeTimeoutUs: seconds('--active-timeout', o.activeTimeout, 1800) * 1e6,
     mode: 'replay',
     groupId: '',
@@ -238,6 +242,7 @@ export interface RunOptions extends ConnectionOptions {
   group?: string;
   inputTopic?: string;
   sysctl: string[];
+  helper?: string[];
   eventsOut?: string;
   json?: boolean;
 }
@@ -246,6 +251,8 @@ export interface RunOptions extends ConnectionOptions {
 export async function run(o: RunOptions, io: Output): Promise<void> {
   const cfg = loadConfig(o.config);
   const sysctl = sysctlOf(cfg, o.sysctl);
+  // The configuration's helper rules first, then the command line's (first match wins, as in nft).
+  const rules = rulesOfOptions(o, rulesOf(cfg).helpers);
   const settings = { ...kafkaSettingsOf(cfg, process.env, o.brokers), log: (level: string, m: string) => io.err(`ctflow: ${level}: ${m}`) };
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const topic = o.inputTopic ?? cfg.input.topic;
@@ -270,6 +277,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     inputTopic: stage ? `${group}-repartition` : topic,
     outputs: { ...cfg.outputs, verdicts: cfg.outputs.verdicts ?? undefined },
     sysctl,
+    rules,
     activeTimeoutUs: cfg.engine.activeTimeout * 1e6,
     mode: 'live',
     groupId: group,

@@ -50,7 +50,7 @@ function lingerFor(seconds: number): Promise<string> {
 }
 
 export async function replayServed(path: string, o: ReplayServeOptions, io: Output): Promise<void> {
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, rules } = settings(o);
   const linger = parseLinger(o.linger);
   const speed = parseSpeed(o.speed);
   const topFlows = o.topFlows === undefined ? undefined : positiveInteger(o.topFlows, '--top-flows', 10_000);
@@ -61,7 +61,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
     svc.setReadiness({ ready: false, status: `replaying ${path}` });
     const tally = replayTally();
     const started = process.hrtime.bigint();
-    const r = await runCaptureObserved(bytes, { sysctl, shards, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
+    const r = await runCaptureObserved(bytes, { sysctl, shards, rules, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     svc.telemetry.refresh();
     printReplaySummary(path, r, tally, seconds, sysctl, o, io);

@@ -12,6 +12,7 @@
 import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { CommitPoint } from '../processors/stream/commitPoint';
 import { EventTimeMerge } from '../processors/stream/eventTimeMerge';
@@ -29,6 +30,8 @@ export interface StreamOptions {
   inputTopic: string;
   outputs: OutputTopicNames;
   sysctl: Sysctl;
+  /** Helper rules for every partition's engine. */
+  rules?: ConntrackRules;
   activeTimeoutUs: number;
   mode: 'live' | 'replay';
   /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
@@ -242,7 +245,7 @@ export class StreamPipeline {
           observer.packet(sample);
         }
       : undefined;
-    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
+    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
     return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
   }
 

@@ -6,6 +6,7 @@
 import type { FlowEvent } from '../processors/flow';
 import type { PacketVerdict } from '../processors/pipeline';
 import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 import { SYSCTL_DEFAULTS } from '../processors/conntrack/sysctl';
 import { runCapture } from './runCapture';
 
@@ -27,12 +28,13 @@ function flowKey(e: FlowEvent): string {
   return `${e.flow.zone}/${e.flow.proto} ${o.src}:${o.sport} -> ${o.dst}:${o.dport}${o.icmp ? ` icmp id ${o.icmp.id}` : ''}`;
 }
 
-function run(bytes: Uint8Array, sysctl: Sysctl, shards: number): { verdicts: PacketVerdict[]; fates: Map<string, Fate> } {
+function run(bytes: Uint8Array, sysctl: Sysctl, shards: number, rules?: ConntrackRules): { verdicts: PacketVerdict[]; fates: Map<string, Fate> } {
   const verdicts: PacketVerdict[] = [];
   const fates = new Map<string, Fate>();
   const r = runCapture(bytes, {
     sysctl,
     shards,
+    rules,
     onVerdict: (v) => verdicts.push(v),
     onEvent: (e) => {
       const key = flowKey(e);
@@ -48,9 +50,10 @@ function run(bytes: Uint8Array, sysctl: Sysctl, shards: number): { verdicts: Pac
   return { verdicts, fates };
 }
 
-export function whatIf(bytes: Uint8Array, base: Sysctl, changed: Sysctl, shards: number): WhatIfReport {
-  const a = run(bytes, base, shards);
-  const b = run(bytes, changed, shards);
+/** Both runs take the same rules (helpers): only the knobs differ. */
+export function whatIf(bytes: Uint8Array, base: Sysctl, changed: Sysctl, shards: number, rules?: ConntrackRules): WhatIfReport {
+  const a = run(bytes, base, shards, rules);
+  const b = run(bytes, changed, shards, rules);
   const diff: Record<string, number> = {};
   for (const k of Object.keys(SYSCTL_DEFAULTS) as Array<keyof Sysctl>) if (base[k] !== changed[k]) diff[k] = changed[k];
   const verdictChanges: WhatIfReport['verdictChanges'] = [];

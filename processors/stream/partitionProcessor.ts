@@ -12,9 +12,16 @@ import { tuplePorts } from '../conntrack/tuple';
 import { ConntrackPipeline } from '../pipeline';
 import type { PacketVerdict } from '../pipeline';
 import type { Sysctl } from '../conntrack/sysctl';
+import type { ConntrackRules } from '../conntrack/rules';
 
 export interface PartitionProcessorOptions {
   sysctl: Sysctl;
+  /**
+   * Helper rules. Each partition has its own expectation table: topics are keyed by the address
+   * pair, and without NAT an FTP or TFTP data connection has its master's pair (the helpers trust
+   * no other address), so it reaches the same partition.
+   */
+  rules?: ConntrackRules;
   /** Emit an accounting record for a flow every this many µs of packet time; 0 turns it off. */
   activeTimeoutUs: number;
   /** Keep per-packet verdicts in the output (they are the bulk of the output; off by default). */
@@ -65,7 +72,7 @@ export class PartitionProcessor {
   constructor(private readonly opts: PartitionProcessorOptions) {
     this.pipeline = new ConntrackPipeline(
       { verdict: (v) => this.onVerdict(v), event: (e) => this.onEvent(e) },
-      { sysctl: opts.sysctl, shards: 1, zoneOf: (p) => (p as ZonedPacket).zone ?? 0 },
+      { sysctl: opts.sysctl, shards: 1, zoneOf: (p) => (p as ZonedPacket).zone ?? 0, rules: opts.rules },
     );
   }
 
