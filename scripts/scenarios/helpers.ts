@@ -111,6 +111,42 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'ftp_pasv_replaced', ...FTP, packets };
   },
   () => {
+    // PORT naming a third host: the kernel's helper trusts only the client's own address
+    // (loose=0), so nothing is expected and the server's connection to that port is NEW.
+    const t = new TcpTalk(C, S, 43700, 21);
+    const d = new TcpTalk(S, C, 20, 50050, 60000, 70000);
+    const packets = [...t.handshake(), ...t.lines([...LOGIN, [true, 'PORT 198,18,0,9,195,130\r\n'], [false, '200 ok\r\n']]), ...d.handshake(), d.data(true, 100)];
+    return { name: 'ftp_port_other_address', ...FTP, packets };
+  },
+  () => {
+    // A PORT command split over two segments: the first half is a partial match (the kernel's
+    // helper drops it), the second half does not start a line, so nothing is expected.
+    const t = new TcpTalk(C, S, 43800, 21);
+    const d = new TcpTalk(S, C, 20, 50060, 60000, 70000);
+    const packets = [
+      ...t.handshake(),
+      ...t.lines(LOGIN),
+      t.seg(true, PSH | ACK, 'PORT 198,18,'),
+      t.seg(true, PSH | ACK, '0,1,195,140\r\n'),
+      t.seg(false, ACK),
+      ...t.lines([[false, '200 ok\r\n']]),
+      ...d.handshake(),
+      d.data(true, 100),
+    ];
+    return { name: 'ftp_port_split', ...FTP, packets };
+  },
+  () => {
+    // TFTP write request over IPv6: the server's answer from its own new port is RELATED.
+    const wrq = [0, 2, ...text('upload.bin'), 0, ...text('octet'), 0];
+    const packets = [
+      udp(C6, S6, 40200, 69, wrq),
+      udp(S6, C6, 50070, 40200, [0, 4, 0, 0]),
+      udp(C6, S6, 40200, 50070, [0, 3, 0, 1, ...text('payload')]),
+      udp(S6, C6, 50070, 40200, [0, 4, 0, 1]),
+    ];
+    return { name: 'tftp_wrq_ipv6', args: '--helper tftp:udp/69', ctflow: '--helper tftp:udp/69', packets };
+  },
+  () => {
     // TFTP: the read request goes to port 69, the server answers from a new port of its own.
     const rrq = [0, 1, ...text('boot.img'), 0, ...text('octet'), 0];
     const packets = [
