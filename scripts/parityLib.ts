@@ -67,10 +67,15 @@ export function oracleArgs(dir: string): OracleOptions | { unsupported: string }
 
 /** Older oracle outputs record the router's sysctls and the rules instead of the command line. */
 function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported: string } {
-  for (const rule of ['ftp_helper_ports', 'helpers', 'notrack', 'nat'] as const) {
+  for (const rule of ['notrack', 'nat'] as const) {
     const v = meta[rule];
     if (Array.isArray(v) ? v.length > 0 : v) return { unsupported: `${rule} ${JSON.stringify(v)}` };
   }
+  // `helpers` lists every assignment as NAME:PROTO/PORT, --ftp-helper-port ones included.
+  const assigned: string[] = Array.isArray(meta.helpers) && meta.helpers.length
+    ? meta.helpers
+    : ((meta.ftp_helper_ports ?? []) as number[]).map((port) => `ftp:tcp/${port}`);
+  const helpers = assigned.map((h) => parseHelperOption(h));
   const sysctl: string[] = [];
   const ignore = new Set(['nf_conntrack_checksum', 'nf_conntrack_events']); // set by the oracle for its own replay
   for (const [name, value] of Object.entries((meta.sysctls ?? {}) as Record<string, string>)) {
@@ -78,7 +83,7 @@ function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported:
     if (ignore.has(bare) || !(bare in SYSCTL_DEFAULTS)) continue;
     if (Number(value) !== SYSCTL_DEFAULTS[bare as keyof typeof SYSCTL_DEFAULTS]) sysctl.push(`${bare}=${value}`);
   }
-  return { sysctl, helpers: [] };
+  return { sysctl, helpers };
 }
 
 function flowKey(proto: number, o: Tuple): string {
