@@ -242,8 +242,8 @@ export class ConntrackShard implements TrackerContext {
   private help(conn: Conn, dir: Dir, ip: IpPacket, established: boolean): boolean {
     const help = this.helps.get(conn.slot);
     if (!help || !this.helpers) return true;
-    const seen = { id: conn.id, zone: conn.zone, family: conn.family, orig: conn.orig, reply: conn.reply };
-    return this.helpers.help(help, seen, dir, ip, established, this.nowUs);
+    // The view itself: its tuples are only built (getters) when a helper announces a connection.
+    return this.helpers.help(help, conn, dir, ip, established, this.nowUs);
   }
 
   /** The entry's helper data goes: its expectations with it, and the reference it held on its master. */

@@ -149,7 +149,7 @@ function findPattern(d: Uint8Array, s: Search, family: 4 | 6): FtpParse {
     }
     from++;
   }
-  const r = s.parse(d.subarray(0), from, s.term, family);
+  const r = s.parse(d, from, s.term, family);
   if (!r) return { kind: 'partial', pattern: s.pattern };
   return { kind: 'match', command: s.command, address: r.address, port: r.port };
 }

@@ -56,7 +56,7 @@ export interface ConnHelp {
   children: number;
 }
 
-/** The entry a helper reads: its identity and tuples (without NAT, reply is the inverted original). */
+/** The entry a helper reads (a Conn view fits): its identity and tuples, read only when it announces a connection. */
 export interface HelpedConn {
   id: number;
   zone: number;

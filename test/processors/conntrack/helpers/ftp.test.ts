@@ -54,7 +54,7 @@ describe('parseFtpSegment', () => {
       fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom<0 | 1>(0, 1), fc.constantFrom<4 | 6>(4, 6), (data, dir, family) => {
         const r = parseFtpSegment(data, dir, family);
         expect(['none', 'partial', 'match']).toContain(r.kind);
-        if (r.kind === 'match') expect(r.port).toBeGreaterThan(0);
+        if (r.kind === 'match') expect(r.port >= 0 && r.port <= 65535 && Number.isInteger(r.port)).toBe(true);
       }),
       { numRuns: 2000 },
     );
@@ -98,6 +98,30 @@ describe('ftpSegment: only segments that start a line are read', () => {
     expect(ftpSegment(st, 0, 4, 1008 + head.length, bytes('0,1,195,81\r\n'))).toEqual({ kind: 'accept' });
     // The sender retransmits the whole line (the split one was dropped): now it is read.
     expect(ftpSegment(st, 0, 4, 1008, bytes('PORT 198,18,0,1,195,81\r\n'))).toMatchObject({ kind: 'expect', port: 50001 });
+  });
+
+  test('property: a PORT line cut anywhere before its \\r is a partial match, from the \\r on an expectation', () => {
+    const portLine = fc
+      .tuple(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 1, max: 65535 }))
+      .map(([octets, port]) => ({ text: `PORT ${octets.join(',')},${port >> 8},${port & 255}\r\n`, port }));
+    fc.assert(
+      fc.property(portLine, fc.nat(), fc.nat(), ({ text, port }, cutSeed, seqSeed) => {
+        const line = bytes(text);
+        const cut = 1 + (cutSeed % (line.length - 1));
+        const seq = seqSeed >>> 0;
+        const st = new FtpState();
+        st.noteNewline(0, seq);
+        const v = ftpSegment(st, 0, 4, seq, line.subarray(0, cut));
+        if (cut <= text.indexOf('\r')) {
+          expect(v.kind).toBe('drop');
+          // Nothing after it starts a line, so the rest is never read either.
+          expect(ftpSegment(st, 0, 4, (seq + cut) >>> 0, line.subarray(cut))).toEqual({ kind: 'accept' });
+        } else {
+          expect(v).toMatchObject({ kind: 'expect', command: 'PORT', port });
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('a segment that does not end in a newline leaves the next one unread', () => {
