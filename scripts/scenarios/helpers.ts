@@ -159,6 +159,24 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'tftp_rrq', args: '--helper tftp:udp/69', ctflow: '--helper tftp:udp/69', packets };
   },
   () => {
+    // The master goes first, at once: after the 227 the control connection closes (TIME_WAIT) and
+    // the client opens it again from the same port, which destroys the old entry (a SYN in
+    // TIME_WAIT); its expectation goes with it and the data connection is NEW. (Letting the
+    // master time out instead is no test: the kernel reaps expired entries lazily, and a run
+    // where the data connection came 5 s after the master's CLOSE timeout still found it RELATED.)
+    const t = new TcpTalk(C, S, 43900, 21);
+    const again = new TcpTalk(C, S, 43900, 21, 900000, 950000);
+    const d = new TcpTalk(C, S, 43901, 50080, 20000, 30000);
+    const packets = [
+      ...t.handshake(),
+      ...t.lines([...LOGIN, [true, 'PASV\r\n'], [false, '227 Entering Passive Mode (198,18,0,2,195,160).\r\n']]),
+      ...t.close(),
+      ...again.handshake(),
+      ...d.handshake(),
+    ];
+    return { name: 'ftp_master_reopened', ...FTP, packets };
+  },
+  () => {
     // The FTP expectation lives 300 s (ftp_exp_policy): a data connection 340 s after the 227
     // finds none and is NEW. Real time, so the kernel sees the gap. Not 302 s: the kernel's timer
     // wheel fires a 300 s timer late, by up to its level's granularity (32.8 s at HZ=1000), and a
