@@ -136,6 +136,16 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'ftp_port_split', ...FTP, packets };
   },
   () => {
+    // A retransmitted PORT (same sequence number, so it still starts a line): the same
+    // expectation again replaces the first (DESTROY, then NEW with a fresh timer).
+    const t = new TcpTalk(C, S, 44000, 21);
+    const d = new TcpTalk(S, C, 20, 50090, 60000, 70000);
+    const login = [...t.handshake(), ...t.lines(LOGIN)];
+    const port = t.seg(true, PSH | ACK, 'PORT 198,18,0,1,195,170\r\n');
+    const packets = [...login, port, port, t.seg(false, ACK), ...t.lines([[false, '200 ok\r\n']]), ...d.handshake(), d.data(true, 50)];
+    return { name: 'ftp_port_retransmitted', ...FTP, packets };
+  },
+  () => {
     // TFTP write request over IPv6: the server's answer from its own new port is RELATED.
     const wrq = [0, 2, ...text('upload.bin'), 0, ...text('octet'), 0];
     const packets = [
