@@ -146,6 +146,15 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'ftp_port_retransmitted', ...FTP, packets };
   },
   () => {
+    // PORT on an IPv6 control connection: its four numbers overwrite only the first 32 bits of
+    // the client's address (nf_conntrack_ftp's cmd.u3.ip), so 32,1,13,184 (2001:0db8) leaves the
+    // client's own address and is trusted; the server's connection back is RELATED.
+    const t = new TcpTalk(C6, S6, 44100, 21);
+    const d = new TcpTalk(S6, C6, 20, 50100, 60000, 70000);
+    const packets = [...t.handshake(), ...t.lines([...LOGIN, [true, 'PORT 32,1,13,184,195,180\r\n'], [false, '200 ok\r\n']]), ...d.handshake(), d.data(true, 50)];
+    return { name: 'ftp_port_on_ipv6', ...FTP, packets };
+  },
+  () => {
     // TFTP write request over IPv6: the server's answer from its own new port is RELATED.
     const wrq = [0, 2, ...text('upload.bin'), 0, ...text('octet'), 0];
     const packets = [

@@ -155,6 +155,16 @@ describe('the FTP helper in the engine', () => {
     expect(r.engine.expectations()).toMatchObject([{ family: 6, src: '2001:db8::1', dst: '2001:db8::2', dport: 50002, sportExact: false }]);
   });
 
+  test("IPv6: a PORT's four numbers only replace the address's first 32 bits (the kernel's cmd.u3.ip)", () => {
+    for (const [octets, expected] of [['32,1,13,184', 1], ['10,0,0,1', 0]] as const) {
+      const r = engineRun([FTP]);
+      const t = new Talk('2001:db8::1', '2001:db8::2', 40000, 21);
+      [...t.handshake(), ...t.lines([[false, '220 ready\r\n'], [true, 'USER a\r\n'], [false, '331 pw\r\n'], [true, `PORT ${octets},195,80\r\n`]])].forEach((p) => r.push(p));
+      // 32.1.13.184 is 2001:0db8, the client's own first 32 bits: the same address, so trusted.
+      expect(r.engine.expectations().map((x) => [x.src, x.dst, x.dport])).toEqual(expected ? [['2001:db8::2', '2001:db8::1', 50000]] : []);
+    }
+  });
+
   test('the same output for any number of shards, expectation events included', () => {
     const hosts = ['10.0.0.1', '10.0.0.2', '10.0.1.3', '10.0.2.4', '10.0.3.5', '10.0.4.6'];
     const script: IpPacket[] = [];
