@@ -200,12 +200,19 @@ export class ConntrackShard implements TrackerContext {
       detail: res.detail,
     };
     const life = store.life(slot);
-    // The assigned helper reads the packet before confirmation (nf_confirm); when it would drop
-    // the first packet, the entry is never confirmed. Entries without a helper pay one bit test.
-    if (status & STATUS.HELPER && life & LIFE_USED && !this.help(conn, dir, ip, ctstate === 'ESTABLISHED') && !(life & LIFE_CONFIRMED)) {
-      this.forgetHelp(conn);
-      store.release(slot);
-      return verdict;
+    // The assigned helper reads the packet before confirmation (nf_confirm). When it drops the
+    // packet the verdict (conntrack's, already given) stays and says why; a first packet's entry
+    // is then never confirmed. Entries without a helper pay one bit test.
+    if (status & STATUS.HELPER && life & LIFE_USED) {
+      const dropped = this.help(conn, dir, ip, ctstate === 'ESTABLISHED');
+      if (dropped !== undefined) {
+        verdict.reason ??= dropped;
+        if (!(life & LIFE_CONFIRMED)) {
+          this.forgetHelp(conn);
+          store.release(slot);
+          return verdict;
+        }
+      }
     }
     if (life & LIFE_USED) {
       if (!(life & LIFE_CONFIRMED)) this.confirm(conn);
@@ -238,10 +245,10 @@ export class ConntrackShard implements TrackerContext {
     this.store.setStatus(slot, status);
   }
 
-  /** The helper's reading of an accepted packet; false when the kernel's helper would drop it. */
-  private help(conn: Conn, dir: Dir, ip: IpPacket, established: boolean): boolean {
+  /** The helper's reading of an accepted packet: why the kernel's helper would drop it, or undefined. */
+  private help(conn: Conn, dir: Dir, ip: IpPacket, established: boolean): string | undefined {
     const help = this.helps.get(conn.slot);
-    if (!help || !this.helpers) return true;
+    if (!help || !this.helpers) return undefined;
     // The view itself: its tuples are only built (getters) when a helper announces a connection.
     return this.helpers.help(help, conn, dir, ip, established, this.nowUs);
   }

@@ -115,34 +115,36 @@ export class Helpers {
 
   /**
    * The helper's reading of a packet the tracker accepted. `established` is the kernel's ctinfo
-   * ESTABLISHED/ESTABLISHED_REPLY (the packet's verdict was ESTABLISHED). Returns false when the
-   * kernel's helper would drop the packet (a partial command, an expectation it cannot add).
+   * ESTABLISHED/ESTABLISHED_REPLY (the packet's verdict was ESTABLISHED). Returns why the
+   * kernel's helper would drop the packet (half a command; an expectation it cannot add:
+   * `..._expectation_clash`, `_max_expected`, `_table_full`), or undefined when it lets it pass.
    */
-  help(help: ConnHelp, conn: HelpedConn, dir: 0 | 1, ip: IpPacket, established: boolean, nowUs: number): boolean {
+  help(help: ConnHelp, conn: HelpedConn, dir: 0 | 1, ip: IpPacket, established: boolean, nowUs: number): string | undefined {
     const helper = help.helper;
-    if (!helper) return true;
+    if (!helper) return undefined;
     if (helper.name === 'tftp') return this.tftp(help, conn, ip, nowUs);
-    if (!established || !help.ftp || ip.l4?.kind !== 'tcp') return true;
+    if (!established || !help.ftp || ip.l4?.kind !== 'tcp') return undefined;
     const tcp = ip.l4;
     const payload = tcpPayload(tcp.payload, tcp.dataLength);
-    if (!payload) return true;
+    if (!payload) return undefined;
     const v = ftpSegment(help.ftp, dir, conn.family, tcp.seq, payload);
-    if (v.kind === 'drop') return false;
-    if (v.kind !== 'expect') return true;
+    if (v.kind === 'drop') return 'ftp_partial_command';
+    if (v.kind !== 'expect') return undefined;
     // The reverse direction's tuple: the connection comes from the other side (nf_conntrack_ftp's "!dir").
     const other = dir === 0 ? conn.reply : conn.orig;
     const sender = dir === 0 ? conn.orig.src : conn.reply.src;
-    if (v.address && !sameAddress(v.address, sender, conn.family)) return true; // loose=0: not trusted, not expected
-    return this.expect(help, helper, conn, IPPROTO.TCP, other.src, other.dst, v.port, nowUs) === 'added';
+    if (v.address && !sameAddress(v.address, sender, conn.family)) return undefined; // loose=0: not trusted, not expected
+    return this.expect(help, helper, conn, IPPROTO.TCP, other.src, other.dst, v.port, nowUs);
   }
 
-  private tftp(help: ConnHelp, conn: HelpedConn, ip: IpPacket, nowUs: number): boolean {
+  private tftp(help: ConnHelp, conn: HelpedConn, ip: IpPacket, nowUs: number): string | undefined {
     const l4 = ip.l4;
-    if (l4?.kind !== 'udp' || !l4.payload || !isTftpRequest(l4.payload)) return true;
-    return this.expect(help, help.helper!, conn, IPPROTO.UDP, conn.reply.src, conn.reply.dst, conn.reply.dport, nowUs) === 'added';
+    if (l4?.kind !== 'udp' || !l4.payload || !isTftpRequest(l4.payload)) return undefined;
+    return this.expect(help, help.helper!, conn, IPPROTO.UDP, conn.reply.src, conn.reply.dst, conn.reply.dport, nowUs);
   }
 
-  private expect(help: ConnHelp, helper: HelperDef, conn: HelpedConn, proto: number, src: string, dst: string, dport: number, nowUs: number): AddResult {
+  /** nf_ct_expect_related; a refusal ("cannot add expectation") is the reason the packet is dropped. */
+  private expect(help: ConnHelp, helper: HelperDef, conn: HelpedConn, proto: number, src: string, dst: string, dport: number, nowUs: number): string | undefined {
     const spec: ExpectationSpec = {
       zone: conn.zone,
       family: conn.family,
@@ -158,7 +160,8 @@ export class Helpers {
       master: conn.orig,
       masterHelp: help,
     };
-    return this.expectations.add(spec, helper.policy, nowUs);
+    const result: AddResult = this.expectations.add(spec, helper.policy, nowUs);
+    return result === 'added' ? undefined : `${helper.name}_expectation_${result}`;
   }
 
   /** The entry is destroyed: its expectations vanish (nf_ct_remove_expectations), its master loses the reference. */

@@ -141,6 +141,15 @@ describe('the FTP helper in the engine', () => {
     expect(r.expects.map((e) => [e.type, e.reason])).toEqual([['NEW', undefined], ['DESTROY', 'master_destroyed']]);
   });
 
+  test('half a command: the packet keeps its verdict, with the reason the helper drops it', () => {
+    const r = engineRun([FTP]);
+    const t = new Talk(C, S, 40000, 21);
+    [...t.handshake(), ...t.lines([[false, '220 ready\r\n'], [true, 'USER a\r\n']])].forEach((p) => r.push(p));
+    expect(r.push(t.seg(true, PSH | ACK, 'PORT 10,0,'))).toMatchObject({ ctstate: 'ESTABLISHED', dir: 'original', reason: 'ftp_partial_command' });
+    expect(r.push(t.seg(true, PSH | ACK, '0,1,195,80\r\n')).reason).toBeUndefined();
+    expect(r.engine.expectations()).toEqual([]);
+  });
+
   test('PORT naming another address than the client is not trusted (loose=0)', () => {
     const r = engineRun([FTP]);
     const t = new Talk(C, S, 40000, 21);
@@ -201,7 +210,8 @@ describe('the TFTP helper in the engine', () => {
 
   test('with nf_conntrack_expect_max=0 the request is dropped by the helper and its entry never confirmed', () => {
     const r = engineRun([TFTP], 1, { nf_conntrack_expect_max: 0 });
-    expect(r.push(udp(C, S, 40100, 69, rrq)).ctstate).toBe('NEW'); // conntrack's verdict came before the helper
+    // conntrack's verdict came before the helper; the reason says what the helper did.
+    expect(r.push(udp(C, S, 40100, 69, rrq))).toMatchObject({ ctstate: 'NEW', reason: 'tftp_expectation_table_full' });
     expect(r.engine.count).toBe(0);
     expect(r.events).toEqual([]);
     // A packet that is no request is let through and confirmed as usual.
