@@ -15,6 +15,9 @@ import type { Output } from './cli/commands';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
+const helperOption = (): Option =>
+  new Option('--helper <name:proto/port>', 'assign a conntrack helper (ftp:tcp/21, tftp:udp/69) to new connections to that port, like nft ct helper set (repeatable)').default([]).argParser(collect);
+
 export function buildProgram(io: Output): Command {
   const program = new Command('ctflow')
     .description('Linux conntrack, out of the kernel: classify, list and replay captured traffic as nf_conntrack would')
@@ -27,15 +30,18 @@ export function buildProgram(io: Output): Command {
       .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
       .option('--workers <n>', "classify, events, list, stats: worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
       .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
-      .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect));
+      .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect))
+      .addOption(helperOption());
 
   common(program.command('classify <capture>').description('one JSON line per IP packet: ctstate, direction, TCP state, INVALID reason'))
     .action((path: string, o) => commands.classify(path, o, io));
   addFilterOptions(common(program.command('events <capture>').description('the event stream, like conntrack -E -o timestamp,extended,id')), { eventMask: true })
     .option('--json', 'JSON lines instead of conntrack text')
+    .option('--expect', 'expectation events instead, like conntrack -E expect (with --helper)')
     .action((path: string, o) => commands.events(path, o, io));
   addFilterOptions(common(program.command('list [capture]').description('the table after the last packet, like conntrack -L -o extended,id')))
     .option('--json', 'JSON lines instead of conntrack text')
+    .option('--expect', 'the expectation table instead, like conntrack -L expect (with --helper)')
     .addOption(new Option('--flow-events <file>', "instead of a capture: hosts' conntrack events (text, XML or JSON; '-' = stdin; repeat: one host per file)").default([]).argParser(collect))
     .action((path: string | undefined, o) => flowEvents.list(path, o, io));
   common(program.command('stats <capture>').description('the counters, like conntrack -S'))
@@ -96,6 +102,7 @@ export function buildProgram(io: Output): Command {
     .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
     .addOption(new Option('--notrack <rule>', `${NOTRACK_HELP}; added to engine.rules.notrack`).default([]).argParser(collect))
     .addOption(new Option('--nat <rule>', `${NAT_HELP}; added to engine.rules.nat`).default([]).argParser(collect))
+    .addOption(helperOption())
     .option('--events-out <dest>', "also print the transitions ('-' = stdout)")
     .option('--json', 'transitions as JSON lines')
     .option('--http <addr>', 'serve /metrics, /flows, /stats, /healthz, /readyz on PORT or HOST:PORT (bearer token: $CTFLOW_HTTP_TOKEN)')

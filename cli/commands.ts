@@ -6,7 +6,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
-import { flowJson, formatEntry, formatEvent, formatStats } from '../sinks/conntrackText';
+import { expectationJson, flowJson, formatEntry, formatEvent, formatExpectEvent, formatExpectation, formatStats } from '../sinks/conntrackText';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
 import type { FlowEvent } from '../processors/flow';
 import type { PacketVerdict } from '../processors/pipeline';
@@ -30,6 +30,8 @@ export interface CommonOptions extends RuleOptions, ZoneFlags {
   shards: string;
   /** Worker threads (classify, events, list, stats): a count or `auto`; default 1. */
   workers?: string;
+  /** `--helper NAME:PROTO/PORT`, repeatable. */
+  helper?: string[];
 }
 
 export interface Output {
@@ -51,9 +53,12 @@ export function classify(path: string, o: CommonOptions, io: Output): void | Pro
   problemLines(r.summary).forEach(io.err);
 }
 
-/** `events`, with conntrack's filters and `-e` event mask applied to each event (as conntrack -E does). */
-export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
+/**
+ * `events`: flow events like conntrack -E, with conntrack's filters and `-e` event mask applied to
+ * each event (as conntrack -E does); with --expect, expectation events like conntrack -E expect.
+ */
+export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
+  if (!o.expect && workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = eventSelector(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
@@ -62,19 +67,34 @@ export function events(path: string, o: CommonOptions & FilterOptionValues & { j
     shards,
     rules,
     zoneOf,
-    onEvent: (e) => {
-      if (selected(e)) io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
-    },
+    onEvent: o.expect
+      ? undefined
+      : (e) => {
+          if (selected(e)) io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
+        },
+    onExpectEvent: o.expect
+      ? (e) => io.out(o.json ? JSON.stringify({ ts: e.tsUs / 1e6, type: e.type, ...expectationJson(e.expectation), ...(e.reason ? { reason: e.reason } : {}) }) : formatExpectEvent(e))
+      : undefined,
   });
   problemLines(r.summary).forEach(io.err);
 }
 
-/** `list`, with conntrack's filters: only the entries that pass all of them are shown and counted. */
-export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
+/**
+ * `list`: the table after the last packet, with conntrack's filters (only the entries that pass
+ * all of them are shown and counted); with --expect, the expectation table (conntrack -L expect).
+ */
+export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
+  if (!o.expect && workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = flowSelector(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
+  if (o.expect) {
+    const expectations = r.engine.expectations();
+    expectations.forEach((x) => io.out(o.json ? JSON.stringify(expectationJson(x)) : formatExpectation(x)));
+    problemLines(r.summary).forEach(io.err);
+    io.err(`conntrack v1.4 (conntrack-tools): ${expectations.length} expectation entries have been shown.`);
+    return;
+  }
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   const flows = r.engine.list().filter(selected);
   if (o.json) flows.forEach((f) => io.out(JSON.stringify(flowJson(f))));

@@ -14,6 +14,21 @@ import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { rulesFromConfig } from './rules';
 import { ZONES_CONFIG_DEFAULT, zonesConfigSchema } from './zoneOptions';
+import { helperRuleOfConfig } from './helperOptions';
+
+/** One `ct helper set` rule: the helper, and the new connections it applies to (every field optional but the helper). */
+const helperRule = z.strictObject({
+  helper: z.string().min(1),
+  /** tcp, udp, or a number; defaults to the helper's own protocol. */
+  proto: z.union([z.string().min(1), z.number().int().min(0).max(255).transform(String)]).optional(),
+  dport: z.number().int().min(0).max(65535).optional(),
+  sport: z.number().int().min(0).max(65535).optional(),
+  /** An address or CIDR prefix. */
+  src: z.string().min(1).optional(),
+  dst: z.string().min(1).optional(),
+  zone: z.number().int().min(0).max(65535).optional(),
+  family: z.enum(['ipv4', 'ipv6']).optional(),
+});
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name: letters, digits, . _ - (at most 249)');
 
@@ -31,6 +46,8 @@ const matchFields = {
 };
 
 const rulesSchema = z.strictObject({
+  /** `ct helper set` rules, in order (the first rule that matches a new connection wins). */
+  helpers: z.array(helperRule).default([]),
   /** The raw table's notrack rules: matching packets are UNTRACKED. */
   notrack: z.array(z.strictObject(matchFields)).default([]),
   /** The nat table's rules, bound to new connections: DNAT first (prerouting), then SNAT/MASQUERADE (postrouting). */
@@ -93,10 +110,10 @@ export const configSchema = z.strictObject({
       sysctl: z.record(z.string(), z.number()).default({}),
       /** Seconds between accounting records of a long flow (NetFlow's active timeout); 0 = only at the end. */
       activeTimeout: z.number().min(0).default(1800),
-      /** NOTRACK and NAT rules (docs/config.md); the command line's --notrack and --nat add to them. */
-      rules: rulesSchema.default({ notrack: [], nat: [] }),
+      /** NOTRACK, NAT and helper rules (docs/config.md); the command line's --notrack, --nat and --helper add to them. */
+      rules: rulesSchema.default({ notrack: [], nat: [], helpers: [] }),
     })
-    .default({ sysctl: {}, activeTimeout: 1800, rules: { notrack: [], nat: [] } }),
+    .default({ sysctl: {}, activeTimeout: 1800, rules: { notrack: [], nat: [], helpers: [] } }),
   telemetry: z
     .strictObject({
       /** Listen address of /metrics and the live API (PORT, HOST:PORT); 127.0.0.1 unless a host is given. */
@@ -165,7 +182,7 @@ export function loadConfig(path?: string): CtflowConfig {
   } catch (err) {
     throw new ConfigError(`${path ?? 'config'}: engine.sysctl: ${(err as Error).message}`);
   }
-  // So are the rules, each error naming the rule by its index.
+  // So are the rules, each error naming the rule by its index (a bad prefix, a helper on the wrong protocol).
   try {
     rulesOf(r.data);
   } catch (err) {
@@ -175,7 +192,9 @@ export function loadConfig(path?: string): CtflowConfig {
 }
 
 export function rulesOf(c: CtflowConfig): ConntrackRules {
-  return rulesFromConfig(c.engine.rules);
+  const rules = rulesFromConfig(c.engine.rules);
+  if (c.engine.rules.helpers.length) rules.helpers = c.engine.rules.helpers.map((h, i) => helperRuleOfConfig(h, i));
+  return rules;
 }
 
 export function sysctlOf(c: CtflowConfig, extra: string[] = []): Sysctl {

@@ -18,6 +18,7 @@ import type { FilterOptionValues } from './filterOptions';
 export type ListOptions = CommonOptions &
   FilterOptionValues & {
     json?: boolean;
+    expect?: boolean;
     flowEvents?: string[];
   };
 
@@ -39,7 +40,7 @@ function readInput(file: string): string {
 }
 
 export function listFlowEvents(files: string[], o: ListOptions, io: Output): void {
-  if (o.sysctl.length || o.shards !== '1') throw new Error('list --flow-events: --sysctl and --shards apply to captures only');
+  if (o.sysctl.length || o.shards !== '1' || o.helper?.length || o.expect) throw new Error('list --flow-events: --sysctl, --shards, --helper and --expect apply to captures only');
   if (o.notrack?.length || o.nat?.length) throw new Error('list --flow-events: --notrack and --nat apply to captures only');
   if (o.zoneFrom !== undefined || o.zoneMap?.length || o.zoneDefault !== undefined) throw new Error('list --flow-events: the --zone-* options apply to captures; each host is a zone of its own');
   const selected = flowSelector(o);

@@ -192,6 +192,7 @@ export interface ReplayTopicOptions extends ConnectionOptions, ZoneFlags {
   sysctl: string[];
   notrack?: string[];
   nat?: string[];
+  helper?: string[];
   quiet?: boolean;
   repartition?: boolean;
 }
@@ -277,6 +278,7 @@ export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
   group?: string;
   inputTopic?: string;
   sysctl: string[];
+  helper?: string[];
   eventsOut?: string;
   json?: boolean;
 }
@@ -285,6 +287,7 @@ export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
 export async function run(o: RunOptions, io: Output): Promise<void> {
   const cfg = loadConfig(o.config);
   const sysctl = sysctlOf(cfg, o.sysctl);
+  // The configuration's rules first, then the command line's (for helpers the first match wins, as in nft).
   const rules: ConntrackRules = mergeRules(rulesOf(cfg), parseRuleOptions(o));
   const settings = { ...kafkaSettingsOf(cfg, process.env, o.brokers), log: (level: string, m: string) => io.err(`ctflow: ${level}: ${m}`) };
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };

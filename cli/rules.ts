@@ -11,10 +11,13 @@ import { parsePort, parsePrefix, parseProto } from '../processors/conntrack/rule
 import { canonicalAddress, parseNat } from '../processors/conntrack/rules/nat';
 import type { NatKind, NatRule } from '../processors/conntrack/rules/nat';
 import { parseNotrack } from '../processors/conntrack/rules/notrack';
+import { parseHelperOption } from './helperOptions';
 
 export interface RuleOptions {
   notrack?: string[];
   nat?: string[];
+  /** `--helper NAME:PROTO/PORT` (cli/helperOptions.ts). */
+  helper?: string[];
 }
 
 export const NOTRACK_HELP = "make matching packets UNTRACKED, like the raw table's notrack: PROTO/PORT (either side, e.g. tcp/80) or an nft match such as 'ip saddr 198.18.0.9' (repeatable)";
@@ -26,16 +29,19 @@ export function parseRuleOptions(o: RuleOptions): ConntrackRules {
   const nat = o.nat ?? [];
   if (notrack.length) rules.notrack = notrack.map((text) => withOption('--notrack', () => parseNotrack(text)));
   if (nat.length) rules.nat = nat.map((text) => withOption('--nat', () => parseNat(text)));
+  if (o.helper?.length) rules.helpers = o.helper.map(parseHelperOption); // its errors name --helper already
   return rules;
 }
 
-/** Both kinds together (the config file's and the flags' rules apply side by side). */
+/** Both sets together: `a`'s rules, then `b`'s (the config file's, then the flags'). */
 export function mergeRules(a: ConntrackRules, b: ConntrackRules): ConntrackRules {
   const out: ConntrackRules = {};
   const notrack = [...(a.notrack ?? []), ...(b.notrack ?? [])];
   const nat = [...(a.nat ?? []), ...(b.nat ?? [])];
+  const helpers = [...(a.helpers ?? []), ...(b.helpers ?? [])];
   if (notrack.length) out.notrack = notrack;
   if (nat.length) out.nat = nat;
+  if (helpers.length) out.helpers = helpers;
   return out;
 }
 

@@ -17,12 +17,15 @@ import type { PacketVerdict } from '../processors/pipeline';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackEngine } from '../processors/conntrack/engine';
 import type { ConntrackRules } from '../processors/conntrack/rules';
+import type { ExpectEvent } from '../processors/conntrack/helpers/expectations';
 
 export interface RunOptions {
   sysctl: Sysctl;
   shards: number;
-  /** NOTRACK and NAT rules (--notrack, --nat). */
+  /** NOTRACK, NAT and helper rules (--notrack, --nat, --helper); none by default. */
   rules?: ConntrackRules;
+  /** Expectations created and destroyed (conntrack -E expect). */
+  onExpectEvent?(e: ExpectEvent): void;
   onVerdict?(v: PacketVerdict): void;
   /**
    * Each verdict with the packet it judges, for callers that need what is on the packet and not
@@ -87,6 +90,7 @@ export class CaptureRun {
             }
           : (v) => opts.onVerdict?.(v),
         event: (e) => opts.onEvent?.(e),
+        expectEvent: opts.onExpectEvent ? (e) => opts.onExpectEvent!(e) : undefined,
       },
       { sysctl: opts.sysctl, shards: opts.shards, rules: opts.rules, zoneOf: opts.zoneOf },
     );

@@ -31,7 +31,7 @@ export interface StreamOptions {
   inputTopic: string;
   outputs: OutputTopicNames;
   sysctl: Sysctl;
-  /** NOTRACK and NAT rules for every partition's engine. */
+  /** NOTRACK, NAT and helper rules for every partition's engine. */
   rules?: ConntrackRules;
   activeTimeoutUs: number;
   mode: 'live' | 'replay';

@@ -29,9 +29,9 @@ export type WorkerOptions = CommonOptions & { workers?: string };
 
 async function run(path: string, o: WorkerOptions, io: Output, outputs: Omit<WorkerRunOptions, 'sysctl' | 'workers'>): Promise<WorkerRunResult> {
   const { sysctl } = settings(o);
-  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), notrack: o.notrack, zones: { zoneFrom: o.zoneFrom, zoneMap: o.zoneMap, zoneDefault: o.zoneDefault }, ...outputs });
+  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), notrack: o.notrack, helper: o.helper, zones: { zoneFrom: o.zoneFrom, zoneMap: o.zoneMap, zoneDefault: o.zoneDefault }, ...outputs });
   if (r.limitReached) {
-    io.err(`ctflow: a worker's table reached its share of nf_conntrack_max (${sysctl.nf_conntrack_max} / ${workerCount(o.workers)}): which entries were evicted may differ from --workers 1`);
+    io.err(`ctflow: a worker's table reached its share of nf_conntrack_max (${sysctl.nf_conntrack_max} / ${workerCount(o.workers)}) or nf_conntrack_expect_max: which entries were evicted may differ from --workers 1`);
   }
   return r;
 }

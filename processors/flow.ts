@@ -26,6 +26,8 @@ export const STATUS = {
   DST_NAT: 1 << 5,
   DYING: 1 << 9,
   UNTRACKED: 1 << 12,
+  /** A helper was assigned by a rule (IPS_HELPER, as nft's `ct helper set` sets it). */
+  HELPER: 1 << 13,
 } as const;
 
 /**
@@ -66,6 +68,8 @@ export interface FlowRecord {
   helper?: string;
   /** For an expected connection: the id of its master. */
   masterId?: number;
+  /** References held on the entry, as conntrack -L prints use= (1, plus one per live expected connection it is master of). */
+  use?: number;
 }
 
 export type EventType = 'NEW' | 'UPDATE' | 'DESTROY';

@@ -11,6 +11,7 @@ import { Defragmenter } from './conntrack/defrag';
 import type { Sysctl } from './conntrack/sysctl';
 import type { ConntrackRules } from './conntrack/rules';
 import { makeSysctl } from './conntrack/sysctl';
+import type { ExpectEvent } from './conntrack/helpers/expectations';
 
 /** The default zone choice: one function for every pipeline, so the JIT sees one call target. */
 const zoneZero = (): number => 0;
@@ -31,13 +32,15 @@ export interface PipelineOptions {
   shards?: number;
   /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). */
   zoneOf?: (p: CapturedPacket) => number;
-  /** NOTRACK and NAT rules (see ConntrackEngine). */
+  /** NOTRACK, NAT and helper assignment rules (see ConntrackEngine). */
   rules?: ConntrackRules;
 }
 
 export interface PipelineSink {
   verdict(v: PacketVerdict): void;
   event(e: FlowEvent): void;
+  /** Expectations created and destroyed (conntrack -E expect); only with helpers assigned. */
+  expectEvent?(e: ExpectEvent): void;
 }
 
 export class ConntrackPipeline {
@@ -55,7 +58,12 @@ export class ConntrackPipeline {
 
   constructor(private readonly sink: PipelineSink, opts: PipelineOptions = {}) {
     const sysctl = opts.sysctl ?? makeSysctl();
-    this.engine = new ConntrackEngine({ sysctl, shards: opts.shards ?? 1, rules: opts.rules });
+    this.engine = new ConntrackEngine({
+      sysctl,
+      shards: opts.shards ?? 1,
+      rules: opts.rules,
+      onExpectEvent: sink.expectEvent ? (e) => sink.expectEvent!(e) : undefined,
+    });
     this.defrag = new Defragmenter({ v4: sysctl.ipfrag_time * 1e6, v6: sysctl.nf_conntrack_frag6_timeout * 1e6 });
     this.zoneOf = opts.zoneOf ?? zoneZero;
   }

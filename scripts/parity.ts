@@ -30,11 +30,14 @@ for (const root of roots) {
     packets += r.packets; agree += r.agree; flows += r.flows; flowsAgree += r.flowsAgree;
     entries += r.tableEntries; entriesAgree += r.tableEntries - r.tableMismatches.length;
     const pct = (a: number, n: number): string => (n ? ((100 * a) / n).toFixed(2) : '100.00');
-    console.log(`  ${name.padEnd(60)} packets ${pct(r.agree, r.packets).padStart(6)}% (${r.agree}/${r.packets})  flows ${pct(r.flowsAgree, r.flows).padStart(6)}% (${r.flowsAgree}/${r.flows})${r.tableEntries ? `  NAT reply tuples ${r.tableEntries - r.tableMismatches.length}/${r.tableEntries}` : ''}`);
+    const expect = r.expectEvents || r.expectTableMismatches.length ? `  expect ${r.expectEvents - r.expectMismatches.length}/${r.expectEvents}${r.expectTableMismatches.length ? ' (table differs)' : ''}` : '';
+    console.log(`  ${name.padEnd(60)} packets ${pct(r.agree, r.packets).padStart(6)}% (${r.agree}/${r.packets})  flows ${pct(r.flowsAgree, r.flows).padStart(6)}% (${r.flowsAgree}/${r.flows})${r.tableEntries ? `  NAT reply tuples ${r.tableEntries - r.tableMismatches.length}/${r.tableEntries}` : ''}${expect}`);
     if (verbose) {
       for (const m of r.mismatches.slice(0, 10)) console.log(`      packet ${m.i}: kernel ${m.kernel} ctflow ${m.ctflow}${m.reason ? ` (${m.reason})` : ''}`);
       for (const f of r.flowMismatches.slice(0, 5)) console.log(`      flow ${f.flow}\n        kernel ${f.kernel.join(' ')}\n        ctflow ${f.ctflow.join(' ')}`);
       for (const t of r.tableMismatches.slice(0, 5)) console.log(`      entry ${t.flow}: kernel reply ${t.kernel}, ctflow ${t.ctflow} (${t.why})`);
+      for (const x of r.expectMismatches.slice(0, 5)) console.log(`      expect event ${x.at}\n        kernel ${x.kernel}\n        ctflow ${x.ctflow}`);
+      for (const x of r.expectTableMismatches.slice(0, 5)) console.log(`      expect table\n        kernel ${x.kernel}\n        ctflow ${x.ctflow}`);
     }
   }
   const total = packets ? ((100 * agree) / packets).toFixed(3) : 'n/a';

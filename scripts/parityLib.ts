@@ -16,6 +16,8 @@ import { parseConntrackLine } from '../ingest/flowEvents/conntrackText';
 import type { ParsedCtLine } from '../ingest/flowEvents/conntrackText';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { parseRuleOptions } from '../cli/rules';
+import type { ExpectEvent } from '../processors/conntrack/helpers/expectations';
+import { formatExpectation } from '../sinks/conntrackText';
 import { compareNatTable } from './parityTable';
 import type { TableMismatch } from './parityTable';
 
@@ -38,6 +40,10 @@ export interface ParityResult {
   flowMismatches: Array<{ flow: string; kernel: string[]; ctflow: string[] }>;
   /** With NAT rules: the final table's entries (table.txt) whose reply tuple ctflow does not reproduce. */
   tableEntries: number;
+  /** conntrack -E expect and the final conntrack -L expect (helpers only): lines that differ. */
+  expectEvents: number;
+  expectMismatches: Array<{ at: number; kernel: string; ctflow: string }>;
+  expectTableMismatches: Array<{ kernel: string; ctflow: string }>;
   tableMismatches: TableMismatch[];
 }
 
@@ -61,7 +67,7 @@ export function shellWords(text: string): string[] {
   return words;
 }
 
-/** The ctflow options the oracle's arguments correspond to; `unsupported` when they need a feature ctflow lacks (helpers, for now). */
+/** The ctflow options the oracle's arguments correspond to; `unsupported` when they need a feature ctflow lacks. */
 export function oracleArgs(dir: string): OracleOptions | { unsupported: string } {
   const argsFile = join(dir, 'ctflow-args');
   if (!existsSync(argsFile)) return argsFromMeta(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')));
@@ -69,23 +75,25 @@ export function oracleArgs(dir: string): OracleOptions | { unsupported: string }
   const sysctl: string[] = [];
   const notrack: string[] = [];
   const nat: string[] = [];
+  const helper: string[] = [];
   for (let k = 0; k < words.length; k++) {
     const w = words[k];
     if (w === '--sysctl') sysctl.push(words[++k]);
     else if (w === '--notrack') notrack.push(words[++k]);
     else if (w === '--nat') nat.push(words[++k]);
-    else if (/^--(helper|ftp-helper-port)$/.test(w)) return { unsupported: `${w} ${words[k + 1]}` };
+    else if (w === '--helper') helper.push(words[++k]);
+    else if (w === '--ftp-helper-port') helper.push(`ftp:tcp/${words[++k]}`);
     else if (w.startsWith('--') && !['--keep-addresses', '--realtime', '--strict'].includes(w)) k++; // oracle-only options with a value
   }
-  return { sysctl, rules: parseRuleOptions({ notrack, nat }) };
+  return { sysctl, rules: parseRuleOptions({ notrack, nat, helper }) };
 }
 
 /** Older oracle outputs record the router's sysctls and the rules instead of the command line. */
 function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported: string } {
-  for (const rule of ['ftp_helper_ports', 'helpers'] as const) {
-    const v = meta[rule];
-    if (Array.isArray(v) ? v.length > 0 : v) return { unsupported: `${rule} ${JSON.stringify(v)}` };
-  }
+  // `helpers` lists every assignment as NAME:PROTO/PORT, --ftp-helper-port ones included.
+  const helper: string[] = Array.isArray(meta.helpers) && meta.helpers.length
+    ? meta.helpers.map(String)
+    : ((meta.ftp_helper_ports ?? []) as number[]).map((port) => `ftp:tcp/${port}`);
   const sysctl: string[] = [];
   const ignore = new Set(['nf_conntrack_checksum', 'nf_conntrack_events']); // set by the oracle for its own replay
   for (const [name, value] of Object.entries((meta.sysctls ?? {}) as Record<string, string>)) {
@@ -94,7 +102,7 @@ function argsFromMeta(meta: Record<string, any>): OracleOptions | { unsupported:
     if (Number(value) !== SYSCTL_DEFAULTS[bare as keyof typeof SYSCTL_DEFAULTS]) sysctl.push(`${bare}=${value}`);
   }
   const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
-  return { sysctl, rules: parseRuleOptions({ notrack: list(meta.notrack), nat: list(meta.nat) }) };
+  return { sysctl, rules: parseRuleOptions({ notrack: list(meta.notrack), nat: list(meta.nat), helper }) };
 }
 
 function flowKey(proto: number, o: Tuple): string {
@@ -141,7 +149,7 @@ function sameLifetime(kernel: string[], ours: string[]): boolean {
 }
 
 export function compareOracleDir(dir: string, name: string, shards = 1): ParityResult {
-  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [], tableEntries: 0, tableMismatches: [] };
+  const result: ParityResult = { name, packets: 0, agree: 0, mismatches: [], flows: 0, flowsAgree: 0, flowMismatches: [], tableEntries: 0, tableMismatches: [], expectEvents: 0, expectMismatches: [], expectTableMismatches: [] };
   const args = oracleArgs(dir);
   if ('unsupported' in args) return { ...result, skipped: args.unsupported };
   const kernelVerdicts: OracleVerdict[] = readFileSync(join(dir, 'verdicts.jsonl'), 'utf8')
@@ -153,7 +161,11 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     : [];
   const verdicts: PacketVerdict[] = [];
   const events: FlowEvent[] = [];
-  const pipeline = new ConntrackPipeline({ verdict: (v) => verdicts.push(v), event: (e) => events.push(e) }, { sysctl: makeSysctl(args.sysctl), shards, rules: args.rules });
+  const expectEvents: ExpectEvent[] = [];
+  const pipeline = new ConntrackPipeline(
+    { verdict: (v) => verdicts.push(v), event: (e) => events.push(e), expectEvent: (e) => expectEvents.push(e) },
+    { sysctl: makeSysctl(args.sysctl), shards, rules: args.rules },
+  );
   const buf = readFileSync(join(dir, 'packets.pcap'));
   for (const p of readPackets(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength))) pipeline.push(p);
   pipeline.end();
@@ -184,5 +196,37 @@ export function compareOracleDir(dir: string, name: string, shards = 1): ParityR
     result.tableEntries = t.entries;
     result.tableMismatches = t.mismatches;
   }
+  compareExpectations(dir, expectEvents, pipeline.engine.expectations().map(formatExpectation), result);
   return result;
+}
+
+/**
+ * An expectation line without what depends on the clock: the event's timestamp, and the
+ * remaining timeout, which is compared apart within a second (the kernel counts jiffies).
+ */
+function expectLine(line: string): { type: string; timeout: number; rest: string } {
+  const m = /^(?:\[[\d. ]+\]\s+\[(\w+)\]\s+)?(\d+) (.*)$/.exec(line.trim());
+  if (!m) return { type: '?', timeout: -1, rest: line.trim() };
+  return { type: m[1] ?? '', timeout: Number(m[2]), rest: m[3] };
+}
+
+function readLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()) : [];
+}
+
+/** conntrack -E expect, line by line in order, and the final conntrack -L expect as a set (timeouts aside: the kernel listed it later). */
+function compareExpectations(dir: string, ours: ExpectEvent[], ourTable: string[], result: ParityResult): void {
+  const kernel = readLines(join(dir, 'expect-events.txt')).map(expectLine);
+  const mine = ours.map((e) => ({ type: e.type, timeout: e.expectation.timeout, rest: formatExpectation(e.expectation).replace(/^\d+ /, '') }));
+  result.expectEvents = Math.max(kernel.length, mine.length);
+  for (let i = 0; i < result.expectEvents; i++) {
+    const k = kernel[i], o = mine[i];
+    const same = k && o && k.type === o.type && k.rest === o.rest && Math.abs(k.timeout - o.timeout) <= 1;
+    if (!same) result.expectMismatches.push({ at: i, kernel: k ? `${k.type} ${k.timeout} ${k.rest}` : 'missing', ctflow: o ? `${o.type} ${o.timeout} ${o.rest}` : 'missing' });
+  }
+  const kernelTable = readLines(join(dir, 'expect.txt')).map((l) => expectLine(l).rest).sort();
+  const ourRest = ourTable.map((l) => expectLine(l).rest).sort();
+  for (let i = 0; i < Math.max(kernelTable.length, ourRest.length); i++) {
+    if (kernelTable[i] !== ourRest[i]) result.expectTableMismatches.push({ kernel: kernelTable[i] ?? 'missing', ctflow: ourRest[i] ?? 'missing' });
+  }
 }

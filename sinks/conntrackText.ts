@@ -5,6 +5,7 @@
  * the kernel.
  */
 import type { CtStats, FlowEvent, FlowRecord, Tuple } from '../processors/flow';
+import type { ExpectEvent, ExpectationRecord } from '../processors/conntrack/helpers/expectations';
 import { STATUS } from '../processors/flow';
 import { IPPROTO } from '../processors/packet';
 
@@ -60,6 +61,7 @@ export function formatEvent(e: FlowEvent, o: TextOptions): string {
   if (f.state !== undefined && (e.protoinfo || e.type === 'DESTROY')) s += `${f.state} `;
   s += body(f, o);
   if (f.zone) s += `zone=${f.zone} `;
+  if (f.helper) s += `helper=${f.helper} `;
   return `${s}id=${f.id}`;
 }
 
@@ -69,7 +71,8 @@ export function formatEntry(f: FlowRecord, o: TextOptions): string {
   if (f.state !== undefined) s += `${f.state} `;
   s += body(f, o) + 'mark=0 ';
   if (f.zone) s += `zone=${f.zone} `;
-  return `${s}use=1 id=${f.id}`;
+  if (f.helper) s += `helper=${f.helper} `;
+  return `${s}use=${f.use ?? 1} id=${f.id}`;
 }
 
 const STAT_ORDER: Array<keyof CtStats> = [
@@ -80,6 +83,51 @@ const STAT_ORDER: Array<keyof CtStats> = [
 export function formatStats(stats: CtStats, entries: number): string {
   const fields = STAT_ORDER.map((k) => `${k}=${stats[k]}`).join(' ');
   return `cpu=0   \tentries=${entries} ${fields} `;
+}
+
+/** The all-ones mask conntrack prints for an address compared in full. */
+function fullMask(family: 4 | 6): string {
+  return family === 4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
+}
+
+/** One expectation as `conntrack -L expect` prints it (libnetfilter_conntrack's default expect printer). */
+export function formatExpectation(x: ExpectationRecord): string {
+  let s = `${x.timeout} proto=${x.proto} src=${x.src} dst=${x.dst} sport=${x.sport} dport=${x.dport} `;
+  s += `mask-src=${fullMask(x.family)} mask-dst=${fullMask(x.family)} sport=${x.sportExact ? 65535 : 0} dport=65535 `;
+  s += `master-src=${x.master.src} master-dst=${x.master.dst} sport=${x.master.sport} dport=${x.master.dport} `;
+  if (x.zone) s += `zone=${x.zone} `;
+  s += 'class=0 ';
+  if (x.flags & 1) s += 'PERMANENT ';
+  return `${s}helper=${x.helper}`;
+}
+
+/**
+ * One line of `conntrack -E expect`. Its timestamp is printed as conntrack-tools does for
+ * expectations: the microseconds left-aligned in six columns, not zero-padded.
+ */
+export function formatExpectEvent(e: ExpectEvent): string {
+  const secs = Math.floor(e.tsUs / 1e6);
+  const micros = String(Math.round(e.tsUs - secs * 1e6)).padEnd(6);
+  return `[${secs}.${micros}]\t${`[${e.type}]`.padStart(9)} ${formatExpectation(e.expectation)}`;
+}
+
+/** JSON form of an expectation. */
+export function expectationJson(x: ExpectationRecord): Record<string, unknown> {
+  return {
+    timeout: x.timeout,
+    zone: x.zone,
+    l3: x.family === 4 ? 'ipv4' : 'ipv6',
+    proto: protoName(x.proto),
+    protonum: x.proto,
+    src: x.src,
+    dst: x.dst,
+    sport: x.sportExact ? x.sport : null,
+    dport: x.dport,
+    master: { id: x.masterId, ...x.master },
+    helper: x.helper,
+    class: 0,
+    flags: x.flags & 1 ? ['PERMANENT'] : [],
+  };
 }
 
 /** JSON form of a flow, with names spelled out for people and tools. */
@@ -99,5 +147,7 @@ export function flowJson(f: FlowRecord): Record<string, unknown> {
     status,
     start: f.startUs / 1e6,
     last: f.lastUs / 1e6,
+    ...(f.helper ? { helper: f.helper } : {}),
+    ...(f.masterId !== undefined ? { master: f.masterId } : {}),
   };
 }

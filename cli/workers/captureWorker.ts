@@ -24,11 +24,13 @@ function run(task: CaptureWorkerTask): void {
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
   let chunk: WorkerChunk = { kind: 'chunk', upTo: 0, verdicts: [], events: [] };
   let current = 0;
+  let expectTableFull = 0;
   const zoneOf = captureZoneOf(task.zones);
   const selected = task.eventFilter ? eventSelector(task.eventFilter) : undefined;
   const pipeline = new ConntrackPipeline(
     {
       verdict: (v) => {
+        if (v.reason?.endsWith('_expectation_table_full')) expectTableFull++;
         if (task.verdicts) chunk.verdicts.push([v.index, JSON.stringify(verdictJson(v))]);
       },
       event: (e: FlowEvent) => {
@@ -39,7 +41,7 @@ function run(task: CaptureWorkerTask): void {
         chunk.events.push(ev);
       },
     },
-    { sysctl, shards: 1, rules: parseRuleOptions({ notrack: task.notrack }), zoneOf },
+    { sysctl, shards: 1, rules: parseRuleOptions({ notrack: task.notrack, helper: task.helper }), zoneOf },
   );
   const stream = readPackets(new Uint8Array(task.capture));
   let packets = 0;
@@ -59,7 +61,7 @@ function run(task: CaptureWorkerTask): void {
   chunk.upTo = packets;
   parentPort!.postMessage(chunk);
   const engine = pipeline.engine;
-  const done: WorkerDone = { kind: 'done', summary: stream.summary, packets, stats: engine.stats(), untracked: engine.untracked, count: engine.count };
+  const done: WorkerDone = { kind: 'done', summary: stream.summary, packets, stats: engine.stats(), untracked: engine.untracked, expectTableFull, count: engine.count };
   if (task.table) done.flows = engine.list();
   parentPort!.postMessage(done);
 }

@@ -8,10 +8,11 @@
  * happened, expiries of all workers first (by time, then entry id, as the engine merges its
  * shards' expiries), then the events the packet itself caused.
  *
- * The table limit is the one place where threads cannot agree without talking per packet: each
- * worker holds at most ceil(nf_conntrack_max / N) entries and early-drops among its own. Below
- * that no worker ever evicts, and the output is exactly one engine's; when a worker does reach
- * it, the run says so, since which entries are evicted may then differ from --workers 1.
+ * The table limits are the one place where threads cannot agree without talking per packet:
+ * each worker holds at most ceil(nf_conntrack_max / N) entries and early-drops among its own
+ * (and as much of nf_conntrack_expect_max). Below that no worker ever evicts, and the output is
+ * exactly one engine's; when a worker does reach it, the run says so, since which entries are
+ * evicted may then differ from --workers 1.
  */
 import { Worker } from 'node:worker_threads';
 import { extname, join } from 'node:path';
@@ -28,6 +29,8 @@ export interface WorkerRunOptions {
   workers: number;
   /** --notrack rules, as given (NAT rules need one thread: the two sides of a NAT'd flow hash apart). */
   notrack?: string[];
+  /** --helper rules, as given (a data connection has its master's address pair, so its worker). */
+  helper?: string[];
   /** --zone-from, --zone-map, --zone-default, as given. */
   zones?: ZoneFlags;
   onVerdictLine?(line: string): void;
@@ -46,7 +49,7 @@ export interface WorkerRunResult {
   count: number;
   /** The final table, oldest entry first (with `table`). */
   flows: FlowRecord[];
-  /** Whether some worker reached its share of nf_conntrack_max (see above). */
+  /** Whether some worker reached its share of nf_conntrack_max or nf_conntrack_expect_max (see above). */
   limitReached: boolean;
 }
 
@@ -105,11 +108,12 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const shared = new SharedArrayBuffer(bytes.byteLength);
   new Uint8Array(shared).set(bytes);
   const share = Math.ceil(o.sysctl.nf_conntrack_max / o.workers);
-  const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share };
+  // The expectation table is shared out the same way (nf_conntrack_expect_max).
+  const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share, nf_conntrack_expect_max: Math.ceil(o.sysctl.nf_conntrack_expect_max / o.workers) };
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
   const workers = Array.from({ length: o.workers }, (_, worker) =>
-    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter }),
+    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter }),
   );
   try {
     await Promise.all(
@@ -139,6 +143,6 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
     untracked: results.reduce((n, r) => n + r.untracked, 0),
     count: results.reduce((n, r) => n + r.count, 0),
     flows,
-    limitReached: stats.early_drop + stats.drop > 0,
+    limitReached: stats.early_drop + stats.drop > 0 || results.some((r) => r.expectTableFull > 0),
   };
 }

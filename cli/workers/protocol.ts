@@ -21,8 +21,9 @@ export interface CaptureWorkerTask {
   events?: 'text' | 'json';
   /** Whether to send the final table (list) at the end. */
   table: boolean;
-  /** The --notrack rules as given on the command line (each worker parses them itself). */
+  /** The --notrack and --helper rules as given on the command line (each worker parses them itself). */
   notrack: string[];
+  helper: string[];
   /** The command's conntrack filters and -e mask as given (events only; see cli/filterOptions.ts). */
   eventFilter?: Record<string, string | boolean>;
   /** The --zone-* options as given: every worker resolves zones as the single engine would. */
@@ -58,6 +59,8 @@ export interface WorkerDone {
   stats: CtStats;
   /** Packets NOTRACK rules left untracked. */
   untracked: number;
+  /** Packets a helper could not add an expectation for because the expectation table was full. */
+  expectTableFull: number;
   count: number;
   flows?: FlowRecord[];
 }

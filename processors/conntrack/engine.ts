@@ -9,18 +9,23 @@
  * NAT rules bind new entries in the shard. A NAT'd entry's reply packets carry other addresses
  * than its original ones (the SNAT address, the DNAT'd server), so the address-pair shard key
  * would send the two sides to different shards: with NAT rules the engine runs one shard.
+ * Helpers and expectations are engine-wide too (helpers/): an expected connection can have
+ * another address pair than its master, so another shard; since packets are judged one at a
+ * time, one shared expectation table gives the same answers for any shard count.
  */
 import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
 import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
 import { emptyStats } from '../flow';
 import type { Conn } from './conn';
+import { Helpers } from './helpers';
+import type { ExpectEvent, ExpectationRecord } from './helpers/expectations';
+import type { ConntrackRules } from './rules';
 import { ConntrackShard } from './shard';
 import type { ShardHooks } from './shard';
 import type { Sysctl } from './sysctl';
 import { makeSysctl } from './sysctl';
 import { flowHash } from './tuple';
-import type { ConntrackRules } from './rules';
 import { NotrackRules } from './rules/notrack';
 
 export interface EngineOptions {
@@ -28,6 +33,8 @@ export interface EngineOptions {
   /** Shards asked for; with NAT rules the engine uses one (see above). */
   shards?: number;
   rules?: ConntrackRules;
+  /** Expectation events (conntrack -E expect), as they happen. */
+  onExpectEvent?: (e: ExpectEvent) => void;
 }
 
 /**
@@ -63,16 +70,36 @@ export class ConntrackEngine {
    * (they never reach conntrack), so this one is ctflow's own, kept apart from CtStats.
    */
   untracked = 0;
+  /** Present only when some rule assigns a helper: without one, no expectation can exist. */
+  private readonly helpers: Helpers | undefined;
+  private readonly onExpectEvent: ((e: ExpectEvent) => void) | undefined;
+  /** While shards expire entries: expectation events held to be put in deadline order (see advance). */
+  private expectHeld: ExpectEvent[] | null = null;
 
   constructor(opts: EngineOptions = {}) {
     this.sysctl = opts.sysctl ?? makeSysctl();
     const nat = opts.rules?.nat ?? [];
     const n = nat.length ? 1 : Math.max(1, Math.floor(opts.shards ?? 1));
     this.notrack = opts.rules?.notrack?.length ? new NotrackRules(opts.rules.notrack) : null;
+    this.onExpectEvent = opts.onExpectEvent;
+    const helperRules = opts.rules?.helpers ?? [];
+    this.helpers = helperRules.length
+      ? new Helpers(helperRules, () => this.sysctl.nf_conntrack_expect_max, (e) => this.expectEvent(e))
+      : undefined;
     // The shards call back through one small class rather than closures made per engine, so the
     // JIT's inlined call targets stay the same from one engine to the next (no deoptimisation).
     const hooks = new EngineHooks(this);
-    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks, nat));
+    this.shards = Array.from({ length: n }, () => new ConntrackShard(this.sysctl, hooks, nat, this.helpers));
+  }
+
+  private expectEvent(e: ExpectEvent): void {
+    if (this.expectHeld) this.expectHeld.push(e);
+    else this.onExpectEvent?.(e);
+  }
+
+  /** The expectations waiting, oldest first (conntrack -L expect). */
+  expectations(): ExpectationRecord[] {
+    return this.helpers?.expectations.list(this.nowUs) ?? [];
   }
 
   get count(): number {
@@ -97,14 +124,23 @@ export class ConntrackEngine {
     this.nowUs = nowUs;
     if (this.shards.length === 1) {
       this.shards[0].expire(nowUs, out);
-      return;
+    } else {
+      const start = out.length;
+      // Masters expiring in different shards remove their expectations: hold those events and
+      // order them as one shard would have (by deadline, then master id).
+      if (this.helpers !== undefined) this.expectHeld = [];
+      for (const s of this.shards) s.expire(nowUs, out);
+      if (out.length - start > 1) {
+        const merged = out.splice(start).sort((x, y) => x.tsUs - y.tsUs || x.flow.id - y.flow.id);
+        out.push(...merged);
+      }
+      if (this.expectHeld) {
+        const held = this.expectHeld.sort((x, y) => x.tsUs - y.tsUs || x.expectation.masterId - y.expectation.masterId);
+        this.expectHeld = null;
+        held.forEach((e) => this.onExpectEvent?.(e));
+      }
     }
-    const start = out.length;
-    for (const s of this.shards) s.expire(nowUs, out);
-    if (out.length - start > 1) {
-      const merged = out.splice(start).sort((x, y) => x.tsUs - y.tsUs || x.flow.id - y.flow.id);
-      out.push(...merged);
-    }
+    if (this.helpers !== undefined) this.helpers.expectations.expire(nowUs);
   }
 
   /** Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. */
@@ -159,7 +195,7 @@ export class ConntrackEngine {
     const all: Array<[Conn, ConntrackShard]> = [];
     for (const s of this.shards) for (const c of s.entries()) all.push([c, s]);
     all.sort((a, b) => a[0].id - b[0].id);
-    return all.map(([c, s]) => c.snapshot(this.nowUs, s.stateOf(c)));
+    return all.map(([c, s]) => s.snapshotOf(c, this.nowUs));
   }
 
   stats(): CtStats {

@@ -6,18 +6,19 @@
  */
 import type { IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
-import type { CtState, CtStats, DestroyReason, FlowEvent, Verdict } from '../flow';
+import type { CtState, CtStats, DestroyReason, FlowEvent, FlowRecord, Verdict } from '../flow';
 import { STATUS, emptyStats } from '../flow';
 import { Conn } from './conn';
 import { EarlyDropOrder } from './earlyDrop';
 import { ExpiryQueue } from './expiry';
+import type { ConnHelp, Helpers } from './helpers';
 import { trackerFor } from './proto';
 import { IPCT } from './proto/tracker';
 import type { Dir, ProtoTracker, TrackerContext } from './proto/tracker';
 import { NatBinder } from './nat';
 import { relateIcmpError } from './related';
 import type { NatRule } from './rules/nat';
-import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf } from './store';
+import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf, zoneOfKind } from './store';
 import type { Sysctl } from './sysctl';
 import { FlowTable } from './table';
 import { invertPorts, tuplePorts } from './tuple';
@@ -47,11 +48,15 @@ export class ConntrackShard implements TrackerContext {
   private readonly cursor = new Conn(this.store, 0);
   /** NAT bindings of new entries; null without NAT rules, so the per-packet path pays one test, at creation only. */
   private readonly nat: NatBinder | null;
+  /** Helper data of the entries that have any (STATUS.HELPER or EXPECTED set), by slot: few entries, so a side map. */
+  private readonly helps = new Map<number, ConnHelp>();
 
   constructor(
     readonly sysctl: Sysctl,
     private readonly hooks: ShardHooks,
     natRules: readonly NatRule[] = [],
+    /** The engine's helpers and expectation table; undefined when no helper is assigned anywhere. */
+    private readonly helpers?: Helpers,
   ) {
     this.nat = natRules.length ? new NatBinder(natRules, this.store, this.table) : null;
   }
@@ -63,6 +68,16 @@ export class ConntrackShard implements TrackerContext {
   /** Live entries, oldest first. */
   *entries(): IterableIterator<Conn> {
     for (let slot = this.store.head; slot >= 0; slot = this.store.next(slot)) yield new Conn(this.store, slot);
+  }
+
+  /** The entry as events and listings show it, with its helper, master and use count when it has them. */
+  snapshotOf(conn: Conn, nowUs: number): FlowRecord {
+    const rec = conn.snapshot(nowUs, this.stateOf(conn));
+    if (conn.status & (STATUS.HELPER | STATUS.EXPECTED)) {
+      const help = this.helps.get(conn.slot);
+      if (help) this.helpers?.decorate(rec, help);
+    }
+    return rec;
   }
 
   /** The entry holding this tuple (ports packed as the store keeps them) in either direction. */
@@ -198,6 +213,20 @@ export class ConntrackShard implements TrackerContext {
       detail: res.detail,
     };
     const life = store.life(slot);
+    // The assigned helper reads the packet before confirmation (nf_confirm). When it drops the
+    // packet the verdict (conntrack's, already given) stays and says why; a first packet's entry
+    // is then never confirmed. Entries without a helper pay one bit test.
+    if (status & STATUS.HELPER && life & LIFE_USED) {
+      const dropped = this.help(conn, dir, ip, ctstate === 'ESTABLISHED');
+      if (dropped !== undefined) {
+        verdict.reason ??= dropped;
+        if (!(life & LIFE_CONFIRMED)) {
+          this.forgetHelp(conn);
+          store.release(slot);
+          return verdict;
+        }
+      }
+    }
     if (life & LIFE_USED) {
       if (!(life & LIFE_CONFIRMED)) {
         // nf_nat binds the new entry at the nat hooks, after conntrack judged the packet and before confirmation.
@@ -217,7 +246,37 @@ export class ConntrackShard implements TrackerContext {
       this.stats.drop++;
       return this.invalid(index, 'table_full');
     }
-    return this.track(tracker, this.create(ip, kind, index), 0, ip, index);
+    const slot = this.create(ip, kind, index);
+    if (this.helpers !== undefined && this.helpers.active) this.attachHelp(slot, ip, kind);
+    return this.track(tracker, slot, 0, ip, index);
+  }
+
+  /** init_conntrack's part for helpers: the expectation the new entry fulfils, and the helper a rule assigns. */
+  private attachHelp(slot: number, ip: IpPacket, kind: number): void {
+    const help = this.helpers!.attach(ip, zoneOfKind(kind), this.ports.sport, this.ports.dport, this.nowUs);
+    if (!help) return;
+    this.helps.set(slot, help);
+    let status = this.store.status(slot);
+    if (help.masterId !== undefined) status |= STATUS.EXPECTED;
+    if (help.helper) status |= STATUS.HELPER;
+    this.store.setStatus(slot, status);
+  }
+
+  /** The helper's reading of an accepted packet: why the kernel's helper would drop it, or undefined. */
+  private help(conn: Conn, dir: Dir, ip: IpPacket, established: boolean): string | undefined {
+    const help = this.helps.get(conn.slot);
+    if (!help || !this.helpers) return undefined;
+    // The view itself: its tuples are only built (getters) when a helper announces a connection.
+    return this.helpers.help(help, conn, dir, ip, established, this.nowUs);
+  }
+
+  /** The entry's helper data goes: its expectations with it, and the reference it held on its master. */
+  private forgetHelp(conn: Conn, tsUs = this.nowUs): void {
+    if (!(conn.status & (STATUS.HELPER | STATUS.EXPECTED))) return;
+    const help = this.helps.get(conn.slot);
+    if (!help) return;
+    this.helps.delete(conn.slot);
+    this.helpers?.destroyed(help, conn.id, tsUs);
   }
 
   /**
@@ -242,6 +301,7 @@ export class ConntrackShard implements TrackerContext {
       if (state !== undefined) v.state = state;
       v.flowId = conn.id;
     } else {
+      this.forgetHelp(conn);
       this.store.release(conn.slot);
     }
     return v;
@@ -301,7 +361,7 @@ export class ConntrackShard implements TrackerContext {
     this.out.push({
       type: bits & IPCT.NEW ? 'NEW' : 'UPDATE',
       tsUs: this.nowUs,
-      flow: conn.snapshot(this.nowUs, this.stateOf(conn)),
+      flow: this.snapshotOf(conn, this.nowUs),
       protoinfo: (bits & IPCT.PROTOINFO) !== 0,
       packetIndex: this.packetIndex,
     });
@@ -315,11 +375,12 @@ export class ConntrackShard implements TrackerContext {
       this.table.remove(conn.slot);
       if (this.nat !== null) this.nat.forget(conn.slot);
       if (this.sysctl.nf_conntrack_events) {
-        const ev: FlowEvent = { type: 'DESTROY', tsUs, flow: conn.snapshot(tsUs, this.stateOf(conn)), protoinfo: true, reason };
+        const ev: FlowEvent = { type: 'DESTROY', tsUs, flow: this.snapshotOf(conn, tsUs), protoinfo: true, reason };
         if (reason !== 'timeout') ev.packetIndex = this.packetIndex;
         this.out.push(ev);
       }
     }
+    this.forgetHelp(conn, tsUs);
     this.store.release(conn.slot);
   }
 

@@ -10,6 +10,13 @@ export const SYSCTL_DEFAULTS = {
   nf_conntrack_checksum: 0,
   nf_conntrack_events: 1,
   nf_conntrack_timestamp: 0,
+  /**
+   * Expectations the table holds at most (helpers' announced connections). The kernel derives it
+   * once at boot from the connection hash size (nf_conntrack_expect_init: expect_hsize =
+   * nf_conntrack_buckets / 256, at least 1; expect_max = 4 * expect_hsize), not from
+   * nf_conntrack_max; with 6.18's 262144 buckets, 4096. A helper whose expectation does not fit
+   * drops the packet that announced it ("expectation table full").
+   */
   nf_conntrack_expect_max: 4096,
   nf_conntrack_generic_timeout: 600,
   nf_conntrack_icmp_timeout: 30,

@@ -16,7 +16,12 @@ import type { ConntrackRules } from '../conntrack/rules';
 
 export interface PartitionProcessorOptions {
   sysctl: Sysctl;
-  /** NOTRACK and NAT rules. NAT needs both sides of a flow in this partition (docs/topics.md). */
+  /**
+   * NOTRACK, NAT and helper rules. NAT needs both sides of a flow in this partition
+   * (docs/topics.md). Each partition has its own expectation table: topics are keyed by the
+   * address pair, and without NAT an FTP or TFTP data connection has its master's pair (the
+   * helpers trust no other address), so it reaches the same partition.
+   */
   rules?: ConntrackRules;
   /** Emit an accounting record for a flow every this many µs of packet time; 0 turns it off. */
   activeTimeoutUs: number;

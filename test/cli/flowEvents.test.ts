@@ -99,8 +99,9 @@ describe('ctflow list --flow-events', () => {
     const both = run('list', join(scenarios, 'icmp_echo', 'packets.pcap'), '--flow-events', join(fixtures, 'events.txt'));
     expect(both.err).toEqual(['ctflow: list: give a capture or --flow-events, not both']);
     expect(run('list', '--flow-events', join(fixtures, 'events.txt'), '--sysctl', 'nf_conntrack_acct=1').err).toEqual([
-      'ctflow: list --flow-events: --sysctl and --shards apply to captures only',
+      'ctflow: list --flow-events: --sysctl, --shards, --helper and --expect apply to captures only',
     ]);
+    expect(run('list', '--flow-events', join(fixtures, 'events.txt'), '--helper', 'ftp:tcp/21').code).toBe(1);
     expect(run('list', '--flow-events', join(tmp, 'missing.txt')).err).toEqual([`ctflow: --flow-events ${join(tmp, 'missing.txt')}: ENOENT`]);
     // The capture form still works as before.
     expect(run('list', join(scenarios, 'icmp_echo', 'packets.pcap')).code).toBe(0);

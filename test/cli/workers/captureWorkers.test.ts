@@ -5,12 +5,13 @@
  * times, timeouts and ICMP errors, and through the CLI. At the table limit the run says that
  * evictions may differ.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { mainAsync } from '../../../main';
 import { loadCapture, runCapture } from '../../../cli/runCapture';
 import { runCaptureInWorkers } from '../../../cli/workers/captureWorkers';
+import { parseRuleOptions } from '../../../cli/rules';
 import { icmpMessage, ipv4Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
 import { writePcap } from '../../../ingest/capture/pcapWriter';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
@@ -22,13 +23,14 @@ const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 const RAW_IP = 101;
 
 /** One thread: verdict lines, event lines (text and JSON), table and counters. */
-function single(bytes: Uint8Array, sysctl: Sysctl) {
+function single(bytes: Uint8Array, sysctl: Sysctl, helper: string[] = []) {
   const verdicts: string[] = [];
   const text: string[] = [];
   const json: string[] = [];
   const r = runCapture(bytes, {
     sysctl,
     shards: 1,
+    rules: parseRuleOptions({ helper }),
     onVerdict: (v) => verdicts.push(JSON.stringify(verdictJson(v))),
     onEvent: (e) => {
       text.push(formatEvent(e, { acct: sysctl.nf_conntrack_acct !== 0 }));
@@ -38,18 +40,18 @@ function single(bytes: Uint8Array, sysctl: Sysctl) {
   return { verdicts, text, json, flows: r.engine.list(), stats: r.engine.stats() };
 }
 
-async function inWorkers(bytes: Uint8Array, sysctl: Sysctl, workers: number) {
+async function inWorkers(bytes: Uint8Array, sysctl: Sysctl, workers: number, helper: string[] = []) {
   const verdicts: string[] = [];
   const json: string[] = [];
-  const r = await runCaptureInWorkers(bytes, { sysctl, workers, onVerdictLine: (l) => verdicts.push(l), events: 'json', onEventLine: (l) => json.push(l), table: true });
+  const r = await runCaptureInWorkers(bytes, { sysctl, workers, helper, onVerdictLine: (l) => verdicts.push(l), events: 'json', onEventLine: (l) => json.push(l), table: true });
   const text: string[] = [];
-  await runCaptureInWorkers(bytes, { sysctl, workers, events: 'text', onEventLine: (l) => text.push(l) });
+  await runCaptureInWorkers(bytes, { sysctl, workers, helper, events: 'text', onEventLine: (l) => text.push(l) });
   return { verdicts, text, json, flows: r.flows, stats: r.stats, limitReached: r.limitReached };
 }
 
-async function expectSameAsOneThread(bytes: Uint8Array, workers: number, sysctl = makeSysctl()): Promise<void> {
-  const one = single(bytes, sysctl);
-  const many = await inWorkers(bytes, sysctl, workers);
+async function expectSameAsOneThread(bytes: Uint8Array, workers: number, sysctl = makeSysctl(), helper: string[] = []): Promise<void> {
+  const one = single(bytes, sysctl, helper);
+  const many = await inWorkers(bytes, sysctl, workers, helper);
   expect(many.limitReached).toBe(false);
   expect(many.verdicts).toEqual(one.verdicts);
   expect(many.json).toEqual(one.json);
@@ -63,15 +65,19 @@ test('the sample capture: the same lines, table and counters with 2, 3 and 4 wor
   for (const workers of [2, 3, 4]) await expectSameAsOneThread(bytes, workers);
 });
 
-test('every crafted kernel scenario, with its shortened timeouts where it has them', async () => {
+test('every crafted kernel scenario (with its helpers), timeouts shortened so expiries interleave', async () => {
   const root = join(FIXTURES, 'scenarios');
   const names = readdirSync(root);
   expect(names.length).toBeGreaterThanOrEqual(39);
+  let withHelpers = 0;
   for (const name of names) {
     const bytes = loadCapture(join(root, name, 'packets.pcap'));
-    // Timeouts shortened, so entries of these short captures expire and their DESTROYs interleave.
-    await expectSameAsOneThread(bytes, 3, makeSysctl({ nf_conntrack_udp_timeout: 1, nf_conntrack_icmp_timeout: 1, nf_conntrack_tcp_timeout_syn_sent: 1, nf_conntrack_tcp_timeout_close: 1 }));
+    const args = readFileSync(join(root, name, 'ctflow-args'), 'utf8').trim().split(/\s+/);
+    const helper = args.flatMap((w, i) => (w === '--helper' ? [args[i + 1]] : []));
+    if (helper.length) withHelpers++;
+    await expectSameAsOneThread(bytes, 3, makeSysctl({ nf_conntrack_udp_timeout: 1, nf_conntrack_icmp_timeout: 1, nf_conntrack_tcp_timeout_syn_sent: 1, nf_conntrack_tcp_timeout_close: 1 }), helper);
   }
+  expect(withHelpers).toBeGreaterThanOrEqual(8);
 });
 
 /** Random traffic among a few hosts: UDP (some in fragments), TCP SYNs and ACKs, ICMP errors quoting earlier packets. */
@@ -158,7 +164,7 @@ describe('the CLI', () => {
   };
   const sample = join(FIXTURES, 'sample.pcap');
 
-  test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json'], ['classify', '--notrack', 'udp/53'], ['stats', '--json', '--notrack', 'tcp/80'], ['events', '--json', '--zone-default', '3'], ['list', '--zone-from', 'interface'], ['list', '-p', 'tcp', '--state', 'ESTABLISHED'], ['events', '-e', 'NEW,DESTROY', '-p', 'udp']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {
+  test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json'], ['classify', '--notrack', 'udp/53'], ['stats', '--json', '--notrack', 'tcp/80'], ['events', '--json', '--zone-default', '3'], ['list', '--zone-from', 'interface'], ['list', '-p', 'tcp', '--state', 'ESTABLISHED'], ['events', '-e', 'NEW,DESTROY', '-p', 'udp'], ['events', '--helper', 'ftp:tcp/21'], ['classify', '--helper', 'ftp:tcp/21']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {
     const one = await run(cmd, sample, ...flags);
     const three = await run(cmd, sample, ...flags, '--workers', '3');
     expect(one.code).toBe(0);
