@@ -13,12 +13,17 @@ import type { PrometheusProcess } from './prometheusProcess';
 import type { CounterQuery } from './queries';
 
 /**
- * The counters sample.pcap leaves still: it has no drops and no undecodable frame. (Its three
- * INVALID packets, one per reason, come within a millisecond of capture time; each reason's
- * series would be born at its final value with nothing left for rate() to see, were new series
- * not shown at 0 first: telemetry.newSeriesHoldSeconds.)
+ * The counters sample.pcap leaves still when new series are held at 0 first (`ctflow run`,
+ * telemetry.newSeriesHoldSeconds): it has no drops and no undecodable frame.
  */
 export const SAMPLE_STILL_COUNTERS = /early_drop|stat_drop|insert_failed|dead_letters/;
+
+/**
+ * ...and when they are not (a replay shows values at once): its three INVALID packets, one per
+ * reason, come within a millisecond of capture time, so each reason's series is born at its
+ * final value with nothing left for rate() to see.
+ */
+export const SAMPLE_STILL_COUNTERS_UNHELD = /early_drop|stat_drop|insert_failed|dead_letters|invalid_packets/;
 
 /** Seconds between the range query's points: fine, so the area is not quantised to whole windows. */
 const STEP = 0.1;
