@@ -1,0 +1,55 @@
+/**
+ * The report page: reads its data, then builds the summary, the charts, the transition matrix,
+ * the flow table with its stories, the what-if comparison and the bad frames. When all is drawn
+ * it sets body[data-ready] (the browser test waits for it); a failure is shown on the page and
+ * logged to the console.
+ */
+import { drawCharts } from './charts';
+import { loadReport } from './data';
+import { FlowTable } from './flowTable';
+import { timeText } from './format';
+import { badFramesHtml, summaryHtml, transitionsHtml, whatIfHtml } from './sections';
+import { renderStory } from './story';
+
+function section(parent: HTMLElement, id: string, html = ''): HTMLElement {
+  const s = document.createElement('section');
+  s.id = id;
+  s.innerHTML = html;
+  parent.appendChild(s);
+  return s;
+}
+
+async function start(): Promise<void> {
+  const main = document.getElementById('report')!;
+  const d = await loadReport(document);
+  document.getElementById('loading')?.remove();
+  const c = d.meta.capture;
+  document.getElementById('subtitle')!.textContent = `${timeText(c.firstUs)} to ${timeText(c.lastUs)} UTC · ${c.packets.toLocaleString('en-US')} IP packets · ${d.meta.flowCount.toLocaleString('en-US')} flows · ${d.meta.generatedBy}`;
+  section(main, 'summary', summaryHtml(d));
+  const charts = section(main, 'charts', '<h2>Over packet time</h2><p class="muted">Drag across a chart to zoom all of them; double-click to zoom out.</p><div class="charts"></div>');
+  drawCharts(d, charts.querySelector('.charts')!);
+  section(main, 'transitions', transitionsHtml(d));
+  const flows = section(main, 'flows', '<h2>Flows</h2><p class="muted">Every flow of the replay. Click one for its story.</p><div data-flow-table></div>');
+  const story = section(main, 'story', '<h2>Flow story</h2><p class="muted">Click a flow in the table.</p>');
+  const table = new FlowTable(d, flows.querySelector('[data-flow-table]')!, (row) => renderStory(d, row, story));
+  if (d.meta.whatif) {
+    const w = section(main, 'whatif', whatIfHtml(d));
+    w.addEventListener('click', (ev) => {
+      const link = (ev.target as HTMLElement).closest('[data-goto-packet]') as HTMLElement | null;
+      if (!link) return;
+      ev.preventDefault();
+      const row = d.col.pFlow[Number(link.dataset.gotoPacket)];
+      if (row >= 0) table.show(row);
+    });
+  }
+  section(main, 'bad-frames', badFramesHtml(d));
+  document.body.dataset.ready = '1';
+}
+
+start().catch((err: unknown) => {
+  const p = document.createElement('p');
+  p.className = 'bad';
+  p.textContent = `The report could not be shown: ${(err as Error).message ?? String(err)}`;
+  document.getElementById('report')?.prepend(p);
+  console.error(err);
+});
