@@ -62,13 +62,12 @@ export function report(path: string | undefined, o: ReportOptions, io: Output): 
   if (path === undefined) throw new CliError('report: give a capture file');
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
   const { sysctl, shards } = settings(o);
+  // The what-if knobs are checked before the replay, not after it.
+  const other = o.whatif.length ? makeSysctl([...o.sysctl, ...o.whatif]) : undefined;
   const started = process.hrtime.bigint();
   const bytes = loadCapture(path);
   const model = buildReportModel(bytes, basename(path), sysctl, shards);
-  if (o.whatif.length) {
-    const other = makeSysctl([...o.sysctl, ...o.whatif]);
-    model.meta.whatif = whatIfData(bytes, sysctl, other, shards);
-  }
+  if (other) model.meta.whatif = whatIfData(bytes, sysctl, other, shards);
   const html = reportHtml(encodeReport(model), browserScript());
   try {
     writeFileSync(o.output, html);
