@@ -8,7 +8,7 @@ import { drawCharts } from './charts';
 import { loadReport } from './data';
 import { FlowTable } from './flowTable';
 import { timeText } from './format';
-import { badFramesHtml, summaryHtml, transitionsHtml, whatIfHtml } from './sections';
+import { badFramesHtml, invalidPacketsHtml, summaryHtml, transitionsHtml, whatIfHtml } from './sections';
 import { renderStory } from './story';
 
 function section(parent: HTMLElement, id: string, html = ''): HTMLElement {
@@ -32,17 +32,17 @@ async function start(): Promise<void> {
   const flows = section(main, 'flows', '<h2>Flows</h2><p class="muted">Every flow of the replay. Click one for its story.</p><div data-flow-table></div>');
   const story = section(main, 'story', '<h2>Flow story</h2><p class="muted">Click a flow in the table.</p>');
   const table = new FlowTable(d, flows.querySelector('[data-flow-table]')!, (row) => renderStory(d, row, story));
-  if (d.meta.whatif) {
-    const w = section(main, 'whatif', whatIfHtml(d));
-    w.addEventListener('click', (ev) => {
-      const link = (ev.target as HTMLElement).closest('[data-goto-packet]') as HTMLElement | null;
-      if (!link) return;
-      ev.preventDefault();
-      const row = d.col.pFlow[Number(link.dataset.gotoPacket)];
-      if (row >= 0) table.show(row);
-    });
-  }
+  section(main, 'invalid', invalidPacketsHtml(d));
+  if (d.meta.whatif) section(main, 'whatif', whatIfHtml(d));
   section(main, 'bad-frames', badFramesHtml(d));
+  // Links to a flow (from the INVALID and what-if lists) open its story in the table.
+  main.addEventListener('click', (ev) => {
+    const link = (ev.target as HTMLElement).closest('[data-goto-packet], [data-goto-row]') as HTMLElement | null;
+    if (!link) return;
+    ev.preventDefault();
+    const row = link.dataset.gotoRow !== undefined ? Number(link.dataset.gotoRow) : d.col.pFlow[Number(link.dataset.gotoPacket)];
+    if (row >= 0) table.show(row);
+  });
   document.body.dataset.ready = '1';
 }
 

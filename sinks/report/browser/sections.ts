@@ -1,6 +1,10 @@
 /** The report's static sections: summary, TCP state transitions, what-if and bad frames. */
+import { CTSTATES, ctstateOf } from '../reportData';
 import type { ReportData } from './data';
-import { bytesText, durationText, esc, num, timeText } from './format';
+import { absUs, bytesText, durationText, esc, num, protoText, timeText, tupleText } from './format';
+
+/** INVALID packets listed at most (the charts and the summary count them all). */
+const INVALID_LIST_LIMIT = 2000;
 
 const kv = (title: string, rows: Array<[string, string | number]>, attr = ''): string =>
   `<table class="kv" ${attr}><tr><th colspan="2">${title}</th></tr>${rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="n" data-key="${esc(k)}">${typeof v === 'number' ? num(v) : esc(v)}</td></tr>`).join('')}</table>`;
@@ -37,6 +41,27 @@ export function transitionsHtml(d: ReportData): string {
     <p class="muted">Packets that moved a TCP entry from the row's state to the column's; (none) is a packet that created the entry.</p>
     <table class="matrix" data-transitions><tr><th>from \\ to</th>${states.map((s) => `<th>${esc(name(s))}</th>`).join('')}</tr>
     ${states.map((from, r) => `<tr><th>${esc(name(from))}</th>${states.map((to, k) => cell(counts[r][k], from, to)).join('')}</tr>`).join('')}</table>`;
+}
+
+/** The INVALID packets in capture order, with reason, window values and the flow they were judged against. */
+export function invalidPacketsHtml(d: ReportData): string {
+  const c = d.col;
+  const invalid = CTSTATES.indexOf('INVALID');
+  const rows: string[] = [];
+  let total = 0;
+  for (let i = 0; i < c.pVerdict.length; i++) {
+    if (ctstateOf(c.pVerdict[i]) !== invalid) continue;
+    if (++total > INVALID_LIST_LIMIT) continue;
+    const row = c.pFlow[i];
+    const x = d.meta.details[i];
+    const detail = [x?.note ?? '', ...Object.entries(x?.detail ?? {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(' ');
+    const flow = row >= 0 ? `<a href="#" data-goto-row="${row}">${c.fId[row]}</a> ${esc(protoText(d, c.fProto[row]))} ${esc(tupleText(d, row, 'orig'))}` : '<span class="muted">no entry</span>';
+    rows.push(`<tr data-packet="${i}"><td>${i}</td><td>${timeText(absUs(d, c.pTime[i]))}</td><td>${esc(d.meta.strings.reasons[c.pReason[i]] || 'unknown')}</td><td>${esc(detail)}</td><td>${flow}</td></tr>`);
+  }
+  if (!total) return '<h2>INVALID packets</h2><p class="muted">None.</p>';
+  return `<h2>INVALID packets (${num(total)})</h2>
+    <div class="list"><table data-invalid-packets><tr><th>i</th><th>time (UTC)</th><th>reason</th><th>detail</th><th>flow</th></tr>${rows.join('')}</table></div>
+    ${total > INVALID_LIST_LIMIT ? `<p class="muted">first ${num(INVALID_LIST_LIMIT)} shown</p>` : ''}`;
 }
 
 export function badFramesHtml(d: ReportData): string {

@@ -152,6 +152,16 @@ describe('the report of sample.pcap with --whatif', () => {
     if (process.env.CTFLOW_REPORT_SCREENSHOT) await o.page.screenshot({ path: process.env.CTFLOW_REPORT_SCREENSHOT, fullPage: true });
   });
 
+  test('the INVALID list holds the INVALID packets of ctflow classify with their reasons, and links to the flow', async () => {
+    const invalid = jsonLines('classify', sample).filter((l) => l.ctstate === 'INVALID');
+    expect(invalid.length).toBeGreaterThan(0);
+    const rows = await o.page.locator('[data-invalid-packets] tr[data-packet]').evaluateAll((trs) => trs.map((tr) => [Number(tr.getAttribute('data-packet')), tr.children[2].textContent]));
+    expect(rows).toEqual(invalid.map((l) => [l.i, l.reason]));
+    const withFlow = invalid.find((l) => l.flow !== undefined)!;
+    await o.page.click(`[data-invalid-packets] tr[data-packet="${withFlow.i}"] a`);
+    await o.page.waitForSelector(`#story[data-flow-id="${withFlow.flow}"]`);
+  });
+
   test('the what-if section lists the packets whose verdict ctflow whatif says changes', async () => {
     const w = jsonLines('whatif', sample, '--sysctl', WHATIF, '--json')[0];
     expect(w.verdictChanges.length).toBeGreaterThan(0);

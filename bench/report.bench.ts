@@ -1,0 +1,133 @@
+/**
+ * `npm run bench:report`: how long `ctflow report` takes on a 1.6-million-packet capture, how big
+ * the file is, and how the page behaves in Chromium.
+ *
+ * The capture is the bundled sample's generator (scripts/sampleTraffic.ts) scaled up to enough
+ * sessions for --packets (default 1,600,000), written once to .cache/bench/. Timed in this
+ * process: the plain replay (runCapture, nothing collected) for comparison, then the report's
+ * replay with its collector, the column encoding (gzip) and the HTML. With Debian's chromium at
+ * /usr/bin/chromium (or $CTFLOW_CHROMIUM), the file is opened from file:// and timed to ready,
+ * then a protocol filter and a click on the flow with the most packets are timed.
+ *
+ * Options: --packets N, --json. One run: the machine is shared, so repeat it to see the spread.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildReportModel } from '../cli/report';
+import { runCapture } from '../cli/runCapture';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import { makeSampleCapture } from '../scripts/sampleTraffic';
+import { browserScript } from '../sinks/report/browserBundle';
+import { encodeReport } from '../sinks/report/encode';
+import { reportHtml } from '../sinks/report/html';
+
+const ROOT = join(__dirname, '..', '..');
+/** Packets per session of the sample's traffic, measured on its 400 sessions (5,802 packets). */
+const PACKETS_PER_SESSION = 5802 / 400;
+
+function arg(name: string): string | undefined {
+  const k = process.argv.indexOf(name);
+  return k >= 0 ? process.argv[k + 1] : undefined;
+}
+
+const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
+
+function capture(packets: number): { path: string; bytes: Uint8Array } {
+  const dir = join(ROOT, '.cache', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `report-${packets}.pcap`);
+  if (!existsSync(path)) {
+    process.stderr.write(`generating ${path}\n`);
+    writeFileSync(path, makeSampleCapture(Math.ceil(packets / PACKETS_PER_SESSION)));
+  }
+  const buf = readFileSync(path);
+  return { path, bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) };
+}
+
+async function inBrowser(htmlPath: string): Promise<Record<string, number> | string> {
+  const executablePath = process.env.CTFLOW_CHROMIUM ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) return `no chromium at ${executablePath}`;
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    let t0 = process.hrtime.bigint();
+    await page.goto(pathToFileURL(htmlPath).href, { timeout: 300_000 });
+    await page.waitForSelector('body[data-ready]', { timeout: 300_000 });
+    const ready = seconds(t0);
+    t0 = process.hrtime.bigint();
+    await page.selectOption('[data-filter="proto"]', '17');
+    await page.waitForSelector('.flowrow');
+    const filter = seconds(t0);
+    await page.selectOption('[data-filter="proto"]', '');
+    // The flow with the most packets: sort by packets (descending) and click the first row.
+    t0 = process.hrtime.bigint();
+    await page.click('[data-sort="packets"]');
+    const sort = seconds(t0);
+    const id = await page.locator('.flowrow').first().getAttribute('data-flow-id');
+    t0 = process.hrtime.bigint();
+    await page.click(`.flowrow[data-flow-id="${id}"]`);
+    await page.waitForSelector(`#story[data-flow-id="${id}"]`);
+    const story = seconds(t0);
+    const heapMB = Number(await page.evaluate('performance.memory ? performance.memory.usedJSHeapSize / 1e6 : NaN'));
+    if (errors.length) return `page errors: ${errors.join('; ')}`;
+    return { readySeconds: ready, filterSeconds: filter, sortSeconds: sort, storySeconds: story, heapMB };
+  } finally {
+    await browser.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const packets = Number(arg('--packets') ?? 1_600_000);
+  const { path, bytes } = capture(packets);
+  const sysctl = makeSysctl();
+  let t0 = process.hrtime.bigint();
+  const plain = runCapture(bytes, { sysctl, shards: 1 });
+  const replaySeconds = seconds(t0);
+  t0 = process.hrtime.bigint();
+  const model = buildReportModel(bytes, 'bench.pcap', sysctl, 1);
+  const collectSeconds = seconds(t0);
+  t0 = process.hrtime.bigint();
+  const encoded = encodeReport(model);
+  const encodeSeconds = seconds(t0);
+  t0 = process.hrtime.bigint();
+  const html = reportHtml(encoded, browserScript());
+  const out = join(ROOT, '.cache', 'bench', 'report.html');
+  writeFileSync(out, html);
+  const htmlSeconds = seconds(t0);
+  const result = {
+    capture: path,
+    captureMB: bytes.length / 1e6,
+    packets: plain.packets,
+    flows: model.meta.flowCount,
+    events: model.meta.eventCount,
+    replaySeconds,
+    reportSeconds: collectSeconds + encodeSeconds + htmlSeconds,
+    collectSeconds,
+    encodeSeconds,
+    htmlSeconds,
+    columnsRawMB: encoded.rawBytes / 1e6,
+    fileMB: statSync(out).size / 1e6,
+    rssMB: process.memoryUsage().rss / 1e6,
+    browser: await inBrowser(out),
+  };
+  if (process.argv.includes('--json')) console.log(JSON.stringify(result));
+  else {
+    const f = (n: number): string => n.toFixed(2);
+    console.log(`capture   ${result.packets} packets, ${result.flows} flows, ${result.events} events (${f(result.captureMB)} MB, ${path})`);
+    console.log(`replay    ${f(replaySeconds)} s without the report`);
+    console.log(`report    ${f(result.reportSeconds)} s: replay+collect ${f(collectSeconds)} s, encode ${f(encodeSeconds)} s, html ${f(htmlSeconds)} s`);
+    console.log(`file      ${f(result.fileMB)} MB (columns ${f(result.columnsRawMB)} MB before gzip), ${out}`);
+    console.log(`rss       ${f(result.rssMB)} MB`);
+    const b = result.browser;
+    console.log(typeof b === 'string' ? `browser   not measured: ${b}` : `browser   ready ${f(b.readySeconds)} s, filter ${f(b.filterSeconds)} s, sort ${f(b.sortSeconds)} s, story ${f(b.storySeconds)} s, JS heap ${f(b.heapMB)} MB`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
