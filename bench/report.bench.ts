@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildReportModel } from '../cli/report';
 import { runCapture } from '../cli/runCapture';
+import { readAllPackets } from '../ingest/packetSource';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import { makeSampleCapture } from '../scripts/sampleTraffic';
 import { browserScript } from '../sinks/report/browserBundle';
@@ -23,8 +24,11 @@ import { encodeReport } from '../sinks/report/encode';
 import { reportHtml } from '../sinks/report/html';
 
 const ROOT = join(__dirname, '..', '..');
-/** Packets per session of the sample's traffic, measured on its 400 sessions (5,802 packets). */
-const PACKETS_PER_SESSION = 5802 / 400;
+/** Packets per session of the sample's traffic: the difference between 2,000 and 1,000 sessions (the fixed extras cancel out). */
+function packetsPerSession(): number {
+  const count = (sessions: number): number => readAllPackets(makeSampleCapture(sessions)).packets.length;
+  return (count(2000) - count(1000)) / 1000;
+}
 
 function arg(name: string): string | undefined {
   const k = process.argv.indexOf(name);
@@ -39,7 +43,7 @@ function capture(packets: number): { path: string; bytes: Uint8Array } {
   const path = join(dir, `report-${packets}.pcap`);
   if (!existsSync(path)) {
     process.stderr.write(`generating ${path}\n`);
-    writeFileSync(path, makeSampleCapture(Math.ceil(packets / PACKETS_PER_SESSION)));
+    writeFileSync(path, makeSampleCapture(Math.round(packets / packetsPerSession())));
   }
   const buf = readFileSync(path);
   return { path, bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) };

@@ -13,7 +13,7 @@ import type { Sysctl } from '../../processors/conntrack/sysctl';
 import { SYSCTL_DEFAULTS } from '../../processors/conntrack/sysctl';
 import type { ReadSummary } from '../../ingest/packetSource';
 import { protoName } from '../conntrackText';
-import { Column } from './growable';
+import { ColumnGroup } from './growable';
 import { TimeBuckets } from './timeBuckets';
 import { CTSTATES, EVENT_COLUMNS, EVENT_TYPES, FATES, FLOW_COLUMNS, PACKET_COLUMNS, verdictCode } from './reportData';
 import type { ColumnName, ColumnType, ReportMeta } from './reportData';
@@ -31,9 +31,13 @@ export interface CollectOptions {
   maxDetails?: number;
 }
 
-const COLUMN_TYPES: Record<ColumnName, ColumnType> = {
-  pTime: 'f64', pFrame: 'u32', pFlow: 'i32', pVerdict: 'u8', pState: 'u8', pReason: 'u16', pLength: 'u16', pFlags: 'u8',
-  eFlow: 'i32', eType: 'u8', eTime: 'f64', eState: 'u8', eFate: 'u8', ePacket: 'i32',
+type PacketColumn = (typeof PACKET_COLUMNS)[number];
+type EventColumn = (typeof EVENT_COLUMNS)[number];
+type FlowColumn = (typeof FLOW_COLUMNS)[number];
+
+const PACKET_TYPES: Record<PacketColumn, ColumnType> = { pTime: 'f64', pFrame: 'u32', pFlow: 'i32', pVerdict: 'u8', pState: 'u8', pReason: 'u16', pLength: 'u16', pFlags: 'u8' };
+const EVENT_TYPES_OF: Record<EventColumn, ColumnType> = { eFlow: 'i32', eType: 'u8', eTime: 'f64', eState: 'u8', eFate: 'u8', ePacket: 'i32' };
+const FLOW_TYPES: Record<FlowColumn, ColumnType> = {
   fId: 'u32', fZone: 'u16', fFamily: 'u8', fProto: 'u8', fState: 'u8', fFate: 'u8', fStatus: 'u16', fTimeout: 'u32',
   fOrigSrc: 'u32', fOrigDst: 'u32', fOrigSport: 'u16', fOrigDport: 'u16', fReplySrc: 'u32', fReplyDst: 'u32', fReplySport: 'u16', fReplyDport: 'u16',
   fOrigPackets: 'u32', fReplyPackets: 'u32', fOrigBytes: 'f64', fReplyBytes: 'f64', fFirst: 'f64', fLast: 'f64',
@@ -58,7 +62,9 @@ class StringTable {
 }
 
 export class ReportCollector {
-  private readonly cols = {} as Record<ColumnName, Column>;
+  private readonly packets = new ColumnGroup(PACKET_TYPES);
+  private readonly events = new ColumnGroup(EVENT_TYPES_OF);
+  private readonly flowCols = new ColumnGroup(FLOW_TYPES);
   private readonly addresses = new StringTable();
   private readonly states = new StringTable();
   private readonly reasons = new StringTable();
@@ -70,24 +76,25 @@ export class ReportCollector {
   private readonly invalidReasons = new Map<string, number>();
   private readonly eventCounts: Record<string, number> = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0]));
   private readonly details: ReportMeta['details'] = {};
+  private detailsKept = 0;
   private detailsOmitted = 0;
   /** The conntrack id's current flow row. */
   private readonly rowOfId = new Map<number, number>();
-  private flows = 0;
-  /** Each open row's table-entry category ("tcp ESTABLISHED"), and the entries per category now. */
-  private readonly categoryOfRow = new Map<number, string>();
-  private readonly entriesByCategory = new Map<string, number>();
+  /** Each open row's table-entry category (protocol << 8 | states index), and the entries per category now. */
+  private readonly categoryOfRow = new Map<number, number>();
+  private readonly entriesByCategory = new Map<number, number>();
   /** TCP state after each row's latest packet (a states index), for the transition matrix. */
   private readonly tcpStateOfRow = new Map<number, number>();
   private readonly transitions = new Map<string, number>();
 
   constructor(private readonly opts: CollectOptions = {}) {
-    for (const name of [...PACKET_COLUMNS, ...EVENT_COLUMNS, ...FLOW_COLUMNS]) this.cols[name] = new Column(COLUMN_TYPES[name]);
   }
 
   onPacket(p: CapturedPacket, v: PacketVerdict): void {
     const i = v.index;
-    const c = this.cols;
+    this.packets.ensure(i);
+    const c = this.packets.arrays;
+    const f = this.flowCols.arrays;
     const t = p.tsUs;
     if (t < this.firstUs) this.firstUs = t;
     if (t > this.lastUs) this.lastUs = t;
@@ -96,14 +103,14 @@ export class ReportCollector {
     const row = v.flowId === undefined ? -1 : this.rowOfId.get(v.flowId) ?? -1;
     const ctstate = CTSTATES.indexOf(v.ctstate);
     const stateIndex = this.states.of(v.state);
-    c.pTime.set(i, t);
-    c.pFrame.set(i, p.frame);
-    c.pFlow.set(i, row);
-    c.pVerdict.set(i, verdictCode(ctstate, v.dir === 'original' ? 1 : v.dir === 'reply' ? 2 : 0));
-    c.pState.set(i, stateIndex);
-    c.pReason.set(i, this.reasons.of(v.reason));
-    c.pLength.set(i, Math.min(p.ip.length, 0xffff));
-    c.pFlags.set(i, p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0);
+    c.pTime[i] = t;
+    c.pFrame[i] = p.frame;
+    c.pFlow[i] = row;
+    c.pVerdict[i] = verdictCode(ctstate, v.dir === 'original' ? 1 : v.dir === 'reply' ? 2 : 0);
+    c.pState[i] = stateIndex;
+    c.pReason[i] = this.reasons.of(v.reason);
+    c.pLength[i] = Math.min(p.ip.length, 0xffff);
+    c.pFlags[i] = p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0;
     this.verdicts[v.ctstate]++;
     this.buckets.count(v.ctstate, t);
     if (v.ctstate === 'INVALID') {
@@ -111,11 +118,11 @@ export class ReportCollector {
       this.invalidReasons.set(reason, (this.invalidReasons.get(reason) ?? 0) + 1);
       this.buckets.count(`invalid ${reason}`, t);
       if (v.detail || v.note) {
-        if (Object.keys(this.details).length < (this.opts.maxDetails ?? 100_000)) this.details[i] = { ...(v.note ? { note: v.note } : {}), ...(v.detail ? { detail: v.detail } : {}) };
+        if (this.detailsKept++ < (this.opts.maxDetails ?? 100_000)) this.details[i] = { ...(v.note ? { note: v.note } : {}), ...(v.detail ? { detail: v.detail } : {}) };
         else this.detailsOmitted++;
       }
     }
-    if (row >= 0 && v.state !== undefined && c.fProto.get(row) === IPPROTO.TCP) {
+    if (row >= 0 && v.state !== undefined && f.fProto[row] === IPPROTO.TCP) {
       const before = this.tcpStateOfRow.get(row) ?? 0;
       if (before !== stateIndex) {
         const key = `${before},${stateIndex}`;
@@ -126,7 +133,6 @@ export class ReportCollector {
   }
 
   onEvent(e: FlowEvent): void {
-    const c = this.cols;
     const f = e.flow;
     let row = this.rowOfId.get(f.id);
     // A NEW for an id already seen starts a new row: the old entry is gone, this is another flow.
@@ -134,17 +140,19 @@ export class ReportCollector {
     else this.updateRow(row, f);
     this.eventCounts[e.type]++;
     const fate = e.type === 'DESTROY' ? Math.max(0, FATES.indexOf(e.reason ?? 'timeout')) : 0;
-    if (e.type === 'DESTROY') c.fFate.set(row, fate);
-    c.eFlow.push(row);
-    c.eType.push(EVENT_TYPES.indexOf(e.type));
-    c.eTime.push(e.tsUs);
-    c.eState.push(this.states.of(f.state));
-    c.eFate.push(fate);
-    c.ePacket.push(e.packetIndex ?? -1);
+    if (e.type === 'DESTROY') this.flowCols.arrays.fFate[row] = fate;
+    const k = this.events.add();
+    const c = this.events.arrays;
+    c.eFlow[k] = row;
+    c.eType[k] = EVENT_TYPES.indexOf(e.type);
+    c.eTime[k] = e.tsUs;
+    c.eState[k] = this.states.of(f.state);
+    c.eFate[k] = fate;
+    c.ePacket[k] = e.packetIndex ?? -1;
     this.buckets ??= new TimeBuckets(e.tsUs, this.opts.maxBuckets);
     if (e.type === 'NEW') this.buckets.count('new entries', e.tsUs);
     const before = this.categoryOfRow.get(row);
-    const after = e.type === 'DESTROY' ? undefined : `${protoName(f.proto)}${f.state ? ` ${f.state}` : ''}`;
+    const after = e.type === 'DESTROY' ? undefined : (f.proto << 8) | this.states.of(f.state);
     if (before !== after) {
       if (before !== undefined) this.moveEntries(before, -1, e.tsUs);
       if (after !== undefined) this.moveEntries(after, 1, e.tsUs);
@@ -153,67 +161,71 @@ export class ReportCollector {
     }
   }
 
-  private moveEntries(category: string, delta: number, tsUs: number): void {
+  private moveEntries(category: number, delta: number, tsUs: number): void {
     const n = (this.entriesByCategory.get(category) ?? 0) + delta;
     this.entriesByCategory.set(category, n);
     this.buckets!.gauge(category, tsUs, n);
   }
 
   private addRow(f: FlowRecord): number {
-    const c = this.cols;
-    const row = this.flows++;
+    const row = this.flowCols.add();
+    const c = this.flowCols.arrays;
     this.rowOfId.set(f.id, row);
-    c.fId.set(row, f.id);
-    c.fZone.set(row, f.zone);
-    c.fFamily.set(row, f.family);
-    c.fProto.set(row, f.proto);
+    c.fId[row] = f.id;
+    c.fZone[row] = f.zone;
+    c.fFamily[row] = f.family;
+    c.fProto[row] = f.proto;
     const port = (t: FlowRecord['orig'], which: 'sport' | 'dport'): number => (t.icmp ? (which === 'sport' ? t.icmp.id : (t.icmp.type << 8) | t.icmp.code) : t[which]);
-    c.fOrigSrc.set(row, this.addresses.of(f.orig.src));
-    c.fOrigDst.set(row, this.addresses.of(f.orig.dst));
-    c.fOrigSport.set(row, port(f.orig, 'sport'));
-    c.fOrigDport.set(row, port(f.orig, 'dport'));
-    c.fReplySrc.set(row, this.addresses.of(f.reply.src));
-    c.fReplyDst.set(row, this.addresses.of(f.reply.dst));
-    c.fReplySport.set(row, port(f.reply, 'sport'));
-    c.fReplyDport.set(row, port(f.reply, 'dport'));
-    c.fFirst.set(row, f.startUs);
-    c.fFate.set(row, 0);
+    c.fOrigSrc[row] = this.addresses.of(f.orig.src);
+    c.fOrigDst[row] = this.addresses.of(f.orig.dst);
+    c.fOrigSport[row] = port(f.orig, 'sport');
+    c.fOrigDport[row] = port(f.orig, 'dport');
+    c.fReplySrc[row] = this.addresses.of(f.reply.src);
+    c.fReplyDst[row] = this.addresses.of(f.reply.dst);
+    c.fReplySport[row] = port(f.reply, 'sport');
+    c.fReplyDport[row] = port(f.reply, 'dport');
+    c.fFirst[row] = f.startUs;
+    c.fFate[row] = 0;
     this.updateRow(row, f);
     return row;
   }
 
   private updateRow(row: number, f: FlowRecord): void {
-    const c = this.cols;
-    c.fState.set(row, this.states.of(f.state));
-    c.fStatus.set(row, f.status);
-    c.fTimeout.set(row, f.timeout);
-    c.fOrigPackets.set(row, f.counters.orig.packets);
-    c.fReplyPackets.set(row, f.counters.reply.packets);
-    c.fOrigBytes.set(row, f.counters.orig.bytes);
-    c.fReplyBytes.set(row, f.counters.reply.bytes);
-    c.fLast.set(row, f.lastUs);
+    const c = this.flowCols.arrays;
+    c.fState[row] = this.states.of(f.state);
+    c.fStatus[row] = f.status;
+    c.fTimeout[row] = f.timeout;
+    c.fOrigPackets[row] = f.counters.orig.packets;
+    c.fReplyPackets[row] = f.counters.reply.packets;
+    c.fOrigBytes[row] = f.counters.orig.bytes;
+    c.fReplyBytes[row] = f.counters.reply.bytes;
+    c.fLast[row] = f.lastUs;
   }
 
   /** The model, once the capture is done: `engine` holds the table after the last packet. */
   finish(run: { engine: ConntrackEngine; summary: ReadSummary; packets: number }, info: { captureName: string; sysctl: Sysctl; generatedBy: string }): ReportModel {
-    const c = this.cols;
+    const c = this.flowCols.arrays;
     for (const f of run.engine.list()) {
       const row = this.rowOfId.get(f.id);
-      if (row === undefined || c.fFate.get(row) !== 0) this.addRow(f);
+      if (row === undefined || c.fFate[row] !== 0) this.addRow(f);
       else this.updateRow(row, f);
     }
+    // States are stored in u8 columns and packed into a byte of the entry categories.
+    if (this.states.list.length > 256) throw new Error(`report: ${this.states.list.length} protocol state names, more than the 256 the columns hold`);
     if (this.firstUs === Infinity) this.firstUs = this.lastUs = 0;
     const buckets = this.buckets ?? new TimeBuckets(this.firstUs, this.opts.maxBuckets);
     buckets.extendTo(this.lastUs);
     const timeUnitUs = Math.max(1, Math.ceil((this.lastUs - this.firstUs) / 0xffffffff));
     const columns = {} as ReportModel['columns'];
-    for (const name of Object.keys(this.cols) as ColumnName[]) {
-      const values = this.cols[name].values();
-      columns[name] = TIME_COLUMNS.includes(name) ? Uint32Array.from(values, (t) => Math.max(0, Math.round((t - this.firstUs) / timeUnitUs))) : values;
+    for (const group of [this.packets, this.events, this.flowCols] as Array<ColumnGroup<ColumnName>>) {
+      for (const name of Object.keys(group.arrays) as ColumnName[]) {
+        const values = group.values(name);
+        columns[name] = TIME_COLUMNS.includes(name) ? this.timeOffsets(values, timeUnitUs) : values;
+      }
     }
     const flowsByProto: Record<string, number> = {};
-    for (let r = 0; r < this.flows; r++) {
-      const name = protoName(c.fProto.get(r));
+    for (let r = 0; r < this.flowCols.length; r++) {
+      const name = protoName(c.fProto[r]);
       flowsByProto[name] = (flowsByProto[name] ?? 0) + 1;
     }
     const changed: Record<string, number> = {};
@@ -242,8 +254,8 @@ export class ReportCollector {
         events: { ...this.eventCounts },
         stats: { entries: run.engine.count, ...run.engine.stats() },
         flowsByProto,
-        flowCount: this.flows,
-        eventCount: c.eType.length,
+        flowCount: this.flowCols.length,
+        eventCount: this.events.length,
         series: {
           bucketUs: buckets.bucketUs,
           startUs: buckets.startUs,
@@ -251,7 +263,9 @@ export class ReportCollector {
           verdicts: Object.fromEntries(CTSTATES.map((s) => [s, buckets.counter(s)])),
           invalidByReason: Object.fromEntries([...this.invalidReasons.keys()].map((r) => [r, buckets.counter(`invalid ${r}`)])),
           newEntries: buckets.counter('new entries'),
-          entries: Object.fromEntries([...this.entriesByCategory.keys()].sort().map((k) => [k, buckets.gaugeValues(k)])),
+          entries: Object.fromEntries(
+            [...this.entriesByCategory.keys()].map((k) => [`${protoName(k >> 8)}${k & 255 ? ` ${this.states.list[k & 255]}` : ''}`, buckets.gaugeValues(k)] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+          ),
         },
         transitions: this.transitionMatrix(),
         strings: { addresses: this.addresses.list, states: this.states.list, reasons: this.reasons.list, protos },
@@ -261,6 +275,13 @@ export class ReportCollector {
       },
       columns,
     };
+  }
+
+  /** Times (µs) as offsets from the first packet in `unitUs`, to fit a Uint32Array. */
+  private timeOffsets(values: ArrayLike<number>, unitUs: number): Uint32Array {
+    const out = new Uint32Array(values.length);
+    for (let k = 0; k < values.length; k++) out[k] = Math.max(0, Math.round((values[k] - this.firstUs) / unitUs));
+    return out;
   }
 
   /** The TCP state changes as a square matrix over the states that occur ("" = no entry before). */

@@ -5,13 +5,16 @@
  * before the replay (the capture is read once).
  */
 
+/** A series' name: text, or a number the caller maps to a name (cheaper on the per-event path). */
+export type SeriesKey = string | number;
+
 export class TimeBuckets {
   bucketUs = 1000;
   /** Buckets in use: the last one holds the latest time seen. */
   used = 0;
-  private readonly counters = new Map<string, number[]>();
+  private readonly counters = new Map<SeriesKey, number[]>();
   /** Gauge values at the end of each bucket; NaN where the gauge did not change in that bucket. */
-  private readonly gauges = new Map<string, number[]>();
+  private readonly gauges = new Map<SeriesKey, number[]>();
 
   constructor(readonly startUs: number, readonly maxBuckets = 1024) {
     if (maxBuckets < 2 || maxBuckets % 2) throw new Error(`TimeBuckets: maxBuckets must be even and at least 2, not ${maxBuckets}`);
@@ -44,7 +47,7 @@ export class TimeBuckets {
   }
 
   /** Adds `n` to counter `series` at time `tsUs`. */
-  count(series: string, tsUs: number, n = 1): void {
+  count(series: SeriesKey, tsUs: number, n = 1): void {
     const b = this.bucket(tsUs);
     let a = this.counters.get(series);
     if (!a) this.counters.set(series, (a = new Array<number>(this.maxBuckets).fill(0)));
@@ -52,7 +55,7 @@ export class TimeBuckets {
   }
 
   /** Sets gauge `series` to `value` as of time `tsUs`. */
-  gauge(series: string, tsUs: number, value: number): void {
+  gauge(series: SeriesKey, tsUs: number, value: number): void {
     const b = this.bucket(tsUs);
     let a = this.gauges.get(series);
     if (!a) this.gauges.set(series, (a = new Array<number>(this.maxBuckets).fill(NaN)));
@@ -65,13 +68,13 @@ export class TimeBuckets {
   }
 
   /** The counter's buckets in use (zeros for a series never counted). */
-  counter(series: string): number[] {
+  counter(series: SeriesKey): number[] {
     const a = this.counters.get(series);
     return a ? a.slice(0, this.used) : new Array<number>(this.used).fill(0);
   }
 
   /** The gauge's value at the end of each bucket: carried forward from the last change, 0 before the first. */
-  gaugeValues(series: string): number[] {
+  gaugeValues(series: SeriesKey): number[] {
     const a = this.gauges.get(series) ?? [];
     const out = new Array<number>(this.used);
     let last = 0;
@@ -82,11 +85,4 @@ export class TimeBuckets {
     return out;
   }
 
-  counterNames(): string[] {
-    return [...this.counters.keys()];
-  }
-
-  gaugeNames(): string[] {
-    return [...this.gauges.keys()];
-  }
 }
