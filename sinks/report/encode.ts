@@ -5,6 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { ReportModel } from './collect';
+import { DELTA_COLUMNS, delta } from './reportData';
 import type { ColumnRef, ColumnType, ReportMeta } from './reportData';
 
 const TYPE_OF: Array<[new (...a: never[]) => ArrayBufferView, ColumnType]> = [
@@ -30,12 +31,16 @@ export interface EncodedReport {
 
 export function encodeReport(model: ReportModel): EncodedReport {
   const refs: Record<string, ColumnRef> = {};
+  const stored: Array<[string, ArrayBufferView]> = [];
   let size = 0;
   for (const [name, a] of Object.entries(model.columns)) {
-    refs[name] = { type: columnType(a), offset: size, length: a.length };
+    const type = columnType(a);
+    const asDelta = DELTA_COLUMNS.includes(name) && type !== 'f64';
+    refs[name] = { type, offset: size, length: a.length, ...(asDelta ? { delta: true } : {}) };
+    stored.push([name, asDelta ? delta(a as Uint32Array) : a]);
     size += Math.ceil(a.byteLength / 8) * 8;
   }
   const buf = new Uint8Array(size);
-  for (const [name, a] of Object.entries(model.columns)) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), refs[name].offset);
+  for (const [name, a] of stored) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), refs[name].offset);
   return { meta: { ...model.meta, columns: refs }, columnsBase64: gzipSync(buf, { level: 6 }).toString('base64'), rawBytes: size };
 }

@@ -1,4 +1,5 @@
 /** Reads the report's data out of the page: the JSON part, and the columns inflated from gzip+base64. */
+import { undelta } from '../reportData';
 import type { ColumnName, ColumnRef, ReportMeta } from '../reportData';
 
 export type ColumnArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
@@ -35,6 +36,10 @@ export async function loadReport(doc: Document): Promise<ReportData> {
   const stream = new Blob([base64Bytes(columnsText.trim())]).stream().pipeThrough(new DecompressionStream('gzip'));
   const buf = await new Response(stream).arrayBuffer();
   const col = {} as Columns;
-  for (const [name, ref] of Object.entries(meta.columns)) col[name as ColumnName] = view(buf, ref);
+  for (const [name, ref] of Object.entries(meta.columns)) {
+    const a = view(buf, ref);
+    if (ref.delta && !(a instanceof Float64Array)) undelta(a);
+    col[name as ColumnName] = a;
+  }
   return { meta, col };
 }
