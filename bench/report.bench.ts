@@ -9,7 +9,7 @@
  * /usr/bin/chromium (or $CTFLOW_CHROMIUM), the file is opened from file:// and timed to ready,
  * then a protocol filter and a click on the flow with the most packets are timed.
  *
- * Options: --packets N, --json. One run: the machine is shared, so repeat it to see the spread.
+ * Options: --packets N, --runs N (default 3; medians, with the report's fastest and slowest), --json.
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -84,36 +84,48 @@ async function inBrowser(htmlPath: string): Promise<Record<string, number> | str
   }
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 async function main(): Promise<void> {
   const packets = Number(arg('--packets') ?? 1_600_000);
+  const runs = Number(arg('--runs') ?? 3);
   const { path, bytes } = capture(packets);
   const sysctl = makeSysctl();
-  let t0 = process.hrtime.bigint();
-  const plain = runCapture(bytes, { sysctl, shards: 1 });
-  const replaySeconds = seconds(t0);
-  t0 = process.hrtime.bigint();
-  const model = buildReportModel(bytes, 'bench.pcap', sysctl, 1);
-  const collectSeconds = seconds(t0);
-  t0 = process.hrtime.bigint();
-  const encoded = encodeReport(model);
-  const encodeSeconds = seconds(t0);
-  t0 = process.hrtime.bigint();
-  const html = reportHtml(encoded, browserScript());
+  const times: Record<'replay' | 'collect' | 'encode' | 'html', number[]> = { replay: [], collect: [], encode: [], html: [] };
   const out = join(ROOT, '.cache', 'bench', 'report.html');
-  writeFileSync(out, html);
-  const htmlSeconds = seconds(t0);
+  let last: { packets: number; flows: number; events: number; rawBytes: number } | undefined;
+  // Alternating the plain replay and the report's, so load on the shared machine falls on both.
+  for (let run = 0; run < runs; run++) {
+    let t0 = process.hrtime.bigint();
+    const plain = runCapture(bytes, { sysctl, shards: 1 });
+    times.replay.push(seconds(t0));
+    t0 = process.hrtime.bigint();
+    const model = buildReportModel(bytes, 'bench.pcap', sysctl, 1);
+    times.collect.push(seconds(t0));
+    t0 = process.hrtime.bigint();
+    const encoded = encodeReport(model);
+    times.encode.push(seconds(t0));
+    t0 = process.hrtime.bigint();
+    writeFileSync(out, reportHtml(encoded, browserScript()));
+    times.html.push(seconds(t0));
+    last = { packets: plain.packets, flows: model.meta.flowCount, events: model.meta.eventCount, rawBytes: encoded.rawBytes };
+    process.stderr.write(`run ${run + 1}/${runs}: replay ${times.replay[run].toFixed(2)} s, report ${(times.collect[run] + times.encode[run] + times.html[run]).toFixed(2)} s\n`);
+  }
+  const reportTimes = times.collect.map((c, k) => c + times.encode[k] + times.html[k]);
   const result = {
     capture: path,
     captureMB: bytes.length / 1e6,
-    packets: plain.packets,
-    flows: model.meta.flowCount,
-    events: model.meta.eventCount,
-    replaySeconds,
-    reportSeconds: collectSeconds + encodeSeconds + htmlSeconds,
-    collectSeconds,
-    encodeSeconds,
-    htmlSeconds,
-    columnsRawMB: encoded.rawBytes / 1e6,
+    packets: last!.packets,
+    flows: last!.flows,
+    events: last!.events,
+    runs,
+    replaySeconds: median(times.replay),
+    reportSeconds: median(reportTimes),
+    reportSecondsRange: [Math.min(...reportTimes), Math.max(...reportTimes)],
+    collectSeconds: median(times.collect),
+    encodeSeconds: median(times.encode),
+    htmlSeconds: median(times.html),
+    columnsRawMB: last!.rawBytes / 1e6,
     fileMB: statSync(out).size / 1e6,
     rssMB: process.memoryUsage().rss / 1e6,
     browser: await inBrowser(out),
@@ -122,8 +134,9 @@ async function main(): Promise<void> {
   else {
     const f = (n: number): string => n.toFixed(2);
     console.log(`capture   ${result.packets} packets, ${result.flows} flows, ${result.events} events (${f(result.captureMB)} MB, ${path})`);
-    console.log(`replay    ${f(replaySeconds)} s without the report`);
-    console.log(`report    ${f(result.reportSeconds)} s: replay+collect ${f(collectSeconds)} s, encode ${f(encodeSeconds)} s, html ${f(htmlSeconds)} s`);
+    console.log(`medians of ${runs} runs:`);
+    console.log(`replay    ${f(result.replaySeconds)} s without the report`);
+    console.log(`report    ${f(result.reportSeconds)} s (${f(result.reportSecondsRange[0])}-${f(result.reportSecondsRange[1])}): replay+collect ${f(result.collectSeconds)} s, encode ${f(result.encodeSeconds)} s, html ${f(result.htmlSeconds)} s`);
     console.log(`file      ${f(result.fileMB)} MB (columns ${f(result.columnsRawMB)} MB before gzip), ${out}`);
     console.log(`rss       ${f(result.rssMB)} MB`);
     const b = result.browser;

@@ -41,9 +41,9 @@ table.kv td.n, td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .flowrow { position: absolute; left: 0; right: 0; cursor: pointer; border-bottom: 1px solid #f0f2f4; }
 .flowrow:hover { background: #eef5ff; }
 .flowrow.selected { background: #d7e8ff; }
-.story table, .list table { border-collapse: collapse; font: 12px ui-monospace, monospace; }
-.story td, .story th, .list td, .list th { padding: 2px 6px; border-bottom: 1px solid #eef0f2; text-align: left; vertical-align: top; white-space: nowrap; }
-.story td:last-child, .list td:last-child { white-space: normal; }
+#story table, .list table { border-collapse: collapse; font: 12px ui-monospace, monospace; }
+#story td, #story th, .list td, .list th { padding: 2px 6px; border-bottom: 1px solid #eef0f2; text-align: left; vertical-align: top; white-space: nowrap; }
+#story td.wrap, .list td.wrap { white-space: normal; min-width: 320px; overflow-wrap: anywhere; }
 .v-NEW { color: #1f6feb; } .v-ESTABLISHED { color: #1a7f37; } .v-RELATED { color: #8250df; } .v-INVALID { color: #cf222e; font-weight: 600; } .v-UNTRACKED { color: #6e7781; }
 .muted { color: #6e7781; }
 .side { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }

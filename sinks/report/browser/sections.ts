@@ -56,7 +56,7 @@ export function invalidPacketsHtml(d: ReportData): string {
     const x = d.meta.details[i];
     const detail = [x?.note ?? '', ...Object.entries(x?.detail ?? {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(' ');
     const flow = row >= 0 ? `<a href="#" data-goto-row="${row}">${c.fId[row]}</a> ${esc(protoText(d, c.fProto[row]))} ${esc(tupleText(d, row, 'orig'))}` : '<span class="muted">no entry</span>';
-    rows.push(`<tr data-packet="${i}"><td>${i}</td><td>${timeText(absUs(d, c.pTime[i]))}</td><td>${esc(d.meta.strings.reasons[c.pReason[i]] || 'unknown')}</td><td>${esc(detail)}</td><td>${flow}</td></tr>`);
+    rows.push(`<tr data-packet="${i}"><td>${i}</td><td>${timeText(absUs(d, c.pTime[i]))}</td><td>${esc(d.meta.strings.reasons[c.pReason[i]] || 'unknown')}</td><td class="wrap">${esc(detail)}</td><td>${flow}</td></tr>`);
   }
   if (!total) return '<h2>INVALID packets</h2><p class="muted">None.</p>';
   return `<h2>INVALID packets (${num(total)})</h2>

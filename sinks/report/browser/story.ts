@@ -34,7 +34,7 @@ function packetRow(d: ReportData, i: number, startUs: number): string {
   const reason = d.meta.strings.reasons[c.pReason[i]];
   return `<tr data-packet="${i}" data-ctstate="${ctstate}"><td>${i}</td><td>${c.pFrame[i]}</td><td>${timeText(t).slice(11)}</td><td class="n">+${((t - startUs) / 1000).toFixed(3)} ms</td>`
     + `<td>${dir === 'original' ? 'orig →' : dir === 'reply' ? '← reply' : '-'}</td><td>${flagsText(c.pFlags[i])}</td><td class="n">${c.pLength[i]}</td>`
-    + `<td class="v-${ctstate}">${ctstate}</td><td>${esc(d.meta.strings.states[c.pState[i]] || '')}</td><td>${esc(reason)}</td><td>${esc(detailText(d, i))}</td></tr>`;
+    + `<td class="v-${ctstate}">${ctstate}</td><td>${esc(d.meta.strings.states[c.pState[i]] || '')}</td><td>${esc(reason)}</td><td class="wrap">${esc(detailText(d, i))}</td></tr>`;
 }
 
 export function renderStory(d: ReportData, row: number, host: HTMLElement): void {
