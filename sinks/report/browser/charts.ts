@@ -30,8 +30,11 @@ function specs(d: ReportData): ChartSpec[] {
   ];
 }
 
+/** The charts' time window in epoch seconds, or null when they show the whole capture. */
+export type ZoomListener = (window: { fromSec: number; toSec: number } | null) => void;
+
 /** Draws the charts into `host`; returns them (the page resizes them with the window). */
-export function drawCharts(d: ReportData, host: HTMLElement): uPlot[] {
+export function drawCharts(d: ReportData, host: HTMLElement, onZoom?: ZoomListener): uPlot[] {
   const style = document.createElement('style');
   style.textContent = uplotCss;
   document.head.appendChild(style);
@@ -45,6 +48,9 @@ export function drawCharts(d: ReportData, host: HTMLElement): uPlot[] {
     const { min, max } = from.scales.x;
     for (const other of charts) if (other !== from && min !== undefined && max !== undefined) other.setScale('x', { min, max });
     zooming = false;
+    if (min === undefined || max === undefined) return;
+    const whole = min <= xs[0] && max >= xs[xs.length - 1];
+    onZoom?.(whole ? null : { fromSec: min, toSec: max });
   };
   for (const spec of specs(d)) {
     const box = document.createElement('div');

@@ -27,6 +27,8 @@ export interface FlowFilter {
   /** An address, or the start of one. */
   address?: string;
   port?: number;
+  /** Only flows seen in this window (column time units, inclusive): first seen before its end, last seen after its start. */
+  active?: { from: number; to: number };
 }
 
 /** The rows that pass `f`, in row order. */
@@ -47,6 +49,7 @@ export function filterRows(d: ReportData, f: FlowFilter): Uint32Array {
     if (f.state !== undefined && c.fState[r] !== f.state) continue;
     if (f.end === 'destroyed' ? c.fFate[r] === 0 : fate >= 0 && c.fFate[r] !== fate) continue;
     if (addressOk && !(addressOk[c.fOrigSrc[r]] || addressOk[c.fOrigDst[r]] || addressOk[c.fReplySrc[r]] || addressOk[c.fReplyDst[r]])) continue;
+    if (f.active && (c.fFirst[r] > f.active.to || c.fLast[r] < f.active.from)) continue;
     if (f.port !== undefined && c.fOrigSport[r] !== f.port && c.fOrigDport[r] !== f.port && c.fReplySport[r] !== f.port && c.fReplyDport[r] !== f.port) continue;
     out[m++] = r;
   }
@@ -84,6 +87,10 @@ export class FlowTable {
   private readonly grid: HTMLDivElement;
   private readonly spacer: HTMLDivElement;
   private readonly count: HTMLSpanElement;
+  private readonly activeBox: HTMLInputElement;
+  private readonly windowText: HTMLSpanElement;
+  private window: { from: number; to: number } | undefined;
+  private refilter: () => void = () => undefined;
 
   constructor(private readonly d: ReportData, host: HTMLElement, private readonly onSelect: (row: number) => void) {
     const c = d.col;
@@ -96,6 +103,7 @@ export class FlowTable {
         <label>end <select data-filter="end"><option value="">any</option><option value="open">open at the end</option><option value="destroyed">destroyed</option>${FATES.slice(1).map((f) => `<option value="${f}">destroyed: ${f}</option>`).join('')}</select></label>
         <label>address <input data-filter="address" size="18" placeholder="10.0.0.1 or 10.0."></label>
         <label>port <input data-filter="port" size="6" inputmode="numeric"></label>
+        <label title="Zoom the charts (drag across one) to choose the window"><input type="checkbox" data-filter-active disabled> only flows active in the charts' window <span data-window class="muted">(whole capture)</span></label>
         <span class="muted" data-flow-count></span>
       </div>
       <div class="flowhead">${HEADINGS.map(([k, t]) => `<span data-sort="${k}">${t}</span>`).join('')}</div>
@@ -103,9 +111,11 @@ export class FlowTable {
     this.grid = host.querySelector('[data-flow-grid]')!;
     this.spacer = host.querySelector('[data-spacer]')!;
     this.count = host.querySelector('[data-flow-count]')!;
+    this.activeBox = host.querySelector('[data-filter-active]')!;
+    this.windowText = host.querySelector('[data-window]')!;
     this.rows = filterRows(d, {});
     const read = (name: string): string => (host.querySelector(`[data-filter="${name}"]`) as HTMLInputElement).value.trim();
-    const refilter = (): void => {
+    const refilter = (this.refilter = (): void => {
       const port = read('port');
       this.rows = filterRows(d, {
         ...(read('proto') ? { proto: Number(read('proto')) } : {}),
@@ -113,9 +123,11 @@ export class FlowTable {
         ...(read('end') ? { end: read('end') } : {}),
         ...(read('address') ? { address: read('address') } : {}),
         ...(port && /^\d+$/.test(port) ? { port: Number(port) } : {}),
+        ...(this.activeBox.checked && this.window ? { active: this.window } : {}),
       });
       this.applySort();
-    };
+    });
+    this.activeBox.addEventListener('change', refilter);
     host.querySelectorAll('[data-filter]').forEach((el) => el.addEventListener(el.tagName === 'SELECT' ? 'change' : 'input', refilter));
     host.querySelectorAll('[data-sort]').forEach((el) => el.addEventListener('click', () => {
       const key = (el as HTMLElement).dataset.sort as SortKey;
@@ -131,6 +143,26 @@ export class FlowTable {
       this.onSelect(this.selected);
     });
     this.applySort();
+  }
+
+  /** The charts' zoom window (epoch seconds), or null for the whole capture: the "active" filter's window. */
+  setWindow(w: { fromSec: number; toSec: number } | null): void {
+    const d = this.d;
+    const unit = d.meta.timeUnitUs;
+    const first = d.meta.capture.firstUs;
+    this.window = w ? { from: Math.max(0, Math.floor((w.fromSec * 1e6 - first) / unit)), to: Math.max(0, Math.ceil((w.toSec * 1e6 - first) / unit)) } : undefined;
+    this.activeBox.disabled = !this.window;
+    if (this.window) {
+      this.windowText.dataset.from = String(this.window.from);
+      this.windowText.dataset.to = String(this.window.to);
+      this.windowText.textContent = `${timeText(absUs(d, this.window.from)).slice(11)} to ${timeText(absUs(d, this.window.to)).slice(11)}`;
+    } else {
+      delete this.windowText.dataset.from;
+      delete this.windowText.dataset.to;
+      this.windowText.textContent = '(whole capture)';
+      this.activeBox.checked = false;
+    }
+    this.refilter();
   }
 
   /** Scrolls to flow `row` and selects it (the what-if lists link here). */

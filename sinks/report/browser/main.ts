@@ -27,11 +27,14 @@ async function start(): Promise<void> {
   document.getElementById('subtitle')!.textContent = `${timeText(c.firstUs)} to ${timeText(c.lastUs)} UTC · ${c.packets.toLocaleString('en-US')} IP packets · ${d.meta.flowCount.toLocaleString('en-US')} flows · ${d.meta.generatedBy}`;
   section(main, 'summary', summaryHtml(d));
   const charts = section(main, 'charts', '<h2>Over packet time</h2><p class="muted">Drag across a chart to zoom all of them; double-click to zoom out.</p><div class="charts"></div>');
-  drawCharts(d, charts.querySelector('.charts')!);
+  // The table is made after the charts (below them on the page) but hears their zoom.
+  let table: FlowTable | undefined;
+  drawCharts(d, charts.querySelector('.charts')!, (w) => table?.setWindow(w));
   section(main, 'transitions', transitionsHtml(d));
   const flows = section(main, 'flows', '<h2>Flows</h2><p class="muted">Every flow of the replay. Click one for its story.</p><div data-flow-table></div>');
   const story = section(main, 'story', '<h2>Flow story</h2><p class="muted">Click a flow in the table.</p>');
-  const table = new FlowTable(d, flows.querySelector('[data-flow-table]')!, (row) => renderStory(d, row, story));
+  table = new FlowTable(d, flows.querySelector('[data-flow-table]')!, (row) => renderStory(d, row, story));
+  const flowTable = table;
   section(main, 'invalid', invalidPacketsHtml(d));
   if (d.meta.whatif) section(main, 'whatif', whatIfHtml(d));
   section(main, 'bad-frames', badFramesHtml(d));
@@ -41,7 +44,7 @@ async function start(): Promise<void> {
     if (!link) return;
     ev.preventDefault();
     const row = link.dataset.gotoRow !== undefined ? Number(link.dataset.gotoRow) : d.col.pFlow[Number(link.dataset.gotoPacket)];
-    if (row >= 0) table.show(row);
+    if (row >= 0) flowTable.show(row);
   });
   document.body.dataset.ready = '1';
 }

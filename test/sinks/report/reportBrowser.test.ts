@@ -152,6 +152,40 @@ describe('the report of sample.pcap with --whatif', () => {
     if (process.env.CTFLOW_REPORT_SCREENSHOT) await o.page.screenshot({ path: process.env.CTFLOW_REPORT_SCREENSHOT, fullPage: true });
   });
 
+  test('zooming the charts (a drag) can narrow the flow table to the flows active in that window', async () => {
+    // Each flow's first and last packet time (µs), from ctflow events and list.
+    const spans: Array<[number, number]> = [];
+    const open = new Map<number, number>();
+    const us = (s: number): number => Math.round(s * 1e6);
+    for (const e of jsonLines('events', sample, '--json')) {
+      if (e.type === 'NEW') open.set(e.id, us(e.start));
+      if (e.type === 'DESTROY') spans.push([open.get(e.id)!, us(e.last)]);
+    }
+    for (const f of jsonLines('list', sample, '--json')) spans.push([us(f.start), us(f.last)]);
+    const firstUs = Math.min(...jsonLines('classify', sample).map((l) => us(l.ts)));
+    await o.page.fill('[data-filter="port"]', '');
+    expect(await o.page.locator('[data-filter-active]').isDisabled()).toBe(true);
+    await o.page.locator('[data-chart="entries"] .u-over').scrollIntoViewIfNeeded();
+    const box = (await o.page.locator('[data-chart="entries"] .u-over').boundingBox())!;
+    await o.page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await o.page.mouse.down();
+    await o.page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2, { steps: 5 });
+    await o.page.mouse.up();
+    const windowEl = o.page.locator('[data-window]');
+    const from = firstUs + Number(await windowEl.getAttribute('data-from'));
+    const to = firstUs + Number(await windowEl.getAttribute('data-to'));
+    expect(to).toBeGreaterThan(from);
+    await o.page.check('[data-filter-active]');
+    const expected = spans.filter(([a, b]) => a <= to && b >= from).length;
+    expect(expected).toBeGreaterThan(0);
+    expect(expected).toBeLessThan(spans.length);
+    expect(await o.page.locator('[data-flow-count]').textContent()).toBe(`${expected.toLocaleString('en-US')} of ${spans.length.toLocaleString('en-US')} flows`);
+    // A double click zooms back out, and the filter lets go of the window.
+    await o.page.dblclick('[data-chart="entries"] .u-over');
+    expect(await o.page.locator('[data-filter-active]').isChecked()).toBe(false);
+    expect(await o.page.locator('[data-flow-count]').textContent()).toMatch(new RegExp(`^${spans.length.toLocaleString('en-US')} of `));
+  });
+
   test('the INVALID list holds the INVALID packets of ctflow classify with their reasons, and links to the flow', async () => {
     const invalid = jsonLines('classify', sample).filter((l) => l.ctstate === 'INVALID');
     expect(invalid.length).toBeGreaterThan(0);
@@ -168,6 +202,11 @@ describe('the report of sample.pcap with --whatif', () => {
     const rows = await o.page.locator('[data-whatif-packets] tr[data-packet]').evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute('data-packet'))));
     expect(rows).toEqual(w.verdictChanges.map((c: { i: number }) => c.i));
     expect(await o.page.locator('[data-whatif-flows] tr').count()).toBe(w.flowChanges.length + 1);
+  });
+
+  test('and after all the clicking, filtering and zooming above: still no console error, no request', () => {
+    expect(o.consoleErrors).toEqual([]);
+    expect(o.offFile).toEqual([]);
   });
 });
 
