@@ -65,6 +65,8 @@ export class ReportCollector {
   private readonly packets = new ColumnGroup(PACKET_TYPES);
   private readonly events = new ColumnGroup(EVENT_TYPES_OF);
   private readonly flowCols = new ColumnGroup(FLOW_TYPES);
+  /** Packets judged against an entry that had no flow row yet, with that entry's id. */
+  private readonly unlinked = new ColumnGroup({ packet: 'u32', flowId: 'u32' } as const, 64);
   private readonly addresses = new StringTable();
   private readonly states = new StringTable();
   private readonly reasons = new StringTable();
@@ -101,6 +103,12 @@ export class ReportCollector {
     this.buckets ??= new TimeBuckets(t, this.opts.maxBuckets);
     this.bytes += p.ip.length;
     const row = v.flowId === undefined ? -1 : this.rowOfId.get(v.flowId) ?? -1;
+    if (row < 0 && v.flowId !== undefined) {
+      // No event made a row for this entry (nf_conntrack_events=0): linked at the end if it is still open.
+      const k = this.unlinked.add();
+      this.unlinked.arrays.packet[k] = i;
+      this.unlinked.arrays.flowId[k] = v.flowId;
+    }
     const ctstate = CTSTATES.indexOf(v.ctstate);
     const stateIndex = this.states.of(v.state);
     c.pTime[i] = t;
@@ -209,6 +217,11 @@ export class ReportCollector {
       const row = this.rowOfId.get(f.id);
       if (row === undefined || c.fFate[row] !== 0) this.addRow(f);
       else this.updateRow(row, f);
+    }
+    const u = this.unlinked.arrays;
+    for (let k = 0; k < this.unlinked.length; k++) {
+      const row = this.rowOfId.get(u.flowId[k]);
+      if (row !== undefined) this.packets.arrays.pFlow[u.packet[k]] = row;
     }
     // States are stored in u8 columns and packed into a byte of the entry categories.
     if (this.states.list.length > 256) throw new Error(`report: ${this.states.list.length} protocol state names, more than the 256 the columns hold`);

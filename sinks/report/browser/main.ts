@@ -31,7 +31,11 @@ async function start(): Promise<void> {
   let table: FlowTable | undefined;
   drawCharts(d, charts.querySelector('.charts')!, (w) => table?.setWindow(w));
   section(main, 'transitions', transitionsHtml(d));
-  const flows = section(main, 'flows', '<h2>Flows</h2><p class="muted">Every flow of the replay. Click one for its story.</p><div data-flow-table></div>');
+  const eventsOff = d.meta.knobs.values.nf_conntrack_events === 0;
+  const flowsNote = eventsOff
+    ? 'nf_conntrack_events=0: with no events, only the flows still open at the end are known (and no TCP transitions). Click one for its story.'
+    : 'Every flow of the replay. Click one for its story.';
+  const flows = section(main, 'flows', `<h2>Flows</h2><p class="muted">${flowsNote}</p><div data-flow-table></div>`);
   const story = section(main, 'story', '<h2>Flow story</h2><p class="muted">Click a flow in the table.</p>');
   table = new FlowTable(d, flows.querySelector('[data-flow-table]')!, (row) => renderStory(d, row, story));
   const flowTable = table;

@@ -137,6 +137,19 @@ describe.each([
   });
 });
 
+test('with nf_conntrack_events=0 the open flows are still known, and their packets linked to them as ctflow classify links them', () => {
+  const model = buildReportModel(loadCapture(sample), 'sample.pcap', makeSysctl(['nf_conntrack_events=0']), 1);
+  const listed = jsonLines('list', sample, '--json', '--sysctl', 'nf_conntrack_events=0');
+  expect(model.meta.flowCount).toBe(listed.length);
+  expect(model.meta.eventCount).toBe(0);
+  const open = new Set(listed.map((f) => f.id));
+  const lines = jsonLines('classify', sample, '--sysctl', 'nf_conntrack_events=0');
+  const linked = lines.filter((l) => open.has(l.flow));
+  expect(linked.length).toBeGreaterThan(1000);
+  for (const l of linked) expect(model.columns.fId[model.columns.pFlow[l.i]]).toBe(l.flow);
+  for (const l of lines.filter((x) => !open.has(x.flow))) expect(model.columns.pFlow[l.i]).toBe(-1);
+});
+
 test('a capture with bad frames: they are listed with index and reason, as the other commands report them', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ctflow-report-'));
   const path = join(dir, 'bad.pcap');
