@@ -17,6 +17,7 @@ import type { WhatIfData } from '../sinks/report/reportData';
 import { settings } from './commands';
 import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
+import type { ReadSummary } from '../ingest/packetSource';
 import { whatIf } from './whatif';
 
 export interface ReportOptions extends CommonOptions {
@@ -35,11 +36,16 @@ function nonDefault(s: Sysctl): Record<string, number> {
   return out;
 }
 
-/** The replay of `bytes` as a report model (exported for tests, which compare it with the other commands). */
-export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): ReportModel {
+/** The replay of `bytes` as a report model, with the reader's summary (bad frames) for stderr. */
+function collectReport(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): { model: ReportModel; summary: ReadSummary } {
   const collector = new ReportCollector(collect);
   const run = runCapture(bytes, { sysctl, shards, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
-  return collector.finish(run, { captureName, sysctl, generatedBy: 'ctflow report' });
+  return { model: collector.finish(run, { captureName, sysctl, generatedBy: 'ctflow report' }), summary: run.summary };
+}
+
+/** The replay of `bytes` as a report model (tests compare it with the other commands; the bench times it). */
+export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): ReportModel {
+  return collectReport(bytes, captureName, sysctl, shards, collect).model;
 }
 
 export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number): WhatIfData {
@@ -66,7 +72,7 @@ export function report(path: string | undefined, o: ReportOptions, io: Output): 
   const other = o.whatif.length ? makeSysctl([...o.sysctl, ...o.whatif]) : undefined;
   const started = process.hrtime.bigint();
   const bytes = loadCapture(path);
-  const model = buildReportModel(bytes, basename(path), sysctl, shards);
+  const { model, summary } = collectReport(bytes, basename(path), sysctl, shards);
   if (other) model.meta.whatif = whatIfData(bytes, sysctl, other, shards);
   const html = reportHtml(encodeReport(model), browserScript());
   try {
@@ -76,8 +82,10 @@ export function report(path: string | undefined, o: ReportOptions, io: Output): 
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const c = model.meta.capture;
-  if (!o.quiet) io.err(`ctflow: wrote ${o.output} (${(html.length / 1e6).toFixed(1)} MB): ${c.packets} packets, ${model.meta.flowCount} flows, ${c.badFrames.length} bad frames, in ${seconds.toFixed(1)} s`);
-  const problems = problemLines({ frames: c.frames, ipPackets: c.packets, nonIp: c.nonIp, malformed: c.badFrames, ...(c.captureProblem ? { captureProblem: c.captureProblem } : {}) });
-  if (!o.quiet) problems.forEach(io.err);
-  return html.length;
+  const size = Buffer.byteLength(html);
+  if (!o.quiet) {
+    io.err(`ctflow: wrote ${o.output} (${(size / 1e6).toFixed(1)} MB): ${c.packets} packets, ${model.meta.flowCount} flows, ${c.badFrames.length} bad frames, in ${seconds.toFixed(1)} s`);
+    problemLines(summary).forEach(io.err);
+  }
+  return size;
 }

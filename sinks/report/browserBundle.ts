@@ -36,7 +36,7 @@ export function browserScript(): string {
   if (!existsSync(join(sourceDir, ENTRY))) throw new Error(`report: no browser bundle at ${prebuilt}: run npm run build`);
   let esbuild: typeof import('esbuild');
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // Loaded only here: esbuild is a dev dependency, absent where the built bundle is used.
     esbuild = require('esbuild');
   } catch {
     throw new Error(`report: no browser bundle at ${prebuilt} and esbuild is not installed: run npm ci && npm run build`);

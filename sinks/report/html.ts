@@ -17,7 +17,7 @@ function codeText(s: string): string {
 
 const CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:";
 
-export const PAGE_STYLES = `
+const PAGE_STYLES = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d232a; background: #f6f7f9; }
 header { background: #1d2b3a; color: #fff; padding: 12px 24px; }
 header h1 { font-size: 20px; margin: 0; }

@@ -7,7 +7,7 @@ import { CTSTATES, DIRECTIONS, EVENT_TYPES, FATES, ctstateOf, dirOf } from '../r
 import type { ReportData } from './data';
 import { absUs, bytesText, esc, fateText, flagsText, num, protoText, timeText, tupleText } from './format';
 
-/** Packet rows drawn at first; the rest on request (a long download can have 100k packets). */
+/** Packet rows drawn at first and per click on "more" (a long download can have 100k packets). */
 const FIRST_PAGE = 2000;
 
 export function packetsOf(d: ReportData, row: number): number[] {
@@ -60,11 +60,17 @@ export function renderStory(d: ReportData, row: number, host: HTMLElement): void
     <h3>Packets (${num(packets.length)})</h3>
     <table data-story-packets><tr><th>i</th><th>frame</th><th>time</th><th>since first</th><th>dir</th><th>flags</th><th>len</th><th>verdict</th><th>state after</th><th>INVALID reason</th><th>detail</th></tr>
       ${shown.map((i) => packetRow(d, i, startUs)).join('')}</table>
-    ${packets.length > shown.length ? `<button data-more>show the other ${num(packets.length - shown.length)} packets</button>` : ''}`;
+    ${packets.length > shown.length ? `<button data-more>show ${num(Math.min(FIRST_PAGE, packets.length - shown.length))} more of the other ${num(packets.length - shown.length)} packets</button>` : ''}`;
+  // The rest in pages, so a flow of a million packets never builds one enormous table at once.
+  let next = shown.length;
   host.querySelector('[data-more]')?.addEventListener('click', (ev) => {
     const table = host.querySelector('[data-story-packets] tbody') ?? host.querySelector('[data-story-packets]')!;
-    table.insertAdjacentHTML('beforeend', packets.slice(FIRST_PAGE).map((i) => packetRow(d, i, startUs)).join(''));
-    (ev.target as HTMLElement).remove();
+    const page = packets.slice(next, next + FIRST_PAGE);
+    table.insertAdjacentHTML('beforeend', page.map((i) => packetRow(d, i, startUs)).join(''));
+    next += page.length;
+    const button = ev.target as HTMLElement;
+    if (next >= packets.length) button.remove();
+    else button.textContent = `show ${num(Math.min(FIRST_PAGE, packets.length - next))} more of the other ${num(packets.length - next)} packets`;
   });
   host.scrollIntoView({ block: 'nearest' });
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import { captureWithBadFrames, ctflow, jsonLines } from './reportHelpers';
+import { captureWithBadFrames, ctflow, jsonLines, longUdpFlow } from './reportHelpers';
 
 const sample = join(__dirname, '..', '..', 'fixtures', 'sample.pcap');
 const WHATIF = 'nf_conntrack_tcp_be_liberal=1';
@@ -223,4 +223,24 @@ test('the report of a capture with bad frames lists them, index and reason, and 
   expect(rows).toEqual(expected);
   expect(rows.length).toBe(2);
   expect(await o.page.locator('[data-capture-problem]').textContent()).toMatch(/ends early/);
+});
+
+test('a flow longer than one page of its story shows the rest a page per click, in order, with the verdicts of ctflow classify', async () => {
+  const capture = join(dir, 'long.pcap');
+  writeFileSync(capture, longUdpFlow(4500));
+  const html = join(dir, 'long.html');
+  report(capture, html);
+  const o = await open(html);
+  const lines = jsonLines('classify', capture);
+  await o.page.click(`.flowrow[data-flow-id="${lines[0].flow}"]`);
+  const rows = o.page.locator('[data-story-packets] tr[data-packet]');
+  expect(await rows.count()).toBe(2000);
+  await o.page.click('[data-more]');
+  expect(await rows.count()).toBe(4000);
+  await o.page.click('[data-more]');
+  expect(await rows.count()).toBe(4500);
+  expect(await o.page.locator('[data-more]').count()).toBe(0);
+  const shown = await rows.evaluateAll((trs) => trs.map((tr) => `${tr.getAttribute('data-packet')} ${tr.getAttribute('data-ctstate')}`));
+  expect(shown).toEqual(lines.map((l) => `${l.i} ${l.ctstate}`));
+  expect(o.consoleErrors).toEqual([]);
 });

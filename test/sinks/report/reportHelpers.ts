@@ -41,3 +41,13 @@ export function captureWithBadFrames(): Uint8Array {
   out.set(lastRecord.subarray(0, lastRecord.length - 10), pcap.length);
   return out;
 }
+
+/** One UDP flow of `n` datagrams, alternating direction: a story longer than one page. */
+export function longUdpFlow(n: number): Uint8Array {
+  const t0 = Date.UTC(2026, 0, 1) * 1000;
+  const records = Array.from({ length: n }, (_, k) => {
+    const [src, dst, sport, dport] = k % 2 ? ['10.0.0.2', '10.0.0.1', 9000, 5000] : ['10.0.0.1', '10.0.0.2', 5000, 9000];
+    return { tsUs: t0 + k * 100, data: ipv4Packet({ src, dst, proto: 17, payload: udpDatagram({ sport, dport, payload: new Uint8Array(8) }) }) };
+  });
+  return writePcap(records, 101);
+}
