@@ -35,9 +35,9 @@ type PacketColumn = (typeof PACKET_COLUMNS)[number];
 type EventColumn = (typeof EVENT_COLUMNS)[number];
 type FlowColumn = (typeof FLOW_COLUMNS)[number];
 
-const PACKET_TYPES: Record<PacketColumn, ColumnType> = { pTime: 'f64', pFrame: 'u32', pFlow: 'i32', pVerdict: 'u8', pState: 'u8', pReason: 'u16', pLength: 'u16', pFlags: 'u8' };
-const EVENT_TYPES_OF: Record<EventColumn, ColumnType> = { eFlow: 'i32', eType: 'u8', eTime: 'f64', eState: 'u8', eFate: 'u8', ePacket: 'i32' };
-const FLOW_TYPES: Record<FlowColumn, ColumnType> = {
+const PACKET_COLUMN_TYPES: Record<PacketColumn, ColumnType> = { pTime: 'f64', pFrame: 'u32', pFlow: 'i32', pVerdict: 'u8', pState: 'u8', pReason: 'u16', pLength: 'u16', pFlags: 'u8' };
+const EVENT_COLUMN_TYPES: Record<EventColumn, ColumnType> = { eFlow: 'i32', eType: 'u8', eTime: 'f64', eState: 'u8', eFate: 'u8', ePacket: 'i32' };
+const FLOW_COLUMN_TYPES: Record<FlowColumn, ColumnType> = {
   fId: 'u32', fZone: 'u16', fFamily: 'u8', fProto: 'u8', fState: 'u8', fFate: 'u8', fStatus: 'u16', fTimeout: 'u32',
   fOrigSrc: 'u32', fOrigDst: 'u32', fOrigSport: 'u16', fOrigDport: 'u16', fReplySrc: 'u32', fReplyDst: 'u32', fReplySport: 'u16', fReplyDport: 'u16',
   fOrigPackets: 'u32', fReplyPackets: 'u32', fOrigBytes: 'f64', fReplyBytes: 'f64', fFirst: 'f64', fLast: 'f64',
@@ -62,9 +62,9 @@ class StringTable {
 }
 
 export class ReportCollector {
-  private readonly packets = new ColumnGroup(PACKET_TYPES);
-  private readonly events = new ColumnGroup(EVENT_TYPES_OF);
-  private readonly flowCols = new ColumnGroup(FLOW_TYPES);
+  private readonly packets = new ColumnGroup(PACKET_COLUMN_TYPES);
+  private readonly events = new ColumnGroup(EVENT_COLUMN_TYPES);
+  private readonly flowCols = new ColumnGroup(FLOW_COLUMN_TYPES);
   /** Packets judged against an entry that had no flow row yet, with that entry's id. */
   private readonly unlinked = new ColumnGroup({ packet: 'u32', flowId: 'u32' } as const, 64);
   private readonly addresses = new StringTable();
@@ -89,8 +89,7 @@ export class ReportCollector {
   private readonly tcpStateOfRow = new Map<number, number>();
   private readonly transitions = new Map<string, number>();
 
-  constructor(private readonly opts: CollectOptions = {}) {
-  }
+  constructor(private readonly opts: CollectOptions = {}) {}
 
   onPacket(p: CapturedPacket, v: PacketVerdict): void {
     const i = v.index;
