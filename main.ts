@@ -8,6 +8,7 @@ import * as commands from './cli/commands';
 import { addFilterOptions } from './cli/filterOptions';
 import * as flowEvents from './cli/flowEvents';
 import * as kafka from './cli/kafkaCommands';
+import * as report from './cli/report';
 import { otlpMetricsUrl } from './sinks/otel/endpoint';
 import { NAT_HELP, NOTRACK_HELP } from './cli/rules';
 import { addZoneOptions, CAPTURE_ZONE_SOURCES, KAFKA_ZONE_SOURCES } from './cli/zoneOptions';
@@ -50,6 +51,12 @@ export function buildProgram(io: Output): Command {
   common(program.command('whatif <capture>').description('replay with default and changed knobs; report verdicts and flows that change'))
     .option('--json', 'JSON report')
     .action((path: string, o) => commands.whatif(path, o, io));
+  common(program.command('report [capture]').description('a self-contained HTML report of a replay: charts, flow table, per-flow stories'))
+    .option('-o, --output <file>', 'the HTML file to write')
+    .addOption(new Option('--whatif <name=value>', 'also replay with this knob changed and show what changes (repeatable)').default([]).argParser(collect))
+    .option('--topic <topic>', 'report a captured-traffic Kafka topic (not implemented yet)')
+    .option('--quiet', 'print nothing but errors')
+    .action((path: string | undefined, o) => void report.report(path, o, io));
   common(program.command('replay [capture]').description('run the whole pipeline on a capture (in process), or on a Kafka topic with --topic'))
     .option('--quiet', 'print neither progress nor summary')
     .option('--json', 'print the summary (or, with --events-out, the transitions) as JSON')
