@@ -118,7 +118,7 @@ export function buildProgram(io: Output): Command {
     .action((o) => kafka.run(o, io));
   // Zones (docs/zones.md) on every command that tracks packets: replay and run can read Kafka too.
   for (const cmd of program.commands) {
-    if (['classify', 'events', 'list', 'stats', 'whatif'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
+    if (['classify', 'events', 'list', 'stats', 'whatif', 'report'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
     if (['replay', 'run'].includes(cmd.name())) addZoneOptions(cmd, KAFKA_ZONE_SOURCES);
   }
   return program;

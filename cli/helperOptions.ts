@@ -6,7 +6,6 @@
  */
 import { HELPERS } from '../processors/conntrack/helpers';
 import type { HelperName, HelperRule } from '../processors/conntrack/helpers';
-import type { ConntrackRules } from '../processors/conntrack/rules';
 import type { PacketMatch } from '../processors/conntrack/rules/match';
 import { PROTO_NUMBERS, parsePort, parsePrefix, parseProto, parseProtoPort } from '../processors/conntrack/rules/match';
 

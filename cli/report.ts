@@ -17,6 +17,8 @@ import type { WhatIfData } from '../sinks/report/reportData';
 import { settings } from './commands';
 import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
+import type { RunOptions } from './runCapture';
+import type { ConntrackRules } from '../processors/conntrack/rules';
 import type { ReadSummary } from '../ingest/packetSource';
 import { whatIf } from './whatif';
 
@@ -36,20 +38,26 @@ function nonDefault(s: Sysctl): Record<string, number> {
   return out;
 }
 
+/** The rules (--notrack, --nat, --helper) and zones (--zone-*) a report's replays run with. */
+export interface ReportEngineOptions {
+  rules?: ConntrackRules;
+  zoneOf?: RunOptions['zoneOf'];
+}
+
 /** The replay of `bytes` as a report model, with the reader's summary (bad frames) for stderr. */
-function collectReport(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): { model: ReportModel; summary: ReadSummary } {
+function collectReport(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, engine: ReportEngineOptions = {}): { model: ReportModel; summary: ReadSummary } {
   const collector = new ReportCollector(collect);
-  const run = runCapture(bytes, { sysctl, shards, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
+  const run = runCapture(bytes, { sysctl, shards, ...engine, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
   return { model: collector.finish(run, { captureName, sysctl, generatedBy: 'ctflow report' }), summary: run.summary };
 }
 
 /** The replay of `bytes` as a report model (tests compare it with the other commands; the bench times it). */
-export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): ReportModel {
-  return collectReport(bytes, captureName, sysctl, shards, collect).model;
+export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, engine: ReportEngineOptions = {}): ReportModel {
+  return collectReport(bytes, captureName, sysctl, shards, collect, engine).model;
 }
 
-export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number): WhatIfData {
-  const w = whatIf(bytes, base, other, shards);
+export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number, engine: ReportEngineOptions = {}): WhatIfData {
+  const w = whatIf(bytes, base, other, shards, engine.rules, engine.zoneOf);
   return {
     base: { knobs: nonDefault(base) },
     other: { knobs: nonDefault(other) },
@@ -67,13 +75,13 @@ export function report(path: string | undefined, o: ReportOptions, io: Output): 
   if (o.topic !== undefined) throw new CliError('report --topic: reports of a Kafka topic are not implemented yet; replay the topic into a capture, or report the capture itself');
   if (path === undefined) throw new CliError('report: give a capture file');
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
-  const { sysctl, shards } = settings(o);
+  const { sysctl, shards, rules, zoneOf } = settings(o);
   // The what-if knobs are checked before the replay, not after it.
   const other = o.whatif.length ? makeSysctl([...o.sysctl, ...o.whatif]) : undefined;
   const started = process.hrtime.bigint();
   const bytes = loadCapture(path);
-  const { model, summary } = collectReport(bytes, basename(path), sysctl, shards);
-  if (other) model.meta.whatif = whatIfData(bytes, sysctl, other, shards);
+  const { model, summary } = collectReport(bytes, basename(path), sysctl, shards, {}, { rules, zoneOf });
+  if (other) model.meta.whatif = whatIfData(bytes, sysctl, other, shards, { rules, zoneOf });
   const html = reportHtml(encodeReport(model), browserScript());
   try {
     writeFileSync(o.output, html);

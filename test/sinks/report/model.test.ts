@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildReportModel } from '../../../cli/report';
+import { parseRuleOptions } from '../../../cli/rules';
+import { captureZoneOf } from '../../../cli/zoneOptions';
 import { loadCapture } from '../../../cli/runCapture';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import type { ReportModel } from '../../../sinks/report/collect';
@@ -162,4 +164,14 @@ test('a capture with bad frames: they are listed with index and reason, as the o
   expect(stderr.some((l) => l.includes(`frame ${model.meta.capture.captureProblem!.frame}`) && l.includes('the capture ends there'))).toBe(true);
   expect(model.meta.capture.packets).toBe(5);
   expect(model.meta.flowsByProto).toEqual({ udp: 1, tcp: 1 });
+});
+
+test('NOTRACK rules and zones given to report are those the engine runs with, as in ctflow classify and stats', () => {
+  const args = ['--notrack', 'udp/53', '--zone-default', '4'];
+  const model = buildReportModel(loadCapture(sample), 'sample.pcap', makeSysctl(), 1, {}, { rules: parseRuleOptions({ notrack: ['udp/53'] }), zoneOf: captureZoneOf({ zoneDefault: '4' }) });
+  const classified = jsonLines('classify', sample, ...args);
+  const untracked = classified.filter((v) => v.ctstate === 'UNTRACKED').length;
+  expect(untracked).toBeGreaterThan(0);
+  expect(model.meta.verdicts.UNTRACKED).toBe(untracked);
+  expect(model.meta.stats).toEqual(jsonLines('stats', sample, '--json', ...args)[0]);
 });
