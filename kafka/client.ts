@@ -143,15 +143,23 @@ export class TopicAdmin {
   }
 
   /**
-   * Waits until every partition of the topics has a leader. kafkajs's own wait fails at times with
-   * "does not host this topic-partition" while a new topic's metadata is still spreading, so poll.
+   * Waits until every partition of the topics has a leader that answers. kafkajs's own wait fails
+   * at times with "does not host this topic-partition" while a new topic's metadata is still
+   * spreading, so poll.
    */
   private async waitForLeaders(topics: string[]): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
         const md = await this.admin.fetchTopicMetadata({ topics });
-        if (md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+        if (md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+          // A leader named in the metadata may not have its log open yet: the first produce then
+          // fails for that partition, and kafkajs retries the whole request, writing the other
+          // partitions' messages twice (seen on fresh topics). Listing offsets needs every
+          // partition's leader to answer, so once it works, producing does too.
+          for (const topic of topics) await this.admin.fetchTopicOffsets(topic);
+          return;
+        }
       } catch (err) {
         if (Date.now() > deadline) throw explain(this.s, `topics ${topics.join(', ')} have no leader`, err);
       }

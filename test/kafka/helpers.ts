@@ -34,6 +34,9 @@ export async function readTopic(topic: string): Promise<InputMessage[]> {
     const want = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
     const got: InputMessage[] = [];
     if (want === 0) return got;
+    // kafkajs can hand a batch over again (it refetches from the last resolved offset): each
+    // message is kept once, by partition and offset, so a re-delivery is not read as a duplicate.
+    const seen = new Set<string>();
     const consumer = await conn.consumer(`ctflow-test-read-${runId}-${topic}-${Date.now()}`);
     await new Promise<void>((resolve) => {
       void consumer.run({
@@ -41,7 +44,12 @@ export async function readTopic(topic: string): Promise<InputMessage[]> {
         topics: [topic],
         fromBeginning: true,
         onBatch: async (b) => {
-          got.push(...b.messages);
+          for (const m of b.messages) {
+            const at = `${m.partition}:${m.offset}`;
+            if (seen.has(at)) continue;
+            seen.add(at);
+            got.push(m);
+          }
           if (got.length >= want) resolve();
         },
       });
