@@ -1,0 +1,75 @@
+/**
+ * `npm run bench:workers`: `ctflow events --json` and `classify` on one synthetic capture (TCP
+ * handshakes, then a data segment and its ACK per flow; WORKERS_FLOWS flows, default 200 000, so
+ * 1M packets), in one thread and with 2 (and WORKERS_MAX, default the machine's cores) worker
+ * threads: wall time from capture bytes to the last output line, median of BENCH_RUNS runs
+ * (default 3) with the slowest and fastest, and the speed-up over one thread. The lines are
+ * counted, not printed, and each run's lines are checked equal to one thread's.
+ */
+import { availableParallelism } from 'node:os';
+import { runCapture } from '../cli/runCapture';
+import { runCaptureInWorkers } from '../cli/workers/captureWorkers';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import { eventJson, verdictJson } from '../sinks/jsonRecords';
+import { workload } from './traffic';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FLOWS = Number(process.env.WORKERS_FLOWS ?? 200_000);
+const MAX = Number(process.env.WORKERS_MAX ?? Math.max(2, availableParallelism()));
+
+const w = workload('tcp', FLOWS);
+const pcap = w.packets.pcap(1_700_000_000_000_000);
+const sysctl = makeSysctl({ nf_conntrack_max: 4 * FLOWS });
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** A digest of the lines (length-weighted sum of char codes): equal outputs, equal digests. */
+function digest(): { add(line: string): void; value(): number } {
+  let h = 0;
+  let n = 0;
+  return {
+    add(line) {
+      n++;
+      for (let i = 0; i < line.length; i += 7) h = (h * 31 + line.charCodeAt(i)) | 0;
+    },
+    value: () => h ^ n,
+  };
+}
+
+async function timed(kind: 'events' | 'classify', workers: number): Promise<{ seconds: number; digest: number }> {
+  const d = digest();
+  const started = process.hrtime.bigint();
+  if (workers === 1) {
+    runCapture(pcap, {
+      sysctl,
+      shards: 1,
+      ...(kind === 'events' ? { onEvent: (e) => d.add(JSON.stringify(eventJson(e))) } : { onVerdict: (v) => d.add(JSON.stringify(verdictJson(v))) }),
+    });
+  } else {
+    await runCaptureInWorkers(pcap, { sysctl, workers, ...(kind === 'events' ? { events: 'json' as const, onEventLine: d.add } : { onVerdictLine: d.add }) });
+  }
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, digest: d.value() };
+}
+
+async function main(): Promise<void> {
+  console.log(`ctflow bench: worker threads (node ${process.version}, ${w.packets.length.toLocaleString('en-US')} packets, ${FLOWS.toLocaleString('en-US')} TCP flows, ${availableParallelism()} cores, median of ${RUNS})`);
+  const counts = [...new Set([1, 2, MAX])];
+  for (const kind of ['events', 'classify'] as const) {
+    let base = 0;
+    let reference: number | undefined;
+    for (const workers of counts) {
+      const runs: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        const t = await timed(kind, workers);
+        reference ??= t.digest;
+        if (t.digest !== reference) throw new Error(`${kind} with ${workers} workers printed other lines than one thread`);
+        runs.push(t.seconds);
+      }
+      const m = median(runs);
+      if (workers === 1) base = m;
+      const s = [...runs].sort((a, b) => a - b);
+      console.log(`${kind} --json, ${workers} thread(s): ${m.toFixed(2)} s (runs ${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}), ${Math.round(w.packets.length / m).toLocaleString('en-US')} packets/s, x${(base / m).toFixed(2)}`);
+    }
+  }
+}
+
+void main();
