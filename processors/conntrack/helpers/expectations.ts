@@ -74,8 +74,8 @@ export interface ExpectEvent {
   reason?: 'matched' | 'timeout' | 'replaced' | 'evicted' | 'master_destroyed';
 }
 
-/** `clash`: another expectation overlaps under the masks (-EBUSY); `exists`: another master's identical one (-EALREADY). */
-export type AddResult = 'added' | 'clash' | 'exists' | 'table_full' | 'max_expected';
+/** `clash`: another master's expectation overlaps under the masks, an identical one included (-EBUSY). */
+export type AddResult = 'added' | 'clash' | 'table_full' | 'max_expected';
 
 export interface AddPolicy {
   maxExpected: number;
@@ -110,7 +110,8 @@ export class ExpectationTable {
     for (const other of [...(this.byKey.get(key) ?? [])]) {
       const same = other.sportExact === spec.sportExact && (!spec.sportExact || other.sport === spec.sport);
       if (same) {
-        if (other.masterId !== spec.masterId) return 'exists'; // -EALREADY (another master's identical expectation)
+        // Another master's identical expectation is no match for this master (master_matches): a clash, -EBUSY.
+        if (other.masterId !== spec.masterId) return 'clash';
         this.remove(other, nowUs, 'replaced');
         break;
       } else if (!other.sportExact || !spec.sportExact) {

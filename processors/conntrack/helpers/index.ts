@@ -154,7 +154,7 @@ export class Helpers {
   /**
    * nf_nat_ftp for a NAT'd control connection: the data connection is expected at the address the
    * other side knows this one by (the other direction's destination), at the announced port or,
-   * when that clashes (-EBUSY), the next free one up; the command's text is rewritten to that
+   * when that clashes, another (nf_nat_exp_find_port); the command's text is rewritten to that
    * address and port, and when that resizes the segment the direction's later sequence numbers
    * shift (nf_nat_mangle_tcp_packet, nf_ct_seqadj_set). The connection, when it comes, is bound
    * back to the announcer (exp->dir = the other direction, nf_nat_follow_master).
@@ -163,10 +163,8 @@ export class Helpers {
     const here = dir === 0 ? conn.orig : conn.reply;
     const other = dir === 0 ? conn.reply : conn.orig;
     const follow: NatFollow = { srcAddr: here.dst, dstAddr: here.src, dport: v.port };
-    for (let port = v.port; port !== 0; port = (port + 1) & 0xffff) {
-      const result = this.add(help, helper, conn, IPPROTO.TCP, other.src, other.dst, port, nowUs, follow);
-      if (result === 'clash') continue;
-      if (result !== 'added') break;
+    const port = this.findPort(help, helper, conn, other.src, other.dst, v.port, nowUs, follow);
+    if (port !== 0) {
       const replaced = natFtpText(v.command, conn.family, other.dst, port);
       const resized = replaced.length - (v.span.end - v.span.start);
       if (resized !== 0) {
@@ -176,6 +174,24 @@ export class Helpers {
       return undefined;
     }
     return `${helper.name}_nat_all_ports_in_use`;
+  }
+
+  /**
+   * nf_nat_exp_find_port: the announced port, else on each clash (-EBUSY) another in
+   * [port, 65535), at most min(65535 - port, 128) more tries; 0 when none is free or the table
+   * refuses for another reason. The kernel picks the other ports at random (an oracle run moved
+   * a second client's 50300 to 52797); ctflow takes them upward from the announced one, so its
+   * output is reproducible. At 65534 and 65535 there is nothing to pick: both give up the same way.
+   */
+  private findPort(help: ConnHelp, helper: HelperDef, conn: HelpedConn, src: string, dst: string, announced: number, nowUs: number, follow: NatFollow): number {
+    const range = 0xffff - announced;
+    let attemptsLeft = Math.min(range, 128);
+    for (let step = 0; ; step++) {
+      const port = range > 0 ? announced + (step % range) : announced;
+      const result = this.add(help, helper, conn, IPPROTO.TCP, src, dst, port, nowUs, follow);
+      if (result === 'added') return port;
+      if (result !== 'clash' || --attemptsLeft < 0) return 0;
+    }
   }
 
   /** TFTP expects the server's answer on the reply tuple; with NAT, nf_nat_tftp binds it back to the client's own address and port. */

@@ -70,7 +70,7 @@ describe('ExpectationTable', () => {
   test("another master's overlapping expectation is refused", () => {
     const { t } = table();
     t.add(spec(), policy, T0);
-    expect(t.add(spec({ masterId: 2 }), policy, T0)).toBe('exists');
+    expect(t.add(spec({ masterId: 2 }), policy, T0)).toBe('clash');
     expect(t.add(spec({ masterId: 2, sport: 7, sportExact: true }), policy, T0)).toBe('clash');
     expect(t.add(spec({ masterId: 2, dport: 50001 }), policy, T0)).toBe('added');
   });

@@ -86,6 +86,25 @@ describe('NAT with helpers in the engine', () => {
     expect((r.engine.list()[0] as FlowRecord).status & STATUS.SEQ_ADJUST).toBeFalsy();
   });
 
+  test.each([
+    [50300, [50300, 50301], undefined],
+    [65534, [65534], 'ftp_nat_all_ports_in_use'],
+  ])('two clients behind one SNAT address announce port %i: the second gets the next port up, or none at the top', (announced, expected, reason) => {
+    const r = engineRun([FTP], [SNAT]);
+    const verdicts = ['10.0.0.1', '10.0.0.3'].map((client, k) => {
+      const sport = 40000 + k;
+      const p = (flags: number, seq: number, ack: number, text = ''): IpPacket => tcp(client, SERVER, sport, 21, flags, seq, ack, text);
+      const q = (flags: number, seq: number, ack: number, text = ''): IpPacket => tcp(SERVER, PUBLIC, 21, sport, flags, seq, ack, text);
+      // (the helper reads only a segment that follows a line of the same side: USER first)
+      [p(SYN, 1000, 0), q(SYN | ACK, 5000, 1001), p(ACK, 1001, 5001), q(PSH | ACK, 5001, 1001, '220 x\r\n'), p(PSH | ACK, 1001, 5008, 'USER a\r\n'), q(ACK, 5008, 1009)].forEach((x) => r.push(x));
+      const [a, b, c, d] = client.split('.');
+      return r.push(p(PSH | ACK, 1009, 5008, `PORT ${a},${b},${c},${d},${announced >> 8},${announced & 255}\r\n`));
+    });
+    expect(r.expects.filter((e) => e.type === 'NEW').map((e) => e.expectation.dport)).toEqual(expected);
+    expect(verdicts.map((v) => v.ctstate)).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+    expect(verdicts[1].reason).toBe(reason);
+  });
+
   test('TFTP behind SNAT: the server answers the SNAT address, and that connection is bound back to the client', () => {
     const r = engineRun([TFTP], [SNAT]);
     expect(r.push(udp(INSIDE, SERVER, 40100, 69, [0, 1, 0x66, 0, 0x6f, 0])).ctstate).toBe('NEW');
