@@ -197,6 +197,26 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'ftp_nat_port_shrinks', oracle: [...FTP.oracle, '--nat', `snat:198.18.0.0/24->${outside}`], ctflow: `${FTP.ctflow} --nat snat:198.18.0.0/24->${outside}`, packets };
   },
   () => {
+    // Two inside clients behind one SNAT address announce the same port to the same server: after
+    // NAT both expectations would be the server connecting to SNAT_TO:65534, so the kernel looks
+    // for another port for the second (nf_nat_exp_find_port). It picks one at random in
+    // [port, 65535) (a run with 50300 moved the second to 52797, which cannot be crafted), but
+    // from 65534 there is none: it gives up and drops the second PORT unchanged ("all ports in
+    // use"), so only the first client's data connection is expected.
+    const a = new Talk(end(CLIENT, 43700, SNAT_TO), end(SERVER, 21));
+    const b = new Talk(end('198.18.0.3', 43701, SNAT_TO), end(SERVER, 21), 3000, 8000);
+    const da = new Talk(end(SERVER, 20), end(CLIENT, 65534, SNAT_TO), 60000, 70000);
+    const packets = [
+      ...a.handshake(),
+      ...b.handshake(),
+      ...a.lines([...LOGIN, [true, 'PORT 198,18,0,1,255,254\r\n', 2], [false, '200 ok\r\n']]),
+      ...b.lines([...LOGIN, [true, 'PORT 198,18,0,3,255,254\r\n'], [false, '200 ok\r\n']]),
+      ...da.handshake(),
+      da.data(true, 100),
+    ];
+    return { name: 'ftp_nat_same_port_two_clients', oracle: [...FTP.oracle, ...SNAT.oracle], ctflow: `${FTP.ctflow} ${SNAT.ctflow}`, packets };
+  },
+  () => {
     // TFTP behind SNAT: the read request is SNAT'd; the server answers the SNAT address from a new
     // port, and that connection is mapped back to the client (nf_nat_tftp's follow-master).
     const rrq = Uint8Array.from([0, 1, ...text('boot.img'), 0, ...text('octet'), 0]);
