@@ -137,6 +137,23 @@ const SCENARIOS: Array<() => Scenario> = [
     };
   },
   () => {
+    // Passive FTP from behind SNAT (the everyday case): the server's 227 names its own address,
+    // which the client reaches unchanged, so the rewrite keeps the text's length; the client's
+    // data connection is SNAT'd like its master, and the server answers the SNAT address.
+    const t = new Talk(end(CLIENT, 43800, SNAT_TO), end(SERVER, 21));
+    const d = new Talk(end(CLIENT, 43801, SNAT_TO), end(SERVER, 50030), 20000, 30000);
+    const packets = [
+      ...t.handshake(),
+      ...t.lines([...LOGIN, [true, 'PASV\r\n'], [false, '227 Entering Passive Mode (198,18,9,9,195,110).\r\n'], [true, 'RETR f\r\n'], [false, '150 here\r\n']]),
+      ...d.handshake(),
+      d.data(false, 200),
+      ...d.close(),
+      ...t.lines([[false, '226 done\r\n']]),
+      ...t.close(),
+    ];
+    return { name: 'ftp_nat_passive_snat', oracle: [...FTP.oracle, ...SNAT.oracle], ctflow: `${FTP.ctflow} ${SNAT.ctflow}`, packets };
+  },
+  () => {
     // EPRT and then EPSV behind SNAT: EPRT's address is rewritten (two characters longer); the
     // 229 reply names only a port, rewritten to the same text, and the client's data connection
     // to it is SNAT'd like its master (nf_nat_follow_master), so the server answers the SNAT address.
