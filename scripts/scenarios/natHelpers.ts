@@ -154,6 +154,29 @@ const SCENARIOS: Array<() => Scenario> = [
     return { name: 'ftp_nat_passive_snat', oracle: [...FTP.oracle, ...SNAT.oracle], ctflow: `${FTP.ctflow} ${SNAT.ctflow}`, packets };
   },
   () => {
+    // Active FTP to a DNAT'd server: the outside client's PORT names its own address (kept as
+    // it is); the real server's data connection back to it is mapped to come from the public
+    // address the client talked to (nf_nat_follow_master's source manip), so the client answers that.
+    const VIP = '198.18.100.1', REAL = '198.18.0.2', OUT = '198.18.50.5';
+    const t = new Talk(end(OUT, 44100), end(REAL, 21, VIP, 21));
+    const d = new Talk(end(REAL, 20, VIP, 20), end(OUT, 50040), 60000, 70000);
+    const packets = [
+      ...t.handshake(),
+      ...t.lines([...LOGIN, [true, 'PORT 198,18,50,5,195,120\r\n'], [false, '200 ok\r\n'], [true, 'RETR f\r\n'], [false, '150 here\r\n']]),
+      ...d.handshake(),
+      d.data(true, 300),
+      ...d.close(),
+      ...t.lines([[false, '226 done\r\n']]),
+      ...t.close(),
+    ];
+    return {
+      name: 'ftp_nat_active_dnat',
+      oracle: [...FTP.oracle, '--nat', `dnat:tcp/${VIP}:21->${REAL}:21`],
+      ctflow: `${FTP.ctflow} --nat dnat:tcp/${VIP}:21->${REAL}:21`,
+      packets,
+    };
+  },
+  () => {
     // EPRT and then EPSV behind SNAT: EPRT's address is rewritten (two characters longer); the
     // 229 reply names only a port, rewritten to the same text, and the client's data connection
     // to it is SNAT'd like its master (nf_nat_follow_master), so the server answers the SNAT address.
