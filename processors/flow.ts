@@ -24,6 +24,8 @@ export const STATUS = {
   CONFIRMED: 1 << 3,
   SRC_NAT: 1 << 4,
   DST_NAT: 1 << 5,
+  /** A NAT helper resized a segment: later sequence numbers are adjusted (IPS_SEQ_ADJUST). */
+  SEQ_ADJUST: 1 << 11,
   DYING: 1 << 9,
   UNTRACKED: 1 << 12,
   /** A helper was assigned by a rule (IPS_HELPER, as nft's `ct helper set` sets it). */

@@ -101,11 +101,36 @@ export class NatBinder {
     const afterSnat = this.manip(slot, kind, current, snat ? { addr: snat.toAddr, ports: snat.toPorts } : { addr: current.src }, Manip.SRC);
     if (afterSnat !== current) s.setStatus(slot, s.status(slot) | STATUS.SRC_NAT);
     if (afterSnat !== orig) this.writeReply(slot, ip.family, proto, afterSnat);
+    this.indexSource(slot, zone, proto, orig);
+    return !this.taken(kind, afterSnat);
+  }
+
+  /**
+   * nf_nat_follow_master for a new expected connection whose master's NAT helper made the
+   * expectation: the NAT rules are not consulted (the binding marks both manips done); the source
+   * is mapped to `follow.srcAddr`, then the destination to `follow.dstAddr` port `follow.dport`.
+   * Returns false when the resulting reply tuple is taken, as bind() does.
+   */
+  bindFollow(slot: number, follow: { srcAddr: string; dstAddr: string; dport: number }): boolean {
+    const s = this.store;
+    const kind = s.kind(slot);
+    const zone = zoneOfKind(kind), proto = protoOfKind(kind);
+    const orig = this.tupleOf(slot, 0);
+    const afterSrc = this.manip(slot, kind, orig, { addr: follow.srcAddr }, Manip.SRC);
+    if (afterSrc !== orig) s.setStatus(slot, s.status(slot) | STATUS.SRC_NAT);
+    const ports = { min: follow.dport, max: follow.dport };
+    const afterDst = this.manip(slot, kind, afterSrc, { addr: follow.dstAddr, ports }, Manip.DST);
+    if (afterDst !== afterSrc) s.setStatus(slot, s.status(slot) | STATUS.DST_NAT);
+    if (afterDst !== orig) this.writeReply(slot, familyOfKind(kind), proto, afterDst);
+    this.indexSource(slot, zone, proto, orig);
+    return !this.taken(kind, afterDst);
+  }
+
+  private indexSource(slot: number, zone: number, proto: number, orig: NatTuple): void {
     const key = sourceKey(zone, proto, orig.src, orig.sport);
     const list = this.bySource.get(key);
-    if (list) list.push(slot, s.id(slot));
-    else this.bySource.set(key, [slot, s.id(slot)]);
-    return !this.taken(kind, afterSnat);
+    if (list) list.push(slot, this.store.id(slot));
+    else this.bySource.set(key, [slot, this.store.id(slot)]);
   }
 
   /** Drops a destroyed entry from the by-source index (call before its slot is released). */

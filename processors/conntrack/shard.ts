@@ -213,6 +213,10 @@ export class ConntrackShard implements TrackerContext {
       detail: res.detail,
     };
     const life = store.life(slot);
+    // nf_nat binds a new entry at the nat hooks: after conntrack judged its first packet, before
+    // the helper reads that packet (a NAT'd entry's helper expects for the NAT'd tuples) and
+    // before confirmation, which fails when the bound reply tuple is taken.
+    const natClash = this.nat !== null && (life & (LIFE_USED | LIFE_CONFIRMED)) === LIFE_USED && !this.bindNat(slot, ip);
     // The assigned helper reads the packet before confirmation (nf_confirm). When it drops the
     // packet the verdict (conntrack's, already given) stays and says why; a first packet's entry
     // is then never confirmed. Entries without a helper pay one bit test.
@@ -222,6 +226,7 @@ export class ConntrackShard implements TrackerContext {
         verdict.reason ??= dropped;
         if (!(life & LIFE_CONFIRMED)) {
           this.forgetHelp(conn);
+          this.nat?.forget(slot);
           store.release(slot);
           return verdict;
         }
@@ -229,8 +234,7 @@ export class ConntrackShard implements TrackerContext {
     }
     if (life & LIFE_USED) {
       if (!(life & LIFE_CONFIRMED)) {
-        // nf_nat binds the new entry at the nat hooks, after conntrack judged the packet and before confirmation.
-        if (this.nat !== null && !this.nat.bind(slot, ip)) return this.insertFailed(conn, verdict);
+        if (natClash) return this.insertFailed(conn, verdict);
         this.confirm(conn);
       }
       this.expiry.schedule(slot);
@@ -262,12 +266,25 @@ export class ConntrackShard implements TrackerContext {
     this.store.setStatus(slot, status);
   }
 
+  /**
+   * A new entry's NAT binding: an expected connection whose master's NAT helper set the binding
+   * follows its master (nf_nat_follow_master), any other goes through the rules. False when the
+   * bound reply tuple is taken.
+   */
+  private bindNat(slot: number, ip: IpPacket): boolean {
+    const follow = this.store.status(slot) & STATUS.EXPECTED ? this.helps.get(slot)?.follow : undefined;
+    return follow ? this.nat!.bindFollow(slot, follow) : this.nat!.bind(slot, ip);
+  }
+
   /** The helper's reading of an accepted packet: why the kernel's helper would drop it, or undefined. */
   private help(conn: Conn, dir: Dir, ip: IpPacket, established: boolean): string | undefined {
     const help = this.helps.get(conn.slot);
     if (!help || !this.helpers) return undefined;
     // The view itself: its tuples are only built (getters) when a helper announces a connection.
-    return this.helpers.help(help, conn, dir, ip, established, this.nowUs);
+    const dropped = this.helpers.help(help, conn, dir, ip, established, this.nowUs);
+    // A NAT helper resized a command: from now on the TCP tracker asks for the offsets (IPS_SEQ_ADJUST).
+    if (help.seqadj && !(conn.status & STATUS.SEQ_ADJUST)) conn.status |= STATUS.SEQ_ADJUST;
+    return dropped;
   }
 
   /** The entry's helper data goes: its expectations with it, and the reference it held on its master. */
@@ -286,6 +303,7 @@ export class ConntrackShard implements TrackerContext {
    */
   private insertFailed(conn: Conn, verdict: Verdict): Verdict {
     this.stats.insert_failed++;
+    this.forgetHelp(conn);
     this.nat?.forget(conn.slot);
     this.store.release(conn.slot);
     verdict.flowId = undefined;
@@ -333,6 +351,11 @@ export class ConntrackShard implements TrackerContext {
 
   event(_conn: Conn, bits: number): void {
     this.cachedBits |= bits;
+  }
+
+  seqOffset(conn: Conn, dir: Dir, seq: number): number {
+    const adjust = this.helps.get(conn.slot)?.seqadj;
+    return adjust ? adjust[dir].offset(seq) : 0;
   }
 
   // internals --------------------------------------------------------------------------------

@@ -23,6 +23,11 @@ describe('crafted scenarios agree with the kernel', () => {
     expect(names.length).toBeGreaterThanOrEqual(39);
     expect(supported).toEqual(names);
     for (const n of ['nat_dnat', 'nat_snat', 'notrack_port80', 'nat_masquerade', 'nat_snat_port_clash', 'notrack_saddr', 'nat_dnat_udp', 'nat_hairpin', 'nat_snat_icmp_errors', 'notrack_port80_icmp_errors']) expect(supported).toContain(n);
+    // NAT with helpers (nf_nat_ftp, nf_nat_tftp): expectations for the NAT'd tuples, seqadj, nf_nat_follow_master
+    for (const n of ['ftp_nat_active_snat', 'ftp_nat_active_snat_unmangled_acks', 'ftp_nat_active_dnat', 'ftp_nat_passive_dnat', 'ftp_nat_passive_snat', 'ftp_nat_eprt_epsv_snat', 'ftp_nat_port_twice_snat', 'ftp_nat_port_shrinks', 'ftp_nat_same_port_two_clients', 'tftp_nat_snat']) {
+      expect(supported).toContain(n);
+      expect(withNat).toContain(n);
+    }
   });
 
   test.each(supported)('%s: every verdict and every flow event sequence', (name) => {

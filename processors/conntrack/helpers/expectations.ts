@@ -39,6 +39,19 @@ export interface ExpectationSpec {
   master: Tuple;
   /** The master's helper data, for whoever consumes the expectation (not printed). */
   masterHelp?: unknown;
+  /** Set by a NAT helper (exp->expectfn = nf_nat_follow_master): the binding the connection gets (not printed). */
+  follow?: NatFollow;
+}
+
+/**
+ * nf_nat_follow_master's binding for an expected connection: its source mapped to `srcAddr`,
+ * its destination to `dstAddr` port `dport` (the master's addresses in the direction the
+ * expectation was made for, and the announced port the NAT helper saved).
+ */
+export interface NatFollow {
+  srcAddr: string;
+  dstAddr: string;
+  dport: number;
 }
 
 export interface Expectation extends ExpectationSpec {
@@ -61,6 +74,7 @@ export interface ExpectEvent {
   reason?: 'matched' | 'timeout' | 'replaced' | 'evicted' | 'master_destroyed';
 }
 
+/** `clash`: another master's expectation overlaps under the masks, an identical one included (-EBUSY). */
 export type AddResult = 'added' | 'clash' | 'table_full' | 'max_expected';
 
 export interface AddPolicy {
@@ -96,7 +110,8 @@ export class ExpectationTable {
     for (const other of [...(this.byKey.get(key) ?? [])]) {
       const same = other.sportExact === spec.sportExact && (!spec.sportExact || other.sport === spec.sport);
       if (same) {
-        if (other.masterId !== spec.masterId) return 'clash'; // -EALREADY (another master's identical expectation)
+        // Another master's identical expectation is no match for this master (master_matches): a clash, -EBUSY.
+        if (other.masterId !== spec.masterId) return 'clash';
         this.remove(other, nowUs, 'replaced');
         break;
       } else if (!other.sportExact || !spec.sportExact) {
@@ -175,7 +190,7 @@ export class ExpectationTable {
 }
 
 function record(exp: Expectation, nowUs: number): ExpectationRecord {
-  const { expiresUs: _expires, seq: _seq, masterHelp: _help, ...spec } = exp;
+  const { expiresUs: _expires, seq: _seq, masterHelp: _help, follow: _follow, ...spec } = exp;
   // ctnetlink prints (expires - jiffies) / HZ, rounded down and never below 0.
   return { ...spec, timeout: Math.max(0, Math.floor((exp.expiresUs - nowUs) / 1e6 + 1e-9)) };
 }

@@ -25,7 +25,16 @@ import { ipv6Groups } from '../rules/match';
 export type FtpParse =
   | { kind: 'none' }
   | { kind: 'partial'; pattern: string }
-  | { kind: 'match'; command: FtpCommand; address?: FtpAddress; port: number };
+  | { kind: 'match'; command: FtpCommand; address?: FtpAddress; port: number; span: MatchSpan };
+
+/** Where the announced address and port stand in the segment (the kernel's matchoff, matchlen): what nf_nat_ftp rewrites. */
+export interface MatchSpan {
+  start: number;
+  end: number;
+}
+
+/** What a number parser read: the values and the end of the text it read (exclusive). */
+type Parsed = { port: number; address?: FtpAddress; start: number; end: number };
 
 export type FtpCommand = 'PORT' | 'EPRT' | 'PASV' | 'EPSV';
 
@@ -39,7 +48,7 @@ interface Search {
   skip: number;
   /** The character that must end the numbers (0: any). */
   term: number;
-  parse: (d: Uint8Array, from: number, term: number, family: 4 | 6) => { port: number; address?: FtpAddress } | null;
+  parse: (d: Uint8Array, from: number, term: number, family: 4 | 6) => Parsed | null;
 }
 
 const CR = 13, SPACE = 32, PAREN = 40, CLOSE = 41;
@@ -71,27 +80,27 @@ function numbers(d: Uint8Array, from: number, count: number, sep: number, term: 
 }
 
 /** a,b,c,d,p1,p2 (try_rfc959): the address's octets and the port's two bytes, C's truncating shifts included. */
-function rfc959(d: Uint8Array, from: number, term: number): { port: number; address: FtpAddress } | null {
+function rfc959(d: Uint8Array, from: number, term: number): Parsed | null {
   const n = numbers(d, from, 6, 44, term);
   if (!n || n.length === 0) return null;
   const [a, b, c, e, p1, p2] = n.values;
-  return { address: { family: 4, value: ((a << 24) | (b << 16) | (c << 8) | e) >>> 0 }, port: ((p1 << 8) | p2) & 0xffff };
+  return { address: { family: 4, value: ((a << 24) | (b << 16) | (c << 8) | e) >>> 0 }, port: ((p1 << 8) | p2) & 0xffff, start: from, end: from + n.length };
 }
 
 /** 227 replies: the numbers start at the first digit, parentheses or not (try_rfc1123, RFC 1123 4.1.2.6). */
-function rfc1123(d: Uint8Array, from: number): { port: number; address: FtpAddress } | null {
+function rfc1123(d: Uint8Array, from: number): Parsed | null {
   let k = from;
   while (k < d.length && !isDigit(d[k])) k++;
   if (k === d.length) return null;
   return rfc959(d, k, 0);
 }
 
-/** PORT|EPRT's port: digits up to the delimiter, not 0 (get_port; a 16-bit counter). */
-function portUpTo(d: Uint8Array, from: number, delim: number): number | null {
+/** PORT|EPRT's port: digits up to the delimiter, not 0 (get_port; a 16-bit counter), and the index just past that delimiter. */
+function portUpTo(d: Uint8Array, from: number, delim: number): { port: number; end: number } | null {
   let port = 0;
   for (let k = from; k < d.length; k++) {
     const c = d[k];
-    if (c === delim) return port === 0 ? null : port;
+    if (c === delim) return port === 0 ? null : { port, end: k + 1 };
     if (!isDigit(c)) return null;
     port = (port * 10 + (c - 48)) & 0xffff;
   }
@@ -101,7 +110,7 @@ function portUpTo(d: Uint8Array, from: number, delim: number): number | null {
 const validDelimiter = (c: number): boolean => !isDigit(c) && c >= 33 && c <= 126;
 
 /** |1|a.b.c.d|port| or |2|ipv6|port| with any printable delimiter (try_eprt); the protocol digit must be the connection's family. */
-function eprt(d: Uint8Array, from: number, _term: number, family: 4 | 6): { port: number; address: FtpAddress } | null {
+function eprt(d: Uint8Array, from: number, _term: number, family: 4 | 6): Parsed | null {
   if (d.length - from <= 3) return null;
   const delim = d[from];
   if (!validDelimiter(delim) || d[from + 2] !== delim) return null;
@@ -123,16 +132,16 @@ function eprt(d: Uint8Array, from: number, _term: number, family: 4 | 6): { port
     address = { family: 6, groups: ipv6Groups(text) };
   }
   const port = portUpTo(d, end + 1, delim);
-  return port === null ? null : { address, port };
+  return port === null ? null : { address, port: port.port, start: from, end: port.end };
 }
 
 /** (|||port|): three equal delimiters, then the port (try_epsv_response). */
-function epsvResponse(d: Uint8Array, from: number): { port: number } | null {
+function epsvResponse(d: Uint8Array, from: number): Parsed | null {
   if (d.length - from <= 3) return null;
   const delim = d[from];
   if (!validDelimiter(delim) || d[from + 1] !== delim || d[from + 2] !== delim) return null;
   const port = portUpTo(d, from + 3, delim);
-  return port === null ? null : { port };
+  return port === null ? null : { port: port.port, start: from, end: port.end };
 }
 
 /** find_pattern for one search: 1 match, 0 not this command, -1 partial. */
@@ -151,7 +160,7 @@ function findPattern(d: Uint8Array, s: Search, family: 4 | 6): FtpParse {
   }
   const r = s.parse(d, from, s.term, family);
   if (!r) return { kind: 'partial', pattern: s.pattern };
-  return { kind: 'match', command: s.command, address: r.address, port: r.port };
+  return { kind: 'match', command: s.command, address: r.address, port: r.port, span: { start: r.start, end: r.end } };
 }
 
 /** What a segment's payload says, for a connection of `family`, sent by the client (dir 0) or the server (dir 1). Never throws. */
@@ -197,7 +206,7 @@ function before(a: number, b: number): boolean {
 export type FtpVerdict =
   | { kind: 'accept' }
   | { kind: 'drop'; why: string }
-  | { kind: 'expect'; command: FtpCommand; port: number; address?: FtpAddress };
+  | { kind: 'expect'; command: FtpCommand; port: number; address?: FtpAddress; span: MatchSpan };
 
 /**
  * The helper's reading of one established-state segment (help() in nf_conntrack_ftp.c): `seq` is
@@ -211,7 +220,7 @@ export function ftpSegment(state: FtpState, dir: 0 | 1, family: 4 | 6, seq: numb
   if (state.startsLine(dir, seq)) {
     const r = parseFtpSegment(payload, dir, family);
     if (r.kind === 'partial') return { kind: 'drop', why: `partial matching of '${r.pattern}'` }; // (no newline update)
-    if (r.kind === 'match') verdict = { kind: 'expect', command: r.command, port: r.port, address: r.address };
+    if (r.kind === 'match') verdict = { kind: 'expect', command: r.command, port: r.port, address: r.address, span: r.span };
   }
   if (endsInNewline) state.noteNewline(dir, next);
   return verdict;

@@ -8,17 +8,22 @@
  * - help(): after the tracker accepted a packet of an entry with a helper, the helper's reading of
  *   it (in the kernel at confirmation, nf_confirm);
  * - destroyed(): the entry is gone: its expectations go with it, its master loses a reference.
+ * With NAT (the connection has SRC_NAT or DST_NAT), the kernel's NAT helpers take over the
+ * expectation (nf_nat_ftp, nf_nat_tftp): see natFtp() and tftp().
  * One instance per engine, shared by its shards, with the engine-wide expectation table.
  */
 import type { FlowRecord, Tuple } from '../../flow';
+import { STATUS } from '../../flow';
 import type { IpPacket } from '../../packet';
 import { IPPROTO } from '../../packet';
 import type { PacketMatch } from '../rules/match';
 import { ipv6Groups, matchesPacket } from '../rules/match';
 import { ExpectationTable } from './expectations';
-import type { AddPolicy, AddResult, ExpectEvent, ExpectationSpec } from './expectations';
+import type { AddPolicy, AddResult, ExpectEvent, ExpectationSpec, NatFollow } from './expectations';
 import { FtpState, ftpSegment } from './ftp';
-import type { FtpAddress } from './ftp';
+import type { FtpAddress, FtpVerdict } from './ftp';
+import { natFtpText } from './natFtp';
+import { SeqAdjust } from './seqadj';
 import { isTftpRequest } from './tftp';
 
 export type HelperName = 'ftp' | 'tftp';
@@ -54,6 +59,10 @@ export interface ConnHelp {
   master?: ConnHelp;
   /** Live expected connections that name this one as master (each holds a reference). */
   children: number;
+  /** An expected connection's NAT binding, from its master's NAT helper (nf_nat_follow_master). */
+  follow?: NatFollow;
+  /** Per direction, the sequence adjustment after the NAT helper resized a command (nf_conn_seqadj). */
+  seqadj?: [SeqAdjust, SeqAdjust];
 }
 
 /** The entry a helper reads (a Conn view fits): its identity and tuples, read only when it announces a connection. */
@@ -61,9 +70,13 @@ export interface HelpedConn {
   id: number;
   zone: number;
   family: 4 | 6;
+  /** Its status bits: SRC_NAT or DST_NAT hand an announcement to the NAT helper. */
+  status: number;
   orig: Tuple;
   reply: Tuple;
 }
+
+const NAT_MASK = STATUS.SRC_NAT | STATUS.DST_NAT;
 
 export class Helpers {
   readonly expectations: ExpectationTable;
@@ -91,7 +104,7 @@ export class Helpers {
       const exp = this.expectations.take(zone, ip.proto, ip.src, ip.dst, sport, dport, nowUs);
       if (exp) {
         const master = exp.masterHelp as ConnHelp | undefined;
-        help = { masterId: exp.masterId, master, children: 0 };
+        help = { masterId: exp.masterId, master, children: 0, follow: exp.follow };
         if (master) master.children++;
       }
     }
@@ -134,17 +147,69 @@ export class Helpers {
     const other = dir === 0 ? conn.reply : conn.orig;
     const sender = dir === 0 ? conn.orig.src : conn.reply.src;
     if (v.address && !sameAddress(v.address, sender, conn.family)) return undefined; // loose=0: not trusted, not expected
+    if (conn.status & NAT_MASK) return this.natFtp(help, helper, conn, dir, tcp.seq, v, nowUs);
     return this.expect(help, helper, conn, IPPROTO.TCP, other.src, other.dst, v.port, nowUs);
   }
 
+  /**
+   * nf_nat_ftp for a NAT'd control connection: the data connection is expected at the address the
+   * other side knows this one by (the other direction's destination), at the announced port or,
+   * when that clashes, another (nf_nat_exp_find_port); the command's text is rewritten to that
+   * address and port, and when that resizes the segment the direction's later sequence numbers
+   * shift (nf_nat_mangle_tcp_packet, nf_ct_seqadj_set). The connection, when it comes, is bound
+   * back to the announcer (exp->dir = the other direction, nf_nat_follow_master).
+   */
+  private natFtp(help: ConnHelp, helper: HelperDef, conn: HelpedConn, dir: 0 | 1, seq: number, v: Extract<FtpVerdict, { kind: 'expect' }>, nowUs: number): string | undefined {
+    const here = dir === 0 ? conn.orig : conn.reply;
+    const other = dir === 0 ? conn.reply : conn.orig;
+    const follow: NatFollow = { srcAddr: here.dst, dstAddr: here.src, dport: v.port };
+    const port = this.findPort(help, helper, conn, other.src, other.dst, v.port, nowUs, follow);
+    if (port !== 0) {
+      const replaced = natFtpText(v.command, conn.family, other.dst, port);
+      const resized = replaced.length - (v.span.end - v.span.start);
+      if (resized !== 0) {
+        help.seqadj ??= [new SeqAdjust(), new SeqAdjust()];
+        help.seqadj[dir].set(seq, resized);
+      }
+      return undefined;
+    }
+    return `${helper.name}_nat_all_ports_in_use`;
+  }
+
+  /**
+   * nf_nat_exp_find_port: the announced port, else on each clash (-EBUSY) another in
+   * [port, 65535), at most min(65535 - port, 128) more tries; 0 when none is free or the table
+   * refuses for another reason. The kernel picks the other ports at random (an oracle run moved
+   * a second client's 50300 to 52797); ctflow takes them upward from the announced one, so its
+   * output is reproducible. At 65534 and 65535 there is nothing to pick: both give up the same way.
+   */
+  private findPort(help: ConnHelp, helper: HelperDef, conn: HelpedConn, src: string, dst: string, announced: number, nowUs: number, follow: NatFollow): number {
+    const range = 0xffff - announced;
+    let attemptsLeft = Math.min(range, 128);
+    for (let step = 0; ; step++) {
+      const port = range > 0 ? announced + (step % range) : announced;
+      const result = this.add(help, helper, conn, IPPROTO.TCP, src, dst, port, nowUs, follow);
+      if (result === 'added') return port;
+      if (result !== 'clash' || --attemptsLeft < 0) return 0;
+    }
+  }
+
+  /** TFTP expects the server's answer on the reply tuple; with NAT, nf_nat_tftp binds it back to the client's own address and port. */
   private tftp(help: ConnHelp, conn: HelpedConn, ip: IpPacket, nowUs: number): string | undefined {
     const l4 = ip.l4;
     if (l4?.kind !== 'udp' || !l4.payload || !isTftpRequest(l4.payload)) return undefined;
-    return this.expect(help, help.helper!, conn, IPPROTO.UDP, conn.reply.src, conn.reply.dst, conn.reply.dport, nowUs);
+    const orig = conn.orig, reply = conn.reply;
+    const follow = conn.status & NAT_MASK ? { srcAddr: orig.dst, dstAddr: orig.src, dport: orig.sport } : undefined;
+    return this.expect(help, help.helper!, conn, IPPROTO.UDP, reply.src, reply.dst, reply.dport, nowUs, follow);
   }
 
   /** nf_ct_expect_related; a refusal ("cannot add expectation") is the reason the packet is dropped. */
-  private expect(help: ConnHelp, helper: HelperDef, conn: HelpedConn, proto: number, src: string, dst: string, dport: number, nowUs: number): string | undefined {
+  private expect(help: ConnHelp, helper: HelperDef, conn: HelpedConn, proto: number, src: string, dst: string, dport: number, nowUs: number, follow?: NatFollow): string | undefined {
+    const result = this.add(help, helper, conn, proto, src, dst, dport, nowUs, follow);
+    return result === 'added' ? undefined : `${helper.name}_expectation_${result}`;
+  }
+
+  private add(help: ConnHelp, helper: HelperDef, conn: HelpedConn, proto: number, src: string, dst: string, dport: number, nowUs: number, follow?: NatFollow): AddResult {
     const spec: ExpectationSpec = {
       zone: conn.zone,
       family: conn.family,
@@ -160,8 +225,8 @@ export class Helpers {
       master: conn.orig,
       masterHelp: help,
     };
-    const result: AddResult = this.expectations.add(spec, helper.policy, nowUs);
-    return result === 'added' ? undefined : `${helper.name}_expectation_${result}`;
+    if (follow) spec.follow = follow;
+    return this.expectations.add(spec, helper.policy, nowUs);
   }
 
   /** The entry is destroyed: its expectations vanish (nf_ct_remove_expectations), its master loses the reference. */

@@ -210,7 +210,9 @@ export const TcpTracker: ProtoTracker = {
     }
 
     if (!skipWindow) {
-      const res = inWindow(store, slot, dir, index, tcp, sysctl.nf_conntrack_tcp_be_liberal !== 0);
+      // A NAT helper's rewrites shift what the other side acknowledges (tcp_in_window's receiver_offset).
+      const receiverOffset = store.status(slot) & STATUS.SEQ_ADJUST ? ctx.seqOffset(conn, (1 - dir) as Dir, (tcp.ack - 1) >>> 0) : 0;
+      const res = inWindow(store, slot, dir, index, tcp, sysctl.nf_conntrack_tcp_be_liberal !== 0, receiverOffset);
       if (res.action === 'ignore') return { verdict: 'accept', note: res.reason, detail: res.detail };
       if (res.action === 'invalid') {
         shortenOnInvalid(conn, dir, index, ctx);

@@ -123,9 +123,10 @@ function failure(
 /**
  * tcp_in_window for a packet in direction `dir` of the entry in `slot`, whose TCP state (struct
  * ip_ct_tcp) is read and written in place in the store. `beLiberal` is the sysctl; a picked-up
- * connection's BE_LIBERAL flag also counts.
+ * connection's BE_LIBERAL flag also counts. `receiverOffset` is the other direction's sequence
+ * adjustment for `ack - 1` (0 unless a NAT helper resized that direction's stream).
  */
-export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: number, tcp: TcpHeader, beLiberal: boolean): WindowResult {
+export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: number, tcp: TcpHeader, beLiberal: boolean, receiverOffset = 0): WindowResult {
   const peer = 1 - dir;
   const flags = tcp.flags;
   let seq = tcp.seq >>> 0;
@@ -139,6 +140,12 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
   const state = store.tcpState(slot);
 
   if (store.tdFlags(slot, peer) & TCP_FLAG_SACK_PERM) sack = highestSack(tcp, sack);
+  // The receiver's stream as this side saw it was resized by a NAT helper (nf_ct_seq_offset):
+  // bring the ACK and SACK back to the numbers the receiver itself sent.
+  if (receiverOffset !== 0) {
+    ack = u32(ack - receiverOffset);
+    sack = u32(sack - receiverOffset);
+  }
 
   if (store.tdMaxwin(slot, dir) === 0) {
     if (syn) {

@@ -33,6 +33,11 @@ export interface TrackerContext {
   kill(conn: Conn, reason: DestroyReason, accountFor?: { dir: Dir; ip: IpPacket }): void;
   /** nf_conntrack_event_cache. */
   event(conn: Conn, bits: number): void;
+  /**
+   * nf_ct_seq_offset: how far a NAT helper's rewrites have shifted direction `dir`'s sequence
+   * number `seq`. Asked only of entries with STATUS.SEQ_ADJUST.
+   */
+  seqOffset(conn: Conn, dir: Dir, seq: number): number;
 }
 
 export type TrackerResult =

@@ -6,13 +6,13 @@ const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('parseFtpSegment', () => {
   test('PORT gives the address and port, case-insensitively', () => {
-    expect(parseFtpSegment(bytes('PORT 198,18,0,1,195,81\r\n'), 0, 4)).toEqual({ kind: 'match', command: 'PORT', address: { family: 4, value: 0xc6120001 }, port: 195 * 256 + 81 });
+    expect(parseFtpSegment(bytes('PORT 198,18,0,1,195,81\r\n'), 0, 4)).toEqual({ kind: 'match', command: 'PORT', address: { family: 4, value: 0xc6120001 }, port: 195 * 256 + 81, span: { start: 5, end: 22 } });
     expect(parseFtpSegment(bytes('port 10,0,0,9,0,21\r\n'), 0, 4)).toMatchObject({ kind: 'match', command: 'PORT', port: 21 });
   });
 
   test('227 is read from the first digit, with or without parentheses (RFC 1123)', () => {
     for (const line of ['227 Entering Passive Mode (198,18,0,2,195,80).\r\n', '227 =198,18,0,2,195,80\r\n', '227 198,18,0,2,195,80 ']) {
-      expect(parseFtpSegment(bytes(line), 1, 4)).toEqual({ kind: 'match', command: 'PASV', address: { family: 4, value: 0xc6120002 }, port: 50000 });
+      expect(parseFtpSegment(bytes(line), 1, 4)).toMatchObject({ kind: 'match', command: 'PASV', address: { family: 4, value: 0xc6120002 }, port: 50000 });
     }
     // The last number must be followed by something: running out of data is a partial match.
     expect(parseFtpSegment(bytes('227 198,18,0,2,195,80'), 1, 4).kind).toBe('partial');
@@ -27,7 +27,7 @@ describe('parseFtpSegment', () => {
   });
 
   test('229 gives only a port', () => {
-    expect(parseFtpSegment(bytes('229 Entering Extended Passive Mode (|||50002|)\r\n'), 1, 6)).toEqual({ kind: 'match', command: 'EPSV', address: undefined, port: 50002 });
+    expect(parseFtpSegment(bytes('229 Entering Extended Passive Mode (|||50002|)\r\n'), 1, 6)).toMatchObject({ kind: 'match', command: 'EPSV', address: undefined, port: 50002 });
     expect(parseFtpSegment(bytes('229 (|||0|)\r\n'), 1, 4).kind).toBe('partial'); // port 0 is refused
   });
 

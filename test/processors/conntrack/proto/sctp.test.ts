@@ -44,6 +44,7 @@ function harness() {
     refresh: (_c, _d, _ip, t) => void refreshes.push(t),
     kill: (_c, reason) => void kills.push(reason),
     event: (_c, bits) => void events.push(bits),
+    seqOffset: () => 0,
   };
   const send = (dir: Dir, ip: IpPacket): TrackerResult => {
     const res = SctpTracker.packet(conn, dir, ip, ctx);
