@@ -23,11 +23,22 @@ export class EarlyDropOrder {
   /** The re-joined candidates, a binary min-heap on id (ids and slots side by side). */
   private readonly heapIds: number[] = [];
   private readonly heapSlots: number[] = [];
+  /**
+   * The ids in the heap: an entry joins it once however often its state changes while it is
+   * droppable (without this, one connection bouncing between closing states filled the heap
+   * with copies of itself that compaction could not remove, and every push compacted).
+   */
+  private readonly inHeap = new Set<number>();
 
   /**
    * @param droppable whether a live entry may be evicted now (not ASSURED, or closing).
    */
   constructor(private readonly store: ConnStore, private readonly droppable: (slot: number) => boolean) {}
+
+  /** Candidates held, stale ones included (what compaction bounds; for tests and diagnostics). */
+  get size(): number {
+    return this.queueSlots.length - this.head + this.heapIds.length;
+  }
 
   /** A newly confirmed entry: the youngest of all, so it goes to the back of the queue. */
   added(slot: number): void {
@@ -38,7 +49,10 @@ export class EarlyDropOrder {
 
   /** An ASSURED entry that has just become droppable again (its protocol state changed to closing). */
   droppableAgain(slot: number): void {
-    this.heapPush(this.store.id(slot), slot);
+    const id = this.store.id(slot);
+    if (this.inHeap.has(id)) return;
+    this.inHeap.add(id);
+    this.heapPush(id, slot);
     if (this.heapIds.length > 2 * this.store.live + 4096) this.compactHeap();
   }
 
@@ -92,7 +106,12 @@ export class EarlyDropOrder {
 
   private compactHeap(): void {
     const ids = this.heapIds.splice(0), slots = this.heapSlots.splice(0);
-    for (let k = 0; k < ids.length; k++) if (this.valid(slots[k], ids[k])) this.heapPush(ids[k], slots[k]);
+    this.inHeap.clear();
+    for (let k = 0; k < ids.length; k++) {
+      if (!this.valid(slots[k], ids[k])) continue;
+      this.inHeap.add(ids[k]);
+      this.heapPush(ids[k], slots[k]);
+    }
   }
 
   private heapPush(id: number, slot: number): void {
@@ -113,6 +132,7 @@ export class EarlyDropOrder {
 
   private heapPop(): void {
     const ids = this.heapIds, slots = this.heapSlots;
+    this.inHeap.delete(ids[0]);
     const lastId = ids.pop()!;
     const lastSlot = slots.pop()!;
     if (ids.length === 0) return;
