@@ -264,7 +264,8 @@ export class ReportCollector {
         verdicts: { ...this.verdicts },
         invalidReasons: Object.fromEntries([...this.invalidReasons].sort((a, b) => b[1] - a[1])),
         events: { ...this.eventCounts },
-        stats: { entries: run.engine.count, ...run.engine.stats() },
+        // As `ctflow stats --json` prints them: with `untracked`, the packets NOTRACK rules left alone.
+        stats: { entries: run.engine.count, ...run.engine.stats(), untracked: run.engine.untracked },
         flowsByProto,
         flowCount: this.flowCols.length,
         eventCount: this.events.length,
