@@ -257,7 +257,7 @@ export class ReportCollector {
           firstUs: this.firstUs,
           lastUs: this.lastUs,
           nonIp: summary.nonIp,
-          badFrames: summary.malformed.map((m) => ({ frame: m.frame, reason: m.reason })),
+          badFrames: summary.malformed.map((m) => ({ frame: m.frame, reason: m.reason, ...(m.message ? { message: { ...m.message } } : {}) })),
           ...(summary.captureProblem ? { captureProblem: { frame: summary.captureProblem.frame, offset: summary.captureProblem.offset, reason: summary.captureProblem.reason } } : {}),
         },
         knobs: { values: { ...info.sysctl }, changed },
