@@ -41,6 +41,13 @@ async function ranges(admin: TopicAdmin, topic: string, fromMs?: number, toMs?: 
   });
 }
 
+/**
+ * How long reading may go without a new message before it fails: offsets that hold no message
+ * (transaction markers, compacted records) at a partition's end are never delivered, and waiting
+ * for them would hang the command.
+ */
+const STALL_MS = 30_000;
+
 /** Every partition's messages in the window, in offset order, by partition number. */
 export async function readTopicWindow(conn: KafkaConnection, topic: string, window: { fromMs?: number; toMs?: number } = {}): Promise<PartitionMessages[]> {
   const admin = await conn.admin();
@@ -58,31 +65,40 @@ export async function readTopicWindow(conn: KafkaConnection, topic: string, wind
     crashed = reject;
   });
   consumer.onCrash((err) => crashed(new CliError(`reading topic '${topic}' failed: ${err.message}`)));
-  await consumer.run({
-    groupId,
-    topics: [topic],
-    fromBeginning: true,
-    onBatch: async (b) => {
-      const p = unread.get(b.partition);
-      if (!p) return;
-      for (const m of b.messages) {
-        const offset = BigInt(m.offset);
-        // Below the window (read before the seek applied), or delivered again after a rebalance.
-        if (offset < p.next) continue;
-        if (offset >= p.end) break;
-        p.messages.push(m);
-        p.next = offset + 1n;
-      }
-      if (p.next >= p.end) {
+  let lastProgressMs = Date.now();
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastProgressMs < STALL_MS) return;
+    const where = [...unread.values()].map((p) => `partition ${p.partition} at offset ${p.next} of ${p.end}`).join(', ');
+    crashed(new CliError(`reading topic '${topic}': no message for ${STALL_MS / 1000} s with ${where} (offsets without messages at the end: transaction markers or compaction?)`));
+  }, 1000);
+  try {
+    await consumer.run({
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      onBatch: async (b) => {
+        const p = unread.get(b.partition);
+        if (!p) return;
+        for (const m of b.messages) {
+          const offset = BigInt(m.offset);
+          // Below the window (read before the seek applied), or delivered again after a rebalance.
+          if (offset < p.next) continue;
+          if (offset >= p.end) break;
+          p.messages.push(m);
+          p.next = offset + 1n;
+          lastProgressMs = Date.now();
+        }
+        if (p.next < p.end) return;
+        // Read to its end: a live topic's later messages need not be fetched.
+        consumer.pause(topic, [b.partition]);
         unread.delete(b.partition);
         if (unread.size === 0) finished();
-      }
-    },
-  });
-  for (const p of unread.values()) if (p.start > 0n) consumer.seek(topic, p.partition, p.start.toString());
-  try {
+      },
+    });
+    for (const p of unread.values()) if (p.start > 0n) consumer.seek(topic, p.partition, p.start.toString());
     await read;
   } finally {
+    clearInterval(watchdog);
     await consumer.stop();
     await admin.deleteGroup(groupId);
   }
