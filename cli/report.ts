@@ -69,8 +69,8 @@ function collectReport(source: Uint8Array | PacketStream, captureName: string, r
 }
 
 /** The replay of `bytes` as a report model (tests compare it with the other commands; the bench times it). */
-export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}): ReportModel {
-  return collectReport(bytes, captureName, { sysctl, shards, rules: {} }, collect).model;
+export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, more: { rules?: ConntrackRules; zoneOf?: RunOptions['zoneOf'] } = {}): ReportModel {
+  return collectReport(bytes, captureName, { sysctl, shards, rules: more.rules ?? {}, zoneOf: more.zoneOf }, collect).model;
 }
 
 export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number, rules: ConntrackRules = {}, zoneOf?: RunOptions['zoneOf']): WhatIfData {
