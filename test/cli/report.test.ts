@@ -23,6 +23,16 @@ test('writes one self-contained HTML file and says what it holds', () => {
   expect(meta.capture.packets).toBe(5802);
 });
 
+test('the rule options apply to the report as to ctflow stats (--notrack makes packets UNTRACKED)', () => {
+  const out = join(dir, 'notrack.html');
+  expect(ctflow('report', sample, '-o', out, '--notrack', 'udp/53').code).toBe(0);
+  const meta = JSON.parse(/<script type="application\/json" id="ctflow-meta">(.*?)<\/script>/s.exec(readFileSync(out, 'utf8'))![1]);
+  const stats = JSON.parse(ctflow('stats', sample, '--json', '--notrack', 'udp/53').out[0]);
+  expect(stats.untracked).toBeGreaterThan(0);
+  expect(meta.stats).toEqual(stats);
+  expect(meta.verdicts.UNTRACKED).toBe(stats.untracked);
+});
+
 test.each([
   [['report', sample], /give the output file with -o/],
   [['report', '-o', join(dir, 'x.html')], /give a capture file/],
