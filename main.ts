@@ -54,9 +54,12 @@ export function buildProgram(io: Output): Command {
   common(program.command('report [capture]').description('a self-contained HTML report of a replay: charts, flow table, per-flow stories'))
     .option('-o, --output <file>', 'the HTML file to write')
     .addOption(new Option('--whatif <name=value>', 'also replay with this knob changed and show what changes (repeatable)').default([]).argParser(collect))
-    .option('--topic <topic>', 'report a captured-traffic Kafka topic (not implemented yet)')
+    .option('--topic <topic>', 'report a captured-traffic Kafka topic instead of a capture file')
+    .option('--brokers <list>', 'with --topic: Kafka brokers host:port,... (default: $KAFKA_BROKERS)')
+    .option('--from <time>', 'with --topic: start at this packet time (ISO 8601 or epoch seconds)')
+    .option('--to <time>', 'with --topic: stop before this packet time')
     .option('--quiet', 'print nothing but errors')
-    .action((path: string | undefined, o) => void report.report(path, o, io));
+    .action((path: string | undefined, o) => (o.topic !== undefined ? report.reportTopic(path, o, io).then(() => undefined) : void report.report(path, o, io)));
   common(program.command('replay [capture]').description('run the whole pipeline on a capture (in process), or on a Kafka topic with --topic'))
     .option('--quiet', 'print neither progress nor summary')
     .option('--json', 'print the summary (or, with --events-out, the transitions) as JSON')
@@ -118,8 +121,8 @@ export function buildProgram(io: Output): Command {
     .action((o) => kafka.run(o, io));
   // Zones (docs/zones.md) on every command that tracks packets: replay and run can read Kafka too.
   for (const cmd of program.commands) {
-    if (['classify', 'events', 'list', 'stats', 'whatif', 'report'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
-    if (['replay', 'run'].includes(cmd.name())) addZoneOptions(cmd, KAFKA_ZONE_SOURCES);
+    if (['classify', 'events', 'list', 'stats', 'whatif'].includes(cmd.name())) addZoneOptions(cmd, CAPTURE_ZONE_SOURCES);
+    if (['replay', 'run', 'report'].includes(cmd.name())) addZoneOptions(cmd, KAFKA_ZONE_SOURCES);
   }
   return program;
 }

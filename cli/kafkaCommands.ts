@@ -31,7 +31,7 @@ export interface ConnectionOptions {
   brokers?: string;
 }
 
-function settingsFrom(o: ConnectionOptions, io: Output): KafkaSettings {
+export function settingsFrom(o: ConnectionOptions, io: Output): KafkaSettings {
   const brokers = parseBrokers(o.brokers ?? process.env.KAFKA_BROKERS);
   if (brokers.length === 0) throw new CliError('no Kafka brokers: give --brokers host:port or set KAFKA_BROKERS');
   // kafkajs logs each retried request as an error; for these one-shot commands a real failure
@@ -48,7 +48,7 @@ function positiveInt(name: string, text: string | undefined, fallback: number, m
 }
 
 /** --from/--to: ISO 8601, or seconds since the epoch. */
-function timeMs(name: string, text: string | undefined): number | undefined {
+export function timeMs(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : Date.parse(text);
   if (!Number.isFinite(ms)) throw new CliError(`${name}: '${text}' is neither an ISO 8601 time nor seconds since the epoch`);

@@ -1,7 +1,9 @@
 /**
  * `ctflow report CAPTURE -o report.html`: one replay of the capture, collected into a
  * self-contained HTML report (sinks/report/), with `--whatif` the same capture under other knobs
- * side by side. Undecodable frames are listed in the report, not fatal.
+ * side by side. `ctflow report --topic T` does the same for a captured-traffic Kafka topic: its
+ * partitions merged by packet time into one engine, so the report equals the report of the capture
+ * the topic was produced from. Undecodable frames and messages are listed in the report, not fatal.
  */
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -17,16 +19,37 @@ import type { WhatIfData } from '../sinks/report/reportData';
 import { settings } from './commands';
 import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
-import type { RunOptions } from './runCapture';
-import type { ConntrackRules } from '../processors/conntrack/rules';
-import type { ReadSummary } from '../ingest/packetSource';
+import type { PacketStream, ReadSummary } from '../ingest/packetSource';
 import { whatIf } from './whatif';
+import type { RunOptions } from './runCapture';
+import { mergedTopicPackets } from '../ingest/kafka/mergedFrames';
+import type { ZonedCapturedPacket } from '../ingest/kafka/mergedFrames';
+import { KafkaConnection } from '../kafka/client';
+import { zoneResolver } from '../processors/zones';
+import type { ConntrackRules } from '../processors/conntrack/rules';
+import { settingsFrom, timeMs } from './kafkaCommands';
+import { readTopicWindow } from './topicWindow';
+import type { PartitionMessages } from './topicWindow';
+import { KAFKA_ZONE_SOURCES, zonePolicyFromConfig, zonePolicyFromFlags, ZONES_CONFIG_DEFAULT } from './zoneOptions';
+import type { ZoneFlags } from './zoneOptions';
 
-export interface ReportOptions extends CommonOptions {
+export interface ReportOptions extends CommonOptions, ZoneFlags {
   output?: string;
   whatif: string[];
+  /** A captured-traffic topic instead of a capture file, read from --from to --to. */
   topic?: string;
+  brokers?: string;
+  from?: string;
+  to?: string;
   quiet?: boolean;
+}
+
+/** How one replay runs: the knobs, the engine's shards, rules and each packet's zone. */
+interface ReplaySettings {
+  sysctl: Sysctl;
+  shards: number;
+  rules: ConntrackRules;
+  zoneOf?: RunOptions['zoneOf'];
 }
 
 /** Verdict and flow changes kept in the file at most (the totals are always given). */
@@ -38,26 +61,20 @@ function nonDefault(s: Sysctl): Record<string, number> {
   return out;
 }
 
-/** The rules (--notrack, --nat, --helper) and zones (--zone-*) a report's replays run with. */
-export interface ReportEngineOptions {
-  rules?: ConntrackRules;
-  zoneOf?: RunOptions['zoneOf'];
-}
-
-/** The replay of `bytes` as a report model, with the reader's summary (bad frames) for stderr. */
-function collectReport(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, engine: ReportEngineOptions = {}): { model: ReportModel; summary: ReadSummary } {
+/** The replay of a capture (or a topic's packets) as a report model, with the reader's summary (bad frames) for stderr. */
+function collectReport(source: Uint8Array | PacketStream, captureName: string, run: ReplaySettings, collect: CollectOptions = {}): { model: ReportModel; summary: ReadSummary } {
   const collector = new ReportCollector(collect);
-  const run = runCapture(bytes, { sysctl, shards, ...engine, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
-  return { model: collector.finish(run, { captureName, sysctl, generatedBy: 'ctflow report' }), summary: run.summary };
+  const r = runCapture(source, { ...run, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
+  return { model: collector.finish(r, { captureName, sysctl: run.sysctl, generatedBy: 'ctflow report' }), summary: r.summary };
 }
 
 /** The replay of `bytes` as a report model (tests compare it with the other commands; the bench times it). */
-export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, engine: ReportEngineOptions = {}): ReportModel {
-  return collectReport(bytes, captureName, sysctl, shards, collect, engine).model;
+export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shards: number, collect: CollectOptions = {}, more: { rules?: ConntrackRules; zoneOf?: RunOptions['zoneOf'] } = {}): ReportModel {
+  return collectReport(bytes, captureName, { sysctl, shards, rules: more.rules ?? {}, zoneOf: more.zoneOf }, collect).model;
 }
 
-export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number, engine: ReportEngineOptions = {}): WhatIfData {
-  const w = whatIf(bytes, base, other, shards, engine.rules, engine.zoneOf);
+export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number, rules: ConntrackRules = {}, zoneOf?: RunOptions['zoneOf']): WhatIfData {
+  const w = whatIf(bytes, base, other, shards, rules, zoneOf);
   return {
     base: { knobs: nonDefault(base) },
     other: { knobs: nonDefault(other) },
@@ -70,30 +87,79 @@ export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shard
   };
 }
 
-/** Writes the report; returns the HTML's size in bytes. */
+/** Writes the HTML file; returns its size in bytes. */
+function writeReport(model: ReportModel, output: string): number {
+  const html = reportHtml(encodeReport(model), browserScript());
+  try {
+    writeFileSync(output, html);
+  } catch (err) {
+    throw new CliError(`cannot write report '${output}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return Buffer.byteLength(html);
+}
+
+/** What was written, and the bad frames, on stderr. */
+function tell(o: ReportOptions, model: ReportModel, summary: ReadSummary, size: number, started: bigint, io: Output): void {
+  if (o.quiet) return;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const c = model.meta.capture;
+  io.err(`ctflow: wrote ${o.output} (${(size / 1e6).toFixed(1)} MB): ${c.packets} packets, ${model.meta.flowCount} flows, ${c.badFrames.length} bad frames, in ${seconds.toFixed(1)} s`);
+  problemLines(summary).forEach(io.err);
+}
+
+/** Writes the report of a capture file; returns the HTML's size in bytes. */
 export function report(path: string | undefined, o: ReportOptions, io: Output): number {
-  if (o.topic !== undefined) throw new CliError('report --topic: reports of a Kafka topic are not implemented yet; replay the topic into a capture, or report the capture itself');
-  if (path === undefined) throw new CliError('report: give a capture file');
+  // A topic is read asynchronously: main.ts sends --topic to reportTopic().
+  if (o.topic !== undefined) throw new Error('report(): a topic report is reportTopic()');
+  for (const [flag, value] of [['--brokers', o.brokers], ['--from', o.from], ['--to', o.to]] as const) {
+    if (value !== undefined) throw new CliError(`report: ${flag} applies to a Kafka topic (--topic), not to a capture file`);
+  }
+  if (path === undefined) throw new CliError('report: give a capture file, or --topic to report a Kafka topic');
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
-  const { sysctl, shards, rules, zoneOf } = settings(o);
+  const run = settings(o);
   // The what-if knobs are checked before the replay, not after it.
   const other = o.whatif.length ? makeSysctl([...o.sysctl, ...o.whatif]) : undefined;
   const started = process.hrtime.bigint();
   const bytes = loadCapture(path);
-  const { model, summary } = collectReport(bytes, basename(path), sysctl, shards, {}, { rules, zoneOf });
-  if (other) model.meta.whatif = whatIfData(bytes, sysctl, other, shards, { rules, zoneOf });
-  const html = reportHtml(encodeReport(model), browserScript());
+  const { model, summary } = collectReport(bytes, basename(path), run);
+  if (other) model.meta.whatif = whatIfData(bytes, run.sysctl, other, run.shards, run.rules, run.zoneOf);
+  const size = writeReport(model, o.output);
+  tell(o, model, summary, size, started, io);
+  return size;
+}
+
+/**
+ * The report model of a captured-traffic topic, from --from to --to (packet time; without --to,
+ * to the end the topic has at start), with the summary of its bad frames and messages.
+ */
+export async function topicReportModel(o: ReportOptions & { topic: string }, io: Output): Promise<{ model: ReportModel; summary: ReadSummary }> {
+  // A what-if replays its input twice and pairs the packets; for a topic that is not built yet.
+  if (o.whatif.length) throw new CliError('report --topic: --whatif is not available for a topic; report the capture the topic was produced from');
+  // Zones come from the Kafka sources (the message's header by default, as replay --topic), not the capture ones.
+  const { sysctl, shards, rules } = settings({ ...o, zoneFrom: undefined, zoneMap: [], zoneDefault: undefined });
+  const zoneOf = zoneResolver(zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(ZONES_CONFIG_DEFAULT)), o.topic);
+  const fromMs = timeMs('--from', o.from);
+  const toMs = timeMs('--to', o.to);
+  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw new CliError(`--to (${o.to}) is not after --from (${o.from})`);
+  const conn = new KafkaConnection(settingsFrom(o, io));
+  let partitions: PartitionMessages[];
   try {
-    writeFileSync(o.output, html);
-  } catch (err) {
-    throw new CliError(`cannot write report '${o.output}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    partitions = await readTopicWindow(conn, o.topic, { fromMs, toMs });
+  } finally {
+    await conn.close();
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const c = model.meta.capture;
-  const size = Buffer.byteLength(html);
-  if (!o.quiet) {
-    io.err(`ctflow: wrote ${o.output} (${(size / 1e6).toFixed(1)} MB): ${c.packets} packets, ${model.meta.flowCount} flows, ${c.badFrames.length} bad frames, in ${seconds.toFixed(1)} s`);
-    problemLines(summary).forEach(io.err);
-  }
+  const packets = mergedTopicPackets(partitions, { topic: o.topic, fromUs: fromMs === undefined ? undefined : fromMs * 1000, toUs: toMs === undefined ? undefined : toMs * 1000, zoneOf });
+  const name = `Kafka topic ${o.topic}${o.from !== undefined || o.to !== undefined ? ` from ${o.from ?? 'the start'} to ${o.to ?? 'the end'}` : ''}`;
+  return collectReport(packets, name, { sysctl, shards, rules, zoneOf: (p) => (p as ZonedCapturedPacket).zone });
+}
+
+/** Writes the report of a captured-traffic topic; returns the HTML's size in bytes. */
+export async function reportTopic(path: string | undefined, o: ReportOptions & { topic: string }, io: Output): Promise<number> {
+  if (path !== undefined) throw new CliError('report: give a capture file or --topic, not both');
+  if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
+  const started = process.hrtime.bigint();
+  const { model, summary } = await topicReportModel(o, io);
+  const size = writeReport(model, o.output);
+  tell(o, model, summary, size, started, io);
   return size;
 }

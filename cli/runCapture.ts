@@ -36,7 +36,7 @@ export interface RunOptions {
   onEvent?(e: FlowEvent): void;
   /** Called every 4096 packets with the number read so far. */
   onProgress?(packets: number): void;
-  /** A frame that cannot be decoded, as the reader meets it (it is in the summary's list too). */
+  /** A frame that cannot be decoded, as the reader meets it (it is in the summary's list too); capture bytes only. */
   onMalformed?(frame: number, reason: string): void;
   /** Each packet's conntrack zone (processors/zones.ts); zone 0 for all when absent. */
   zoneOf?(p: CapturedPacket): number;
@@ -59,7 +59,11 @@ export function loadCapture(path: string): Uint8Array {
   }
 }
 
-/** A capture going through the pipeline a step at a time; the capture's format is checked on construction. */
+/**
+ * A capture going through the pipeline a step at a time; the capture's format is checked on
+ * construction. The packets come from capture bytes, or from a packet stream already made (a
+ * Kafka topic's frames merged into packet-time order: cli/reportTopic.ts).
+ */
 export class CaptureRun {
   private readonly pipeline: ConntrackPipeline;
   private readonly stream: PacketStream;
@@ -72,7 +76,7 @@ export class CaptureRun {
   /** IP packets pushed so far. */
   packets = 0;
 
-  constructor(bytes: Uint8Array, private readonly opts: RunOptions) {
+  constructor(source: Uint8Array | PacketStream, private readonly opts: RunOptions) {
     const onPacket = opts.onPacket;
     this.pipeline = new ConntrackPipeline(
       {
@@ -94,8 +98,12 @@ export class CaptureRun {
       },
       { sysctl: opts.sysctl, shards: opts.shards, rules: opts.rules, zoneOf: opts.zoneOf },
     );
+    if (!(source instanceof Uint8Array)) {
+      this.stream = source;
+      return;
+    }
     try {
-      this.stream = readPackets(bytes, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});
+      this.stream = readPackets(source, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});
     } catch (err) {
       throw new CliError((err as Error).message);
     }
@@ -168,15 +176,20 @@ export class CaptureRun {
   }
 }
 
-export function runCapture(bytes: Uint8Array, opts: RunOptions): RunResult {
-  const run = new CaptureRun(bytes, opts);
+export function runCapture(source: Uint8Array | PacketStream, opts: RunOptions): RunResult {
+  const run = new CaptureRun(source, opts);
   run.step();
   return run.result();
 }
 
 /** The dead-letter report for stderr: one line per undecodable frame, then a count. */
 export function problemLines(summary: ReadSummary): string[] {
-  const lines = summary.malformed.map((m) => `ctflow: frame ${m.frame}: ${m.reason}`);
+  const lines = summary.malformed.map((m) => {
+    // A frame read from a topic is also named by its message, where kafka tools can find it.
+    if (!m.message) return `ctflow: frame ${m.frame}: ${m.reason}`;
+    const at = `${m.message.topic} partition ${m.message.partition} offset ${m.message.offset}`;
+    return m.message.frameInMessage === undefined ? `ctflow: message ${at}: ${m.reason}` : `ctflow: frame ${m.frame} (${at}, frame ${m.message.frameInMessage} of the message): ${m.reason}`;
+  });
   if (summary.captureProblem) {
     const cp = summary.captureProblem;
     lines.push(`ctflow: frame ${cp.frame} (byte ${cp.offset}): ${cp.reason}; the capture ends there`);

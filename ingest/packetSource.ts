@@ -14,11 +14,21 @@ export interface ReadPacketsOptions {
   onMalformed?(frame: CaptureFrame, reason: string): void;
 }
 
+/** Where a frame read from a Kafka topic came from: its bad frames and messages are listed with it. */
+export interface MessageLocation {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** The frame's position in a batch message; absent when the whole message is bad. */
+  frameInMessage?: number;
+}
+
 export interface ReadSummary {
   frames: number;
   ipPackets: number;
   nonIp: number;
-  malformed: Array<{ frame: number; reason: string }>;
+  /** `frame` is -1 for a topic message that could not be read at all (it has no frames to number). */
+  malformed: Array<{ frame: number; reason: string; message?: MessageLocation }>;
   /** Set when the capture ended in a truncated or corrupt record (earlier frames were read). */
   captureProblem?: CaptureProblem;
 }

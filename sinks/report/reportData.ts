@@ -86,8 +86,11 @@ export interface SeriesSet {
 }
 
 export interface BadFrame {
+  /** -1 for a topic message that could not be read at all. */
   frame: number;
   reason: string;
+  /** In a report of a Kafka topic: the message the frame was in (frameInMessage: its place in a batch). */
+  message?: { topic: string; partition: number; offset: string; frameInMessage?: number };
 }
 
 export interface WhatIfSide {

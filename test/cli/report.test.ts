@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ctflow } from '../sinks/report/reportHelpers';
+import { ctflow, ctflowAsync } from '../sinks/report/reportHelpers';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const dir = mkdtempSync(join(tmpdir(), 'ctflow-report-cli-'));
@@ -23,6 +23,16 @@ test('writes one self-contained HTML file and says what it holds', () => {
   expect(meta.capture.packets).toBe(5802);
 });
 
+test('the rule options apply to the report as to ctflow stats (--notrack makes packets UNTRACKED)', () => {
+  const out = join(dir, 'notrack.html');
+  expect(ctflow('report', sample, '-o', out, '--notrack', 'udp/53').code).toBe(0);
+  const meta = JSON.parse(/<script type="application\/json" id="ctflow-meta">(.*?)<\/script>/s.exec(readFileSync(out, 'utf8'))![1]);
+  const stats = JSON.parse(ctflow('stats', sample, '--json', '--notrack', 'udp/53').out[0]);
+  expect(stats.untracked).toBeGreaterThan(0);
+  expect(meta.stats).toEqual(stats);
+  expect(meta.verdicts.UNTRACKED).toBe(stats.untracked);
+});
+
 test.each([
   [['report', sample], /give the output file with -o/],
   [['report', '-o', join(dir, 'x.html')], /give a capture file/],
@@ -30,9 +40,14 @@ test.each([
   [['report', sample, '-o', join(dir, 'no', 'such', 'dir', 'x.html')], /cannot write report '.*x\.html': ENOENT/],
   [['report', sample, '-o', join(dir, 'x.html'), '--whatif', 'nf_conntrack_bogus=1'], /unknown sysctl 'nf_conntrack_bogus'/],
   [['report', sample, '-o', join(dir, 'x.html'), '--whatif', 'nf_conntrack_tcp_loose'], /nf_conntrack_tcp_loose/],
-  [['report', '--topic', 'captured', '-o', join(dir, 'x.html')], /--topic: reports of a Kafka topic are not implemented yet/],
-])('ctflow %j fails with a message naming the problem', (argv, message) => {
-  const r = ctflow(...(argv as string[]));
+  [['report', sample, '--topic', 'captured', '-o', join(dir, 'x.html')], /give a capture file or --topic, not both/],
+  [['report', '--topic', 'captured'], /give the output file with -o/],
+  [['report', sample, '-o', join(dir, 'x.html'), '--from', '1700000000'], /--from applies to a Kafka topic \(--topic\), not to a capture file/],
+  [['report', sample, '-o', join(dir, 'x.html'), '--brokers', '127.0.0.1:9092'], /--brokers applies to a Kafka topic/],
+  [['report', sample, '-o', join(dir, 'x.html'), '--zone-from', 'header'], /--zone-from: 'header' is not one of interface, vlan \(header and topic apply to Kafka input\)/],
+])('ctflow %j fails with a message naming the problem', async (argv, message) => {
+  // mainAsync: report --topic answers asynchronously (it reads Kafka), a capture report at once.
+  const r = await ctflowAsync(...(argv as string[]));
   expect(r.code).toBe(1);
   expect(r.err.join('\n')).toMatch(message);
   expect(existsSync(join(dir, 'x.html'))).toBe(false);

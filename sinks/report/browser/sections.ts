@@ -1,6 +1,7 @@
 /** The report's static sections: summary, TCP state transitions, what-if and bad frames. */
 import { CTSTATES, ctstateOf } from '../reportData';
 import type { ReportData } from './data';
+import type { BadFrame } from '../reportData';
 import { absUs, bytesText, durationText, esc, num, protoText, timeText, tupleText } from './format';
 
 /** INVALID packets listed at most (the charts and the summary count them all). */
@@ -64,14 +65,22 @@ export function invalidPacketsHtml(d: ReportData): string {
     ${total > INVALID_LIST_LIMIT ? `<p class="muted">first ${num(INVALID_LIST_LIMIT)} shown</p>` : ''}`;
 }
 
+/** A topic message's place, as kafka-console-consumer would be pointed at it. */
+function messageText(m: NonNullable<BadFrame['message']>): string {
+  const frame = m.frameInMessage === undefined ? ' (the whole message)' : ` frame ${m.frameInMessage}`;
+  return `${esc(m.topic)} partition ${m.partition} offset ${esc(m.offset)}${frame}`;
+}
+
 export function badFramesHtml(d: ReportData): string {
   const c = d.meta.capture;
   const shown = c.badFrames.slice(0, 5000);
   const problem = c.captureProblem ? `<p class="bad" data-capture-problem>The capture ends early: frame ${c.captureProblem.frame} (byte ${c.captureProblem.offset}): ${esc(c.captureProblem.reason)}.</p>` : '';
   if (!c.badFrames.length) return `<h2>Bad frames</h2>${problem}<p class="muted">None: every frame decoded.</p>`;
+  // A report of a Kafka topic says where each bad frame or message is: topic, partition, offset.
+  const fromTopic = c.badFrames.some((b) => b.message);
   return `<h2>Bad frames (${num(c.badFrames.length)})</h2>${problem}
     <p class="muted">Frames that could not be decoded; they are skipped, as ctflow's other commands skip them.</p>
-    <div class="list"><table data-bad-frames><tr><th>frame</th><th>reason</th></tr>${shown.map((b) => `<tr><td>${b.frame}</td><td>${esc(b.reason)}</td></tr>`).join('')}</table></div>
+    <div class="list"><table data-bad-frames><tr><th>frame</th>${fromTopic ? '<th>message</th>' : ''}<th>reason</th></tr>${shown.map((b) => `<tr><td>${b.frame < 0 ? '—' : b.frame}</td>${fromTopic ? `<td>${b.message ? messageText(b.message) : ''}</td>` : ''}<td>${esc(b.reason)}</td></tr>`).join('')}</table></div>
     ${c.badFrames.length > shown.length ? `<p class="muted">and ${num(c.badFrames.length - shown.length)} more</p>` : ''}`;
 }
 

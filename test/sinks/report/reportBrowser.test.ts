@@ -11,6 +11,11 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { captureWithBadFrames, ctflow, jsonLines, longUdpFlow } from './reportHelpers';
+import { buildReportModel } from '../../../cli/report';
+import { makeSysctl } from '../../../processors/conntrack/sysctl';
+import { encodeReport } from '../../../sinks/report/encode';
+import { reportHtml } from '../../../sinks/report/html';
+import { browserScript } from '../../../sinks/report/browserBundle';
 
 const sample = join(__dirname, '..', '..', 'fixtures', 'sample.pcap');
 const WHATIF = 'nf_conntrack_tcp_be_liberal=1';
@@ -223,6 +228,25 @@ test('the report of a capture with bad frames lists them, index and reason, and 
   expect(rows).toEqual(expected);
   expect(rows.length).toBe(2);
   expect(await o.page.locator('[data-capture-problem]').textContent()).toMatch(/ends early/);
+});
+
+test("a topic's bad frames and unreadable messages show the message they were in", async () => {
+  const bytes = captureWithBadFrames();
+  const model = buildReportModel(bytes, 'topic', makeSysctl(), 1);
+  const [first, second] = model.meta.capture.badFrames;
+  // As a topic report has them (test/kafka/reportTopic.test.ts): a frame in a batch, and a whole message.
+  first.message = { topic: 'captured', partition: 2, offset: '17', frameInMessage: 3 };
+  model.meta.capture.badFrames = [first, { frame: -1, reason: 'not a frame batch', message: { topic: 'captured', partition: 0, offset: '4' } }, second];
+  const html = join(dir, 'topic-bad.html');
+  writeFileSync(html, reportHtml(encodeReport(model), browserScript()));
+  const o = await open(html);
+  const rows = await o.page.locator('[data-bad-frames] tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+  expect(rows).toEqual([
+    [String(first.frame), 'captured partition 2 offset 17 frame 3', first.reason],
+    ['—', 'captured partition 0 offset 4 (the whole message)', 'not a frame batch'],
+    [String(second.frame), '', second.reason],
+  ]);
+  expect(o.consoleErrors).toEqual([]);
 });
 
 test('a flow longer than one page of its story shows the rest a page per click, in order, with the verdicts of ctflow classify', async () => {

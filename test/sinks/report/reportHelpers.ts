@@ -1,5 +1,5 @@
 /** Shared by the report tests: runs ctflow's other commands on a capture for comparison, and crafts captures with bad frames. */
-import { main } from '../../../main';
+import { main, mainAsync } from '../../../main';
 import { ipv4Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
 import { writePcap } from '../../../ingest/capture/pcapWriter';
 
@@ -7,6 +7,14 @@ export function ctflow(...argv: string[]): { code: number; out: string[]; err: s
   const out: string[] = [];
   const err: string[] = [];
   const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+/** As ctflow(), for commands that finish asynchronously (those that read Kafka). */
+export async function ctflowAsync(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
 }
 
