@@ -17,9 +17,11 @@ import type { ConnStore } from './store';
 import { LIFE_CONFIRMED } from './store';
 
 export class EarlyDropOrder {
-  private queueSlots: number[] = [];
-  private queueIds: number[] = [];
+  /** The queue, in typed arrays (8 bytes a candidate: memory per flow is a target): [head, tail). */
+  private queueSlots = new Int32Array(1024);
+  private queueIds = new Uint32Array(1024);
   private head = 0;
+  private tail = 0;
   /** The re-joined candidates, a binary min-heap on id (ids and slots side by side). */
   private readonly heapIds: number[] = [];
   private readonly heapSlots: number[] = [];
@@ -37,14 +39,34 @@ export class EarlyDropOrder {
 
   /** Candidates held, stale ones included (what compaction bounds; for tests and diagnostics). */
   get size(): number {
-    return this.queueSlots.length - this.head + this.heapIds.length;
+    return this.tail - this.head + this.heapIds.length;
   }
 
   /** A newly confirmed entry: the youngest of all, so it goes to the back of the queue. */
   added(slot: number): void {
-    this.queueSlots.push(slot);
-    this.queueIds.push(this.store.id(slot));
-    if (this.queueSlots.length - this.head > 2 * this.store.live + 4096) this.compact();
+    if (this.tail === this.queueSlots.length) this.makeRoom();
+    this.queueSlots[this.tail] = slot;
+    this.queueIds[this.tail++] = this.store.id(slot);
+    if (this.tail - this.head > 2 * this.store.live + 4096) this.compact();
+  }
+
+  /** At the arrays' end: moves the queue down when half of it is spent, else grows it by half. */
+  private makeRoom(): void {
+    const n = this.tail - this.head;
+    if (this.head > 0 && n <= this.queueSlots.length / 2) {
+      this.queueSlots.copyWithin(0, this.head, this.tail);
+      this.queueIds.copyWithin(0, this.head, this.tail);
+    } else {
+      const size = Math.ceil(this.queueSlots.length * 1.5);
+      const slots = new Int32Array(size);
+      const ids = new Uint32Array(size);
+      slots.set(this.queueSlots.subarray(this.head, this.tail));
+      ids.set(this.queueIds.subarray(this.head, this.tail));
+      this.queueSlots = slots;
+      this.queueIds = ids;
+    }
+    this.head = 0;
+    this.tail = n;
   }
 
   /** An ASSURED entry that has just become droppable again (its protocol state changed to closing). */
@@ -70,14 +92,12 @@ export class EarlyDropOrder {
   }
 
   private frontOfQueue(): number {
-    while (this.head < this.queueSlots.length) {
+    while (this.head < this.tail) {
       const slot = this.queueSlots[this.head];
       if (this.valid(slot, this.queueIds[this.head])) return slot;
       this.head++;
     }
-    this.queueSlots = [];
-    this.queueIds = [];
-    this.head = 0;
+    this.head = this.tail = 0;
     return -1;
   }
 
@@ -91,17 +111,15 @@ export class EarlyDropOrder {
 
   /** Keeps only candidates that are still live and droppable, in the same order. */
   private compact(): void {
-    const slots: number[] = [];
-    const ids: number[] = [];
-    for (let k = this.head; k < this.queueSlots.length; k++) {
+    let w = 0;
+    for (let k = this.head; k < this.tail; k++) {
       if (this.valid(this.queueSlots[k], this.queueIds[k])) {
-        slots.push(this.queueSlots[k]);
-        ids.push(this.queueIds[k]);
+        this.queueSlots[w] = this.queueSlots[k];
+        this.queueIds[w++] = this.queueIds[k];
       }
     }
-    this.queueSlots = slots;
-    this.queueIds = ids;
     this.head = 0;
+    this.tail = w;
   }
 
   private compactHeap(): void {
