@@ -1,18 +1,13 @@
 /** The command line on the embedded default (captures on disk, no Kafka). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main, mainAsync } from '../../main';
+import { mainAsync } from '../../main';
+import { runCli as run } from './runCli';
 import { makeSampleCapture } from '../../scripts/sampleTraffic';
 
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 /** Drops what legitimately differs from the kernel's text: the clock and the entry id. */
 const normalise = (line: string): string => line.replace(/^\[\d+\.\d+\]\s+/, '').replace(/ id=\d+$/, '');

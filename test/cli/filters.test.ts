@@ -4,18 +4,12 @@
  * not run the filter code to decide what it should have shown.
  */
 import { join } from 'node:path';
-import { main } from '../../main';
+import { runCli as run } from './runCli';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const flowEvents = join(__dirname, '..', 'fixtures', 'flowEvents', 'table.txt');
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 /** One listing line's tuples, read from conntrack's text. */
 function tuples(line: string): { orig: Record<string, string>; reply: Record<string, string> } {

@@ -2,18 +2,12 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../main';
+import { runCli as run } from './runCli';
 
 const fixtures = join(__dirname, '..', 'fixtures', 'flowEvents');
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
 const tmp = mkdtempSync(join(tmpdir(), 'ctflow-flow-events-'));
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 function file(name: string, text: string): string {
   const path = join(tmp, name);

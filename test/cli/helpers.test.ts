@@ -2,19 +2,13 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../main';
+import { runCli as run } from './runCli';
 import { loadConfig, rulesOf } from '../../cli/config';
 import { parseHelperOption } from '../../cli/helperOptions';
 import { formatExpectEvent } from '../../sinks/conntrackText';
 
 const scenarios = join(__dirname, '..', 'fixtures', 'scenarios');
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const lines = (name: string, file: string): string[] => readFileSync(join(scenarios, name, file), 'utf8').split('\n').filter((l) => l.trim());
 

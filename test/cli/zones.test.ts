@@ -12,7 +12,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main, mainAsync } from '../../main';
+import { mainAsync } from '../../main';
+import { runCli as run } from './runCli';
 import { twoInterfaceCapture, vlanCapture, CLIENT, SERVER } from './zoneCaptures';
 import { loadCapture } from '../../cli/runCapture';
 import { runCaptureObserved } from '../../cli/observedReplay';
@@ -26,12 +27,6 @@ const vlans = join(dir, 'vlans.pcapng');
 writeFileSync(twoIfaces, twoInterfaceCapture());
 writeFileSync(vlans, vlanCapture([100, 200]));
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 const listJson = (...argv: string[]) => {
   const r = run('list', ...argv, '--json');

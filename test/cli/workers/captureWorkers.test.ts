@@ -9,6 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { mainAsync } from '../../../main';
+import { runCliAsync } from '../runCli';
 import { loadCapture, runCapture } from '../../../cli/runCapture';
 import { runCaptureInWorkers } from '../../../cli/workers/captureWorkers';
 import { parseRuleOptions } from '../../../cli/rules';
@@ -164,12 +165,7 @@ test('at the table limit the run says evictions may differ; below it, it says no
 });
 
 describe('the CLI', () => {
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-    return { code, out, err };
-  };
+  const run = runCliAsync;
   const sample = join(FIXTURES, 'sample.pcap');
 
   test.each([['events', '--json'], ['events'], ['classify'], ['list', '--json'], ['stats', '--json'], ['classify', '--notrack', 'udp/53'], ['stats', '--json', '--notrack', 'tcp/80'], ['events', '--json', '--zone-default', '3'], ['list', '--zone-from', 'interface'], ['list', '-p', 'tcp', '--state', 'ESTABLISHED'], ['events', '-e', 'NEW,DESTROY', '-p', 'udp'], ['events', '--helper', 'ftp:tcp/21'], ['classify', '--helper', 'ftp:tcp/21']])('%s %s --workers 3 prints what one thread prints', async (cmd, ...flags) => {

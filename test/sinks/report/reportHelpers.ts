@@ -1,22 +1,10 @@
 /** Shared by the report tests: runs ctflow's other commands on a capture for comparison, and crafts captures with bad frames. */
-import { main, mainAsync } from '../../../main';
+import { runCli as ctflow, runCliAsync } from '../../cli/runCli';
 import { ipv4Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
 import { writePcap } from '../../../ingest/capture/pcapWriter';
 
-export function ctflow(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
-
-/** As ctflow(), for commands that finish asynchronously (those that read Kafka). */
-export async function ctflowAsync(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await mainAsync(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
+/** ctflow's CLI in this process, and its form for commands that finish asynchronously (those that read Kafka). */
+export { ctflow, runCliAsync as ctflowAsync };
 
 export function jsonLines(...argv: string[]): Array<Record<string, any>> {
   const r = ctflow(...argv);
