@@ -24,6 +24,7 @@ import { FtpState, ftpSegment } from './ftp';
 import type { FtpAddress, FtpVerdict } from './ftp';
 import { natFtpText } from './natFtp';
 import { SeqAdjust } from './seqadj';
+import { ipv4Value } from '../store';
 import { isTftpRequest } from './tftp';
 
 export type HelperName = 'ftp' | 'tftp';
@@ -259,12 +260,8 @@ function tcpPayload(captured: Uint8Array | undefined, dataLength: number): Uint8
  * those bits already were the sender's.
  */
 function sameAddress(a: FtpAddress, sender: string, family: 4 | 6): boolean {
-  if (family === 4) return a.family === 4 && a.value === ipv4Number(sender);
+  if (family === 4) return a.family === 4 && a.value === ipv4Value(sender);
   const groups = ipv6Groups(sender);
   if (a.family === 6) return a.groups.every((g, i) => g === groups[i]);
   return groups[0] === a.value >>> 16 && groups[1] === (a.value & 0xffff);
-}
-
-function ipv4Number(text: string): number {
-  return text.split('.').reduce((v, o) => ((v << 8) | Number(o)) >>> 0, 0);
 }

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import type { IpPacket } from '../../packet';
 import { IPPROTO } from '../../packet';
+import { ipv4Value } from '../store';
 
 /** An address prefix in a form that can be compared without parsing text per packet. */
 export interface Prefix {
@@ -64,7 +65,7 @@ export function ipv6Groups(text: string): number[] {
   let s = text;
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4) {
-    const q = ipv4Number(v4[1]);
+    const q = ipv4Value(v4[1]);
     s = `${s.slice(0, v4.index)}${(q >>> 16).toString(16)}:${(q & 0xffff).toString(16)}`;
   }
   const [head, tail] = s.split('::');
@@ -72,10 +73,6 @@ export function ipv6Groups(text: string): number[] {
   const t = tail === undefined ? [] : tail ? tail.split(':') : [];
   const zeros = tail === undefined ? 0 : 8 - h.length - t.length;
   return [...h, ...Array<string>(zeros).fill('0'), ...t].map((g) => parseInt(g, 16));
-}
-
-function ipv4Number(text: string): number {
-  return text.split('.').reduce((v, o) => ((v << 8) | Number(o)) >>> 0, 0);
 }
 
 /** An address or CIDR prefix (`198.18.0.0/15`, `2001:db8::/32`, `10.0.0.1`); throws naming the text otherwise. */
@@ -89,7 +86,7 @@ export function parsePrefix(text: string): Prefix {
   }
   if (family === 4) {
     const mask4 = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    return { family: 4, text, net4: (ipv4Number(addr) & mask4) >>> 0, mask4, groups6: [], bits };
+    return { family: 4, text, net4: (ipv4Value(addr) & mask4) >>> 0, mask4, groups6: [], bits };
   }
   const groups6 = ipv6Groups(addr).map((g, i) => {
     const keep = Math.max(0, Math.min(16, bits - 16 * i));
@@ -101,7 +98,7 @@ export function parsePrefix(text: string): Prefix {
 /** Whether an address (as the decoder gives it: text, and for IPv4 its value) lies in the prefix. */
 export function inPrefix(p: Prefix, family: 4 | 6, text: string, value4?: number): boolean {
   if (p.family !== family) return false;
-  if (family === 4) return (((value4 ?? ipv4Number(text)) & p.mask4) >>> 0) === p.net4;
+  if (family === 4) return (((value4 ?? ipv4Value(text)) & p.mask4) >>> 0) === p.net4;
   const g = ipv6Groups(text);
   for (let i = 0; i < 8 && 16 * i < p.bits; i++) {
     const keep = Math.min(16, p.bits - 16 * i);
