@@ -49,6 +49,10 @@ export class ExpiryQueue {
       s.setScheduledUs(slot, Infinity);
       out.push(slot);
     }
+    // The heap orders by the time a node was scheduled, which for an entry refreshed since is
+    // earlier than its deadline: put the due entries in deadline order (then id), the order the
+    // engine merges several shards' expiries in, so one shard and many agree.
+    if (out.length > 1) out.sort((a, b) => s.expiresUs(a) - s.expiresUs(b) || s.id(a) - s.id(b));
   }
 
   private less(i: number, j: number): boolean {

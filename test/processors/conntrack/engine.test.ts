@@ -165,6 +165,21 @@ describe('table limit', () => {
 });
 
 describe('expiry by packet time', () => {
+  test('entries expiring together are destroyed in deadline order, then id, with one shard as with several', () => {
+    // Found by the shard property: the first UDP entry is refreshed, so its deadline (30.001 s)
+    // falls after the second's (30 s) although it was scheduled first.
+    const stream = [
+      { ip: udp('10.0.0.2', '10.0.0.4', 1000, 80), gapUs: 0 },
+      { ip: udp('10.0.0.1', '10.0.0.1', 1000, 80), gapUs: 0 },
+      { ip: udp('10.0.0.2', '10.0.0.4', 1000, 80), gapUs: 1000 },
+      { ip: tcp('10.0.0.1', '10.0.0.1', 1000, 80, 0x02, 0, 0), gapUs: 30_000_000 },
+    ];
+    const one = replay(stream, 1);
+    const destroyed = one.events.filter((e) => e.type === 'DESTROY');
+    expect(destroyed.map((e) => e.tsUs - destroyed[0].tsUs)).toEqual([0, 1000]);
+    expect(replay(stream, 2)).toEqual(one);
+  });
+
   test('an entry expires at its deadline and a later packet starts a new one', () => {
     const engine = new ConntrackEngine({ sysctl: makeSysctl(['nf_conntrack_udp_timeout=5']) });
     const ev: FlowEvent[] = [];
