@@ -9,6 +9,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { threadId } = require('node:worker_threads');
 
 const cacheDir = path.join(os.tmpdir(), 'ctflow-runts-cache');
 let ts;
@@ -27,8 +28,9 @@ require.extensions['.ts'] = function compileTs(module, filename) {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true, sourceMap: false },
     }).outputText;
     fs.mkdirSync(cacheDir, { recursive: true });
-    // Written under a unique name and renamed: concurrent processes never read half a file.
-    const tmp = `${cached}.${process.pid}.tmp`;
+    // Written under a unique name and renamed: concurrent processes, and the worker threads of
+    // one process (same pid, hence the thread id), never read half a file.
+    const tmp = `${cached}.${process.pid}.${threadId}.tmp`;
     fs.writeFileSync(tmp, js);
     fs.renameSync(tmp, cached);
   }
