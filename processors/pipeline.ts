@@ -8,6 +8,7 @@ import type { CapturedPacket, IpPacket } from './packet';
 import type { FlowEvent, Verdict } from './flow';
 import { ConntrackEngine } from './conntrack/engine';
 import { Defragmenter } from './conntrack/defrag';
+import type { Pending } from './conntrack/defrag';
 import type { Sysctl } from './conntrack/sysctl';
 import type { ConntrackRules } from './conntrack/rules';
 import { makeSysctl } from './conntrack/sysctl';
@@ -34,6 +35,18 @@ export interface PipelineOptions {
   zoneOf?: (p: CapturedPacket) => number;
   /** NOTRACK, NAT and helper assignment rules (see ConntrackEngine). */
   rules?: ConntrackRules;
+}
+
+/** What a pipeline holds between two packets besides its engine (for the state changelog). */
+export interface PipelineState {
+  /** The index of the next verdict to emit (-1 before the first packet). */
+  nextOut: number;
+  /** Verdict slots: null while the packet is a held fragment, else its verdict waiting for those before it. */
+  slots: Array<[number, PacketVerdict | null]>;
+  /** The held fragments, by index. */
+  held: Array<[number, CapturedPacket]>;
+  /** The datagrams being reassembled (their head fragment is one of `held`). */
+  pending: Array<[string, Pending]>;
 }
 
 export interface PipelineSink {
@@ -146,6 +159,19 @@ export class ConntrackPipeline {
   private pushGroup(n: number): void {
     this.engine.prefetch(this.groupIps, 0, n);
     for (let k = 0; k < n; k++) this.push(this.group[k]);
+  }
+
+  /** Everything it holds between packets besides the engine: see PipelineState. */
+  saved(): PipelineState {
+    return { nextOut: this.nextOut, slots: [...this.slots], held: [...this.held], pending: this.defrag.saved() };
+  }
+
+  /** Puts back a saved() state into a pipeline that has seen no packet. */
+  restore(s: PipelineState): void {
+    this.nextOut = s.nextOut;
+    for (const [index, v] of s.slots) this.slots.set(index, v);
+    for (const [index, p] of s.held) this.held.set(index, p);
+    this.defrag.restore(s.pending);
   }
 
   /** End of input: fragments that never completed are reported, never silently dropped. */

@@ -6,7 +6,7 @@
  */
 import type { IpPacket } from '../packet';
 
-interface Pending {
+export interface Pending {
   firstUs: number;
   family: 4 | 6;
   /** Fragment data ranges [start, end) received, and the total length once the last is seen. */
@@ -71,6 +71,16 @@ export class Defragmenter {
       }
     }
     return out;
+  }
+
+  /** The datagrams being reassembled, oldest first, by key (for the state changelog). */
+  saved(): Array<[string, Pending]> {
+    return [...this.pending];
+  }
+
+  /** Puts back what saved() gave, in its order (expire() walks them in it). */
+  restore(pending: Iterable<[string, Pending]>): void {
+    for (const [key, p] of pending) this.pending.set(key, p);
   }
 
   /** Everything still incomplete (at the end of a capture). */

@@ -19,7 +19,7 @@ import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
 import { emptyStats } from '../flow';
 import type { Conn } from './conn';
 import { Helpers } from './helpers';
-import type { ExpectEvent, ExpectationRecord } from './helpers/expectations';
+import type { ExpectEvent, ExpectationRecord, ExpectationTable } from './helpers/expectations';
 import type { ConntrackRules } from './rules';
 import { ConntrackShard } from './shard';
 import type { ShardHooks } from './shard';
@@ -213,6 +213,25 @@ export class ConntrackEngine {
 
   get clockUs(): number {
     return this.nowUs;
+  }
+
+  // state changelog (processors/stream/stateChangelog.ts) ------------------------------------------
+
+  /** The one shard of a one-shard engine: the state changelog saves a partition's engine, which has one. */
+  soleShard(): ConntrackShard {
+    if (this.shards.length !== 1) throw new Error(`the state changelog needs a one-shard engine (this one has ${this.shards.length})`);
+    return this.shards[0];
+  }
+
+  /** The expectation table, when helpers are assigned. */
+  get expectationTable(): ExpectationTable | undefined {
+    return this.helpers?.expectations;
+  }
+
+  /** Sets the clock and the NOTRACK counter of a restored engine (before any packet). */
+  restoreClock(nowUs: number, untracked: number): void {
+    this.nowUs = nowUs;
+    this.untracked = untracked;
   }
 }
 

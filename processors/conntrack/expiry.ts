@@ -31,6 +31,16 @@ export class ExpiryQueue {
     }
   }
 
+  /**
+   * Queues a restored entry under the deadline it was queued under when it was saved (its
+   * scheduledUs, which can differ from its deadline: see schedule()), so it comes out when the
+   * saved one would have. Stale nodes of the saved queue are not needed: they only ever get skipped.
+   */
+  restore(slot: number): void {
+    const s = this.store;
+    if (s.scheduledUs(slot) !== Infinity) this.push(s.scheduledUs(slot), slot, s.id(slot));
+  }
+
   /** Appends the slots whose deadline is at or before `nowUs`, earliest first. */
   popExpired(nowUs: number, out: number[]): void {
     const s = this.store;

@@ -133,11 +133,32 @@ export class NatBinder {
     else this.bySource.set(key, [slot, this.store.id(slot)]);
   }
 
+  /** Whether the by-source index holds this entry (for the state changelog). */
+  indexed(slot: number): boolean {
+    const list = this.bySource.get(this.sourceKeyOf(slot));
+    const id = this.store.id(slot);
+    if (list) for (let i = 0; i < list.length; i += 2) if (list[i] === slot && list[i + 1] === id) return true;
+    return false;
+  }
+
+  /** Indexes a restored entry again (entries are restored oldest first, so each list keeps its order). */
+  reindex(slot: number): void {
+    const key = this.sourceKeyOf(slot);
+    const list = this.bySource.get(key);
+    if (list) list.push(slot, this.store.id(slot));
+    else this.bySource.set(key, [slot, this.store.id(slot)]);
+  }
+
+  private sourceKeyOf(slot: number): string {
+    const s = this.store;
+    const kind = s.kind(slot);
+    return sourceKey(zoneOfKind(kind), protoOfKind(kind), s.srcText(slot, 0), s.ports(slot, 0) >>> 16);
+  }
+
   /** Drops a destroyed entry from the by-source index (call before its slot is released). */
   forget(slot: number): void {
     const s = this.store;
-    const kind = s.kind(slot);
-    const key = sourceKey(zoneOfKind(kind), protoOfKind(kind), s.srcText(slot, 0), s.ports(slot, 0) >>> 16);
+    const key = this.sourceKeyOf(slot);
     const list = this.bySource.get(key);
     if (!list) return;
     const id = s.id(slot);

@@ -19,6 +19,7 @@ import { NatBinder } from './nat';
 import { relateIcmpError } from './related';
 import type { NatRule } from './rules/nat';
 import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf, zoneOfKind } from './store';
+import type { EntryChanges } from './state/changes';
 import type { Sysctl } from './sysctl';
 import { FlowTable } from './table';
 import { invertPorts, tuplePorts } from './tuple';
@@ -50,6 +51,8 @@ export class ConntrackShard implements TrackerContext {
   private readonly nat: NatBinder | null;
   /** Helper data of the entries that have any (STATUS.HELPER or EXPECTED set), by slot: few entries, so a side map. */
   private readonly helps = new Map<number, ConnHelp>();
+  /** Set while the state changelog tracks this shard: entries touched and destroyed are noted there. */
+  changes: EntryChanges | null = null;
 
   constructor(
     readonly sysctl: Sysctl,
@@ -191,6 +194,9 @@ export class ConntrackShard implements TrackerContext {
    */
   private track(tracker: ProtoTracker, slot: number, dir: Dir, ip: IpPacket, index: number): Verdict | null {
     const store = this.store;
+    // Whatever the verdict, the tracker may have written the entry (an INVALID packet can still
+    // move TCP's last-packet fields or shorten a timeout, SCTP keeps a chunk's state change).
+    if (this.changes !== null) this.changes.mark(slot);
     const conn = this.cursor.rebind(slot);
     const status = store.status(slot);
     const ctstate: CtState = dir === 1 || status & STATUS.SEEN_REPLY ? 'ESTABLISHED' : status & STATUS.EXPECTED ? 'RELATED' : 'NEW';
@@ -260,6 +266,7 @@ export class ConntrackShard implements TrackerContext {
     const help = this.helpers!.attach(ip, zoneOfKind(kind), this.ports.sport, this.ports.dport, this.nowUs);
     if (!help) return;
     this.helps.set(slot, help);
+    if (help.master !== undefined) this.masterChanged(help.master); // its use count grew
     let status = this.store.status(slot);
     if (help.masterId !== undefined) status |= STATUS.EXPECTED;
     if (help.helper) status |= STATUS.HELPER;
@@ -294,6 +301,18 @@ export class ConntrackShard implements TrackerContext {
     if (!help) return;
     this.helps.delete(conn.slot);
     this.helpers?.destroyed(help, conn.id, tsUs);
+    if (help.master !== undefined) this.masterChanged(help.master); // its use count fell
+  }
+
+  /** For the state changelog: the entry whose help data is `master` (if still live) changed. Helped entries are few. */
+  private masterChanged(master: ConnHelp): void {
+    if (this.changes === null) return;
+    for (const [slot, help] of this.helps) {
+      if (help === master) {
+        this.changes.mark(slot);
+        return;
+      }
+    }
   }
 
   /**
@@ -315,6 +334,12 @@ export class ConntrackShard implements TrackerContext {
   private rejected(tracker: ProtoTracker, conn: Conn, index: number, reason: string, detail?: Record<string, number>): Verdict {
     const v = this.invalid(index, reason, detail);
     if (conn.confirmed) {
+      // A tracker can change the protocol state and then refuse the packet (SCTP: a state change
+      // for one chunk, a bad tag on the next; the kernel keeps the change too). An ASSURED entry
+      // that became closing that way is evictable again, as if the packet had been accepted:
+      // early_drop looks at the entry's current state (nf_conntrack_core.c, early_drop_list),
+      // so the eviction order must not depend on the path the state took.
+      if (this.cachedBits & IPCT.PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
       const state = tracker.stateName?.(conn);
       if (state !== undefined) v.state = state;
       v.flowId = conn.id;
@@ -404,7 +429,36 @@ export class ConntrackShard implements TrackerContext {
       }
     }
     this.forgetHelp(conn, tsUs);
+    if (this.changes !== null && conn.confirmed) this.changes.destroyed(conn.id);
     this.store.release(conn.slot);
+  }
+
+  // state changelog ------------------------------------------------------------------------------
+
+  /** The entry's helper data, if it has any (for the state changelog). */
+  helpOf(slot: number): ConnHelp | undefined {
+    return this.helps.get(slot);
+  }
+
+  /** Whether NAT's by-source index holds the entry (for the state changelog). */
+  natIndexed(slot: number): boolean {
+    return this.nat !== null && this.nat.indexed(slot);
+  }
+
+  /**
+   * Puts a restored entry (its record loaded into `slot`) into every structure a confirmed entry
+   * is in. Called in id order, which is the order entries were confirmed in, so the creation
+   * chain, the early-drop queue and NAT's by-source lists come out in their original order. The
+   * tuple hash holds no duplicate tuples (a new entry's tuples are looked up first, and NAT
+   * refuses a taken reply tuple), so lookups do not depend on the order of insertion.
+   */
+  restoreEntry(slot: number, help: ConnHelp | undefined, natIndexed: boolean): void {
+    this.table.insert(slot);
+    this.store.link(slot);
+    this.dropOrder.added(slot);
+    this.expiry.restore(slot);
+    if (help !== undefined) this.helps.set(slot, help);
+    if (natIndexed) this.nat?.reindex(slot);
   }
 
   private invalid(index: number, reason: string, detail?: Record<string, number>, note?: string): Verdict {

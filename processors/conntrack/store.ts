@@ -11,8 +11,13 @@
 
 import { dottedQuad } from '../packet';
 
-/** Record size in bytes (a multiple of 8) and field offsets; see the layout table below. */
+/**
+ * Record size in bytes (a multiple of 8) and field offsets; see the layout table below. The state
+ * changelog copies records as they are (state/entryCodec.ts): a change to this layout must bump
+ * ENTRY_FORMAT there, or restored entries would be read with the wrong offsets.
+ */
 const RECORD = 168;
+export const RECORD_BYTES = RECORD;
 const W64 = RECORD / 8, W32 = RECORD / 4, W16 = RECORD / 2;
 // byte offsets
 //   0 kind u32 | 4 ports[2] u32 | 12 src4[2] u32 | 20 dst4[2] u32 | 28 status u16 | 30 life u8 | 31 tcpState u8
@@ -152,6 +157,27 @@ export class ConnStore {
 
   // slots ---------------------------------------------------------------------------------------
   next(slot: number): number { return this.i32[slot * W32 + NEXT32]; }
+
+  /** The slot's record bytes, a view (valid until the store grows): what the state changelog copies. */
+  recordBytes(slot: number): Uint8Array { return this.u8.subarray(slot * RECORD, (slot + 1) * RECORD); }
+
+  /**
+   * A fresh slot holding a record saved by recordBytes() and its IPv6 addresses, for a restore.
+   * Not chained: the caller links it (the saved chain pointers named another store's slots).
+   */
+  loadRecord(bytes: Uint8Array, addr6?: readonly string[]): number {
+    const slot = this.alloc();
+    this.u8.set(bytes, slot * RECORD);
+    if (addr6) {
+      this.src6[2 * slot] = addr6[0];
+      this.dst6[2 * slot] = addr6[1];
+      this.src6[2 * slot + 1] = addr6[2];
+      this.dst6[2 * slot + 1] = addr6[3];
+    } else {
+      this.src6[2 * slot] = this.dst6[2 * slot] = this.src6[2 * slot + 1] = this.dst6[2 * slot + 1] = '';
+    }
+    return slot;
+  }
 
   /**
    * Reads one word in every cache line the record touches (bytes 0, 60, 120 and 164: no two more

@@ -13,6 +13,8 @@ import { ConntrackPipeline } from '../pipeline';
 import type { PacketVerdict } from '../pipeline';
 import type { Sysctl } from '../conntrack/sysctl';
 import type { ConntrackRules } from '../conntrack/rules';
+import { StateTracker, restoreState } from './stateChangelog';
+import type { StateRecord } from './stateChangelog';
 
 export interface PartitionProcessorOptions {
   sysctl: Sysctl;
@@ -27,6 +29,11 @@ export interface PartitionProcessorOptions {
   activeTimeoutUs: number;
   /** Keep per-packet verdicts in the output (they are the bulk of the output; off by default). */
   verdicts: boolean;
+  /**
+   * Note what changes, for stateChanges() (the state changelog, stateChangelog.ts). Off by
+   * default: the engine then pays one null test per packet.
+   */
+  trackState?: boolean;
   /** Told of every judged packet with what metrics count it by (plain values: processors know no metrics library). */
   onJudged?(zone: number, proto: number, bytes: number, v: PacketVerdict): void;
 }
@@ -41,8 +48,12 @@ export interface PartitionOutput {
   invalid: InvalidPacket[];
 }
 
-interface OpenFlow {
+/** A flow's accounting while it is open (saved with its entry by the state changelog). */
+export interface OpenFlow {
+  /** The entry as its last NEW or UPDATE event showed it (what active records carry). */
   flow: FlowRecord;
+  /** Index of its first packet (the commit bound: oldestOpenPacket). */
+  first: number;
   firstUs: number;
   lastUs: number;
   lastRecordUs: number;
@@ -69,12 +80,44 @@ export class PartitionProcessor {
   private readonly ports = { sport: 0, dport: 0 };
   private nextIndex = 0;
   private readonly expired: FlowEvent[] = [];
+  private readonly tracker: StateTracker | null;
 
   constructor(private readonly opts: PartitionProcessorOptions) {
     this.pipeline = new ConntrackPipeline(
       { verdict: (v) => this.onVerdict(v), event: (e) => this.onEvent(e) },
       { sysctl: opts.sysctl, shards: 1, zoneOf: (p) => (p as ZonedPacket).zone ?? 0, rules: opts.rules },
     );
+    this.tracker = opts.trackState ? new StateTracker() : null;
+    if (this.tracker) this.pipeline.engine.soleShard().changes = this.tracker.entries;
+  }
+
+  /**
+   * Changelog records for everything that changed since the last call (or since construction or
+   * restore): entries created or modified (their full value), entries gone (tombstones), and the
+   * partition's meta record when it changed. Only with trackState; call it between packets.
+   */
+  stateChanges(): StateRecord[] {
+    if (!this.tracker) throw new Error('stateChanges() needs a PartitionProcessor made with trackState');
+    return this.tracker.collect({ pipeline: this.pipeline, open: this.open, waiting: this.waiting, nextIndex: this.nextIndex });
+  }
+
+  /**
+   * A processor rebuilt from the latest value of every key (a compacted changelog read to its end;
+   * keys whose latest value is null are absent), with the options the saved one had. It goes on
+   * exactly as the saved one would have.
+   */
+  static restore(opts: PartitionProcessorOptions, records: Iterable<StateRecord>): PartitionProcessor {
+    const p = new PartitionProcessor(opts);
+    const { parts, meta } = restoreState(p.pipeline, records);
+    p.nextIndex = parts.nextIndex;
+    for (const [index, packet] of parts.waiting) p.waiting.set(index, packet);
+    // Flows join startOrder when they start, which is id order (ids number the creating packets).
+    for (const [id, f] of parts.open) {
+      p.open.set(id, f);
+      p.startOrder.push(id, f.first);
+    }
+    p.tracker?.restoredFrom(meta);
+    return p;
   }
 
   /** Packets numbered by this processor, in partition order (index i as `ctflow classify` counts). */
@@ -134,7 +177,7 @@ export class PartitionProcessor {
     const id = e.flow.id;
     if (e.type === 'NEW') {
       const first = e.packetIndex ?? this.nextIndex - 1;
-      this.open.set(id, { flow: e.flow, firstUs: e.tsUs, lastUs: e.tsUs, lastRecordUs: e.tsUs, seen: zero(), sent: zero() });
+      this.open.set(id, { flow: e.flow, first, firstUs: e.tsUs, lastUs: e.tsUs, lastRecordUs: e.tsUs, seen: zero(), sent: zero() });
       this.startOrder.push(id, first);
     } else if (e.type === 'DESTROY') {
       const f = this.open.get(id);
@@ -156,6 +199,7 @@ export class PartitionProcessor {
     } else {
       const f = this.open.get(id);
       if (f) f.flow = e.flow;
+      if (this.tracker) this.tracker.flowChanged(id);
     }
   }
 
@@ -171,6 +215,7 @@ export class PartitionProcessor {
     if (v.flowId === undefined || v.dir === null || v.ctstate === 'INVALID' || v.ctstate === 'UNTRACKED') return;
     const f = this.open.get(v.flowId);
     if (!f) return;
+    if (this.tracker) this.tracker.flowChanged(v.flowId);
     const c = v.dir === 'original' ? f.seen.orig : f.seen.reply;
     c.packets++;
     c.bytes += length;

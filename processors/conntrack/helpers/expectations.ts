@@ -175,6 +175,27 @@ export class ExpectationTable {
     return all.sort((a, b) => a.seq - b.seq).map((e) => record(e, nowUs));
   }
 
+  /** Every expectation waiting, in insertion order, and the next insertion number: the state changelog's copy. */
+  saved(): { list: Expectation[]; nextSeq: number } {
+    const all: Expectation[] = [];
+    for (const list of this.byMaster.values()) all.push(...list);
+    return { list: all.sort((a, b) => a.seq - b.seq), nextSeq: this.nextSeq };
+  }
+
+  /**
+   * Puts back what saved() gave (into an empty table), without events. Inserted in insertion
+   * order, each key's and each master's list comes out in the order the saved table had.
+   */
+  restore(list: readonly Expectation[], nextSeq: number): void {
+    for (const exp of list) {
+      push(this.byKey, keyOf(exp.zone, exp.proto, exp.src, exp.dst, exp.dport), exp);
+      push(this.byMaster, exp.masterId, exp);
+      this.live++;
+      if (exp.expiresUs < this.nextDeadline) this.nextDeadline = exp.expiresUs;
+    }
+    this.nextSeq = nextSeq;
+  }
+
   /** The master ids with expectations waiting (a master's use count includes them in the kernel). */
   expecting(masterId: number): number {
     return this.byMaster.get(masterId)?.length ?? 0;
