@@ -32,6 +32,8 @@ const LOGS_KEPT = 10;
 const RUN_FILE = 'run.json'; // what resume() needs: version, ports, cluster id, heap, owner
 const HALTED_FILE = 'halted.json'; // present while halted: when, and the guard's pid
 const WATCHDOG_PID_FILE = 'watchdog.pid';
+// What halt() adds to a handle and resume() takes away.
+const HALT_KEYS = ['halted', 'graceful', 'haltMs'];
 
 // Pinned so a fetch resolves the same jars today and next month.
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
@@ -783,7 +785,10 @@ function liveJava(pid, dataDir) {
 function syncState(handle) {
   const state = readJson(STATE_FILE);
   if (state && path.resolve(state.dataDir) === path.resolve(handle.dataDir)) {
-    fs.writeFileSync(STATE_FILE, `${JSON.stringify({ ...state, ...handle }, null, 2)}\n`);
+    const next = { ...state, ...handle };
+    // What only a halted broker has must not stay behind once it is resumed.
+    if (!handle.halted) for (const k of HALT_KEYS) delete next[k];
+    fs.writeFileSync(STATE_FILE, `${JSON.stringify(next, null, 2)}\n`);
   }
 }
 
@@ -956,7 +961,7 @@ async function resume(handle, opts = {}) {
   if (halted.guardPid && isOurs(halted.guardPid, dataDir)) await killAndWait(halted.guardPid, 2000);
   fs.rmSync(path.join(dataDir, HALTED_FILE), { force: true });
   const resumed = { ...handle, pid: javaPid, watchdogPid, resumeMs: Date.now() - t0 };
-  for (const k of ['halted', 'graceful', 'haltMs']) delete resumed[k];
+  for (const k of HALT_KEYS) delete resumed[k];
   syncState(resumed);
   return resumed;
 }
