@@ -4,7 +4,7 @@
 // tarball download. Plain CommonJS with no build step, because jest's globalSetup and the npm
 // scripts load it directly. docs/kafka.md describes how to use it.
 //
-//   node scripts/kafka/broker.js fetch | start [--port N] [--json] | stop | status [--json]
+//   node scripts/kafka/broker.js fetch | start [--port N] [--json] | stop | halt | resume | status [--json]
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -28,6 +28,12 @@ const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 30_000;
 const MVN_TIMEOUT_MS = 15 * 60_000;
 const LOGS_KEPT = 10;
+// Files in a run's data dir next to server.properties and kraft/ (java.pid and exit.json are the watchdog's).
+const RUN_FILE = 'run.json'; // what resume() needs: version, ports, cluster id, heap, owner
+const HALTED_FILE = 'halted.json'; // present while halted: when, and the guard's pid
+const WATCHDOG_PID_FILE = 'watchdog.pid';
+// What halt() adds to a handle and resume() takes away.
+const HALT_KEYS = ['halted', 'graceful', 'haltMs'];
 
 // Pinned so a fetch resolves the same jars today and next month.
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
@@ -452,6 +458,12 @@ function pruneStaleRuns() {
   }
   for (const name of entries) {
     const dir = path.join(RUNS_DIR, name);
+    if (fs.existsSync(path.join(dir, HALTED_FILE))) {
+      // Halted on purpose: kept for resume() while its owner lives (without an owner, until stop()).
+      const run = readJson(path.join(dir, RUN_FILE));
+      if (!run || (run.watchPid && !ownerAlive(run))) fs.rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
     const javaPid = Number(readFileOr(path.join(dir, 'java.pid'), '0'));
     const exited = fs.existsSync(path.join(dir, 'exit.json'));
     let oldEnough = false;
@@ -522,6 +534,13 @@ async function brokerAnswers(brokers) {
   }
 }
 
+/** Waits up to `timeoutMs` for `pid` to exit; true when it did. */
+async function waitGone(pid, timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until && pidAlive(pid)) await sleep(50);
+  return !pidAlive(pid);
+}
+
 async function killAndWait(pid, timeoutMs) {
   // Returns true when the process ended on SIGTERM, false when it took a SIGKILL.
   if (!pidAlive(pid)) return true;
@@ -559,7 +578,8 @@ async function killAndWait(pid, timeoutMs) {
  * @param {Record<string,string>} [opts.overrides]  extra server.properties entries
  * @param {(line: string) => void} [opts.log]  progress lines (default: silent)
  * @returns {Promise<{brokers: string, pid: number, dataDir: string, logFile: string, version: string,
- *   port: number, controllerPort: number, watchdogPid: number, startupMs: number}>}
+ *   port: number, controllerPort: number, clusterId: string, watchPid: number|null, watchdogPid: number,
+ *   startupMs: number}>}  halt()/resume()/restart() take this handle; stop() takes it or theirs
  */
 async function start(opts = {}) {
   const t0 = Date.now();
@@ -573,6 +593,12 @@ async function start(opts = {}) {
     if (current.running) {
       throw new KafkaBrokerError(
         `a broker is already running at ${current.brokers} (pid ${current.pid}, Kafka ${current.version}); stop it first: node scripts/kafka/broker.js stop`,
+        'ALREADY_RUNNING',
+      );
+    }
+    if (current.halted) {
+      throw new KafkaBrokerError(
+        `a broker is halted with its data (${current.brokers}, Kafka ${current.version}); resume or stop it first: node scripts/kafka/broker.js resume | stop`,
         'ALREADY_RUNNING',
       );
     }
@@ -612,12 +638,48 @@ async function launch({ version, java, libDir, writeState, port, controllerPort,
   fs.writeFileSync(propsFile, serverProperties({ version, port, controllerPort, logDirs, overrides: opts.overrides }));
   fs.writeFileSync(logFile, `[ctflow] Kafka ${version}, ${brokers} (controller ${HOST}:${controllerPort}), data ${dataDir}\n`);
 
-  formatStorage({ java, libDir, propsFile, clusterId: newClusterId(), logFile });
+  const clusterId = newClusterId();
+  formatStorage({ java, libDir, propsFile, clusterId, logFile });
 
+  // Everything resume() needs to run this broker again as it was, next to its data.
   const watchPid = opts.watchPid === undefined ? process.pid : opts.watchPid;
+  const run = {
+    version,
+    port,
+    controllerPort,
+    clusterId,
+    heap: opts.heap || '512m',
+    logFile,
+    watchPid,
+    watchStart: watchPid ? processStartTime(watchPid) : null,
+  };
+  fs.writeFileSync(path.join(dataDir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`);
+
+  const { javaPid, watchdogPid } = await spawnBroker({
+    java,
+    libDir,
+    dataDir,
+    run,
+    stateFile: writeState ? STATE_FILE : null,
+    readyTimeoutMs: opts.readyTimeoutMs,
+    keepData: false,
+  });
+  return { brokers, pid: javaPid, dataDir, logFile, version, port, controllerPort, clusterId, watchPid, watchdogPid, startupMs: 0 };
+}
+
+/**
+ * Runs java on an already formatted data dir under a fresh watchdog and waits until the broker
+ * serves clients: the log says it started and a kafkajs admin gets metadata. On failure java and
+ * the watchdog are stopped, and the data dir is deleted unless `keepData` (a resume must not lose
+ * what the halted broker held).
+ */
+async function spawnBroker({ java, libDir, dataDir, run, stateFile, readyTimeoutMs = READY_TIMEOUT_MS, keepData }) {
+  const { version, port, controllerPort, logFile } = run;
+  const brokers = `${HOST}:${port}`;
+  const propsFile = path.join(dataDir, 'server.properties');
   const pidFile = path.join(dataDir, 'java.pid');
   const exitFile = path.join(dataDir, 'exit.json');
-  const jargs = javaArgs({ heap: opts.heap || '512m', libDir, propsFile });
+  const jargs = javaArgs({ heap: run.heap, libDir, propsFile });
   const [command, args] = hasSetpriv() ? ['setpriv', ['--pdeathsig', 'KILL', java, ...jargs]] : [java, jargs];
   // The watchdog's own stderr goes to the broker log too, so a crash of it is not lost.
   const watchdogErr = fs.openSync(logFile, 'a');
@@ -632,11 +694,11 @@ async function launch({ version, java, libDir, writeState, port, controllerPort,
         logFile,
         pidFile,
         exitFile,
-        watchPid,
-        watchStart: watchPid ? processStartTime(watchPid) : null,
+        watchPid: run.watchPid,
+        watchStart: run.watchStart,
         graceMs: 15_000,
         cleanupDir: dataDir,
-        stateFile: writeState ? STATE_FILE : null,
+        stateFile,
       }),
     ],
     // Own session and no shared pipes: the CLI can exit and leave it running, and a Ctrl-C meant
@@ -645,15 +707,22 @@ async function launch({ version, java, libDir, writeState, port, controllerPort,
   );
   fs.closeSync(watchdogErr);
   watchdog.unref();
+  // So that stop() and halt() find the current watchdog even from a handle older than a resume.
+  fs.writeFileSync(path.join(dataDir, WATCHDOG_PID_FILE), String(watchdog.pid));
 
-  const readyTimeoutMs = opts.readyTimeoutMs || READY_TIMEOUT_MS;
   const deadline = Date.now() + readyTimeoutMs;
   let javaPid = 0;
   let sawStarted = false;
   const fail = async (message, code) => {
     if (javaPid) await killAndWait(javaPid, 5000);
     else if (pidAlive(watchdog.pid)) process.kill(watchdog.pid, 'SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (keepData) {
+      // Back to the halted state the caller started from: no java, no watchdog, data as it was.
+      await waitGone(watchdog.pid, 3000);
+      for (const f of [pidFile, exitFile, path.join(dataDir, WATCHDOG_PID_FILE)]) fs.rmSync(f, { force: true });
+    } else {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
     throw new KafkaBrokerError(message, code);
   };
   for (;;) {
@@ -685,16 +754,236 @@ async function launch({ version, java, libDir, writeState, port, controllerPort,
     }
     await sleep(sawStarted ? 200 : 250);
   }
+  return { javaPid, watchdogPid: watchdog.pid };
+}
 
-  return { brokers, pid: javaPid, dataDir, logFile, version, port, controllerPort, watchdogPid: watchdog.pid, startupMs: 0 };
+// ---------------------------------------------------------------------------------------------
+// halt / resume: an operator's restart of the same broker (same data, ports and cluster id)
+
+/** What launch() recorded next to the data; only brokers started by this version of the script have it. */
+function readRun(dataDir) {
+  const run = readJson(path.join(dataDir, RUN_FILE));
+  if (!run || !fs.existsSync(path.join(dataDir, 'kraft', 'meta.properties'))) {
+    throw new KafkaBrokerError(`no resumable broker data in ${rel(dataDir)} (deleted by stop(), or started by an older broker.js)`, 'NO_DATA');
+  }
+  return run;
+}
+
+/** Whether the process a broker was started for is still that same process (a reused pid is not). */
+function ownerAlive(run) {
+  if (!pidAlive(run.watchPid)) return false;
+  return run.watchStart == null || processStartTime(run.watchPid) === run.watchStart;
+}
+
+/** The java currently serving `dataDir`, if any: the handle's pid, or the one the watchdog recorded. */
+function liveJava(pid, dataDir) {
+  for (const p of [pid, Number(readFileOr(path.join(dataDir, 'java.pid'), '0'))]) if (p && isOurs(p, dataDir)) return p;
+  return 0;
+}
+
+/** The state file follows a halt or resume of the broker it records (`npm run kafka:start`'s). */
+function syncState(handle) {
+  const state = readJson(STATE_FILE);
+  if (state && path.resolve(state.dataDir) === path.resolve(handle.dataDir)) {
+    const next = { ...state, ...handle };
+    // What only a halted broker has must not stay behind once it is resumed.
+    if (!handle.halted) for (const k of HALT_KEYS) delete next[k];
+    fs.writeFileSync(STATE_FILE, `${JSON.stringify(next, null, 2)}\n`);
+  }
+}
+
+function stateNames(dataDir) {
+  const state = readJson(STATE_FILE);
+  return Boolean(state && path.resolve(state.dataDir) === path.resolve(dataDir));
+}
+
+/** A watchdog without java: deletes the halted broker's data if its owner goes away before resume/stop. */
+function spawnGuard(dataDir, run) {
+  const err = fs.openSync(run.logFile, 'a');
+  const guard = spawn(
+    process.execPath,
+    [
+      WATCHDOG,
+      JSON.stringify({
+        logFile: run.logFile,
+        watchPid: run.watchPid,
+        watchStart: run.watchStart,
+        cleanupDir: dataDir,
+        stateFile: stateNames(dataDir) ? STATE_FILE : null,
+      }),
+    ],
+    { detached: true, stdio: ['ignore', 'ignore', err], cwd: dataDir },
+  );
+  fs.closeSync(err);
+  guard.unref();
+  return guard.pid;
+}
+
+/**
+ * Which process listens on 127.0.0.1:`port`, from /proc (Linux; null elsewhere or when the
+ * socket belongs to another user). For the error message when a resume finds its port taken.
+ */
+function portHolder(port) {
+  const inodes = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileOr(table, '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the socket inode.
+      if (f.length > 9 && f[3] === '0A' && parseInt(f[1].split(':')[1], 16) === port) inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link = '';
+      try {
+        link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1])) return `pid ${pid} (${(cmdline(Number(pid)) || '?').slice(0, 120)})`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Waits until both ports can be bound again. Lingering TIME_WAIT connections do not count: Node
+ * and Kafka (Java NIO server sockets) both bind with SO_REUSEADDR. Only a listener does.
+ */
+async function awaitPorts(run, waitMs) {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const taken = [];
+    for (const [what, port] of [['broker', run.port], ['controller', run.controllerPort]]) {
+      if (!(await portIsFree(port))) taken.push({ what, port });
+    }
+    if (taken.length === 0) return;
+    if (Date.now() >= until) {
+      const which = taken.map(({ what, port }) => `${what} port ${HOST}:${port} (held by ${portHolder(port) || 'an unknown process'})`);
+      throw new KafkaBrokerError(
+        `cannot resume the broker: ${which.join(' and ')} still taken after ${Math.round(waitMs / 1000)} s; ` +
+          'it must come back on the same ports. It stays halted with its data: stop what holds the port and resume() again, or stop() it',
+        'PORT_TAKEN',
+      );
+    }
+    await sleep(200);
+  }
+}
+
+/**
+ * Stops a running broker the way an operator takes one down for maintenance, keeping everything
+ * resume() needs to bring the same broker back: the data dir (topics, messages, committed group
+ * offsets, transaction and producer state, the cluster id) and the ports. SIGTERM gives Kafka its
+ * controlled shutdown and a clean log; SIGKILL follows after `timeoutMs`. While halted, a guard (the
+ * watchdog without java) still watches the owner and deletes the data if the owner goes away first,
+ * so a halted broker leaves nothing behind either.
+ * @param {{dataDir: string, pid: number, watchdogPid?: number}} handle  what start() or resume() returned
+ * @param {object} [opts]
+ * @param {number} [opts.timeoutMs]  SIGKILL after this long (default 30 000)
+ * @returns {Promise<object>}  the handle with `halted: true`, `pid: 0`, `watchdogPid` the guard's
+ *   (0 without an owner), `graceful` (false: needed SIGKILL) and `haltMs`
+ */
+async function halt(handle, opts = {}) {
+  const t0 = Date.now();
+  const dataDir = path.resolve(handle.dataDir);
+  const run = readRun(dataDir);
+  const javaPid = liveJava(handle.pid, dataDir);
+  if (!javaPid) {
+    const already = fs.existsSync(path.join(dataDir, HALTED_FILE));
+    throw new KafkaBrokerError(`no broker is running on ${rel(dataDir)}${already ? ': it is halted already' : ''}`, 'NOT_RUNNING');
+  }
+  const watchdogPid = Number(readFileOr(path.join(dataDir, WATCHDOG_PID_FILE), '0')) || handle.watchdogPid;
+  fs.appendFileSync(run.logFile, `\n[ctflow] halting the broker (pid ${javaPid}); its data is kept for resume()\n`);
+  const graceful = await killAndWait(javaPid, opts.timeoutMs || STOP_TIMEOUT_MS);
+  // The watchdog exits right after java; its owner being alive, it leaves the data alone.
+  if (watchdogPid && !(await waitGone(watchdogPid, 3000)) && isOurs(watchdogPid, dataDir)) await killAndWait(watchdogPid, 2000);
+  if (!fs.existsSync(dataDir)) {
+    throw new KafkaBrokerError(`the data of the broker on ${rel(dataDir)} is gone: its owner ${run.watchPid} exited and its watchdog deleted it`, 'NO_DATA');
+  }
+  for (const f of ['java.pid', 'exit.json', WATCHDOG_PID_FILE]) fs.rmSync(path.join(dataDir, f), { force: true });
+  const guardPid = run.watchPid ? spawnGuard(dataDir, run) : 0;
+  fs.writeFileSync(path.join(dataDir, HALTED_FILE), `${JSON.stringify({ at: new Date().toISOString(), graceful, guardPid })}\n`);
+  const halted = { ...handle, pid: 0, watchdogPid: guardPid, halted: true, graceful, haltMs: Date.now() - t0 };
+  syncState(halted);
+  return halted;
+}
+
+/**
+ * Brings a halted broker back: java again on the same server.properties and data dir (no storage
+ * format, so the same cluster id and everything the broker held), on the same ports, under a new
+ * watchdog that watches the same owner as before. Waits until ready exactly as start() does.
+ * Fails with code PORT_TAKEN if a port is still held after `portWaitMs`; the broker then stays
+ * halted with its data, so resume() can be tried again, or stop() called.
+ * @param {{dataDir: string}} handle  what halt() returned
+ * @param {object} [opts]
+ * @param {number} [opts.readyTimeoutMs]  give up after this long (default 90 000)
+ * @param {number} [opts.portWaitMs]  how long a taken port is waited for (default 10 000)
+ * @param {(line: string) => void} [opts.log]  progress lines (default: silent)
+ * @returns {Promise<object>}  the handle with the new `pid` and `watchdogPid`, and `resumeMs`
+ */
+async function resume(handle, opts = {}) {
+  const t0 = Date.now();
+  const dataDir = path.resolve(handle.dataDir);
+  const run = readRun(dataDir);
+  const halted = readJson(path.join(dataDir, HALTED_FILE));
+  if (!halted) {
+    const running = liveJava(handle.pid, dataDir);
+    throw new KafkaBrokerError(
+      running ? `the broker on ${rel(dataDir)} is running (pid ${running}): halt() it first` : `no halted broker in ${rel(dataDir)}`,
+      'NOT_HALTED',
+    );
+  }
+  if (run.watchPid && !ownerAlive(run)) {
+    throw new KafkaBrokerError(`the broker's owner (pid ${run.watchPid}) is gone: a resumed broker would be stopped at once`, 'OWNER_GONE');
+  }
+  const java = checkJava(run.version).cmd;
+  const { libDir } = await fetch({ version: run.version, log: opts.log });
+  await awaitPorts(run, opts.portWaitMs == null ? 10_000 : opts.portWaitMs);
+  fs.appendFileSync(run.logFile, `\n[ctflow] resuming the broker: same data, ${HOST}:${run.port}, cluster id ${run.clusterId} (halted at ${halted.at})\n`);
+  const { javaPid, watchdogPid } = await spawnBroker({
+    java,
+    libDir,
+    dataDir,
+    run,
+    stateFile: stateNames(dataDir) ? STATE_FILE : null,
+    readyTimeoutMs: opts.readyTimeoutMs,
+    keepData: true,
+  });
+  // The new watchdog guards the data now; the halt's guard can go (SIGTERM: it exits, deleting nothing).
+  if (halted.guardPid && isOurs(halted.guardPid, dataDir)) await killAndWait(halted.guardPid, 2000);
+  fs.rmSync(path.join(dataDir, HALTED_FILE), { force: true });
+  const resumed = { ...handle, pid: javaPid, watchdogPid, resumeMs: Date.now() - t0 };
+  for (const k of HALT_KEYS) delete resumed[k];
+  syncState(resumed);
+  return resumed;
+}
+
+/**
+ * halt() then resume(), optionally staying down `downMs` in between (clients see a broker that is
+ * gone for that long). Returns the resumed handle, with `haltMs`, `downMs` and `resumeMs`.
+ */
+async function restart(handle, opts = {}) {
+  const halted = await halt(handle, opts);
+  if (opts.downMs) await sleep(opts.downMs);
+  const resumed = await resume(halted, opts);
+  return { ...resumed, haltMs: halted.haltMs, downMs: opts.downMs || 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
 // stop / status
 
 /**
- * Stops a broker: the one described by `handle` (what start() returned), else the one in the state
- * file. SIGTERM, then SIGKILL after `timeoutMs`; then removes its data dir.
+ * Stops a broker: the one described by `handle` (what start(), halt() or resume() returned), else
+ * the one in the state file. SIGTERM, then SIGKILL after `timeoutMs`; then removes its data dir.
+ * A halted broker has no java to stop: its guard is ended and its data deleted.
  * @returns {Promise<{stopped: boolean, pid?: number, graceful?: boolean, ms?: number, reason?: string}>}
  */
 async function stop(handle, opts = {}) {
@@ -705,33 +994,41 @@ async function stop(handle, opts = {}) {
   const dataDir = path.resolve(target.dataDir);
   // Never delete anything outside our own run folder, whatever a state file says.
   const removable = dataDir.startsWith(RUNS_DIR + path.sep);
+  // The handle may predate a halt or resume: the data dir records the current processes too.
+  const halted = readJson(path.join(dataDir, HALTED_FILE));
+  const javaPid = liveJava(target.pid, dataDir);
   let graceful = true;
   let wasRunning = false;
-  if (isOurs(target.pid, dataDir)) {
+  if (javaPid) {
     wasRunning = true;
-    graceful = await killAndWait(target.pid, opts.timeoutMs || STOP_TIMEOUT_MS);
+    graceful = await killAndWait(javaPid, opts.timeoutMs || STOP_TIMEOUT_MS);
   }
-  if (target.watchdogPid && isOurs(target.watchdogPid, dataDir)) {
-    // java is gone; the watchdog exits right after it. Wait briefly so it is not mid-write below.
-    const until = Date.now() + 3000;
-    while (Date.now() < until && pidAlive(target.watchdogPid)) await sleep(50);
-    if (pidAlive(target.watchdogPid)) await killAndWait(target.watchdogPid, 2000);
+  const watchdogs = new Set([target.watchdogPid, Number(readFileOr(path.join(dataDir, WATCHDOG_PID_FILE), '0')), halted && halted.guardPid]);
+  for (const pid of watchdogs) {
+    if (!pid || !isOurs(pid, dataDir)) continue;
+    // java is gone; its watchdog exits right after it. Wait briefly so it is not mid-write below.
+    // A halt's guard has no java and only leaves when told.
+    if (wasRunning) await waitGone(pid, 3000);
+    if (pidAlive(pid)) await killAndWait(pid, 2000);
   }
   if (removable) fs.rmSync(dataDir, { recursive: true, force: true });
   const state = readJson(STATE_FILE);
-  if (state && (fromState || state.pid === target.pid)) fs.rmSync(STATE_FILE, { force: true });
-  if (!wasRunning) return { stopped: false, pid: target.pid, reason: 'it was not running (state cleaned up)' };
-  return { stopped: true, pid: target.pid, graceful, ms: Date.now() - t0 };
+  if (state && (fromState || state.pid === target.pid || path.resolve(state.dataDir) === dataDir)) fs.rmSync(STATE_FILE, { force: true });
+  if (!wasRunning) {
+    return { stopped: false, pid: target.pid, reason: halted ? 'it was halted (its data is deleted now)' : 'it was not running (state cleaned up)' };
+  }
+  return { stopped: true, pid: javaPid, graceful, ms: Date.now() - t0 };
 }
 
 /**
  * What the state file says, checked against the live process.
- * @returns {Promise<{running: boolean, stale?: boolean, brokers?: string, pid?: number, version?: string,
+ * @returns {Promise<{running: boolean, stale?: boolean, halted?: boolean, brokers?: string, pid?: number, version?: string,
  *   dataDir?: string, logFile?: string, startedAt?: string}>}
  */
 async function status() {
   const state = readJson(STATE_FILE);
   if (!state) return { running: false };
+  if (state.halted && fs.existsSync(path.join(state.dataDir, HALTED_FILE))) return { running: false, ...state };
   if (!isOurs(state.pid, state.dataDir)) return { running: false, stale: true, ...state };
   return { running: true, ...state };
 }
@@ -765,20 +1062,35 @@ async function main(argv) {
       say(r.stopped ? `kafka: stopped pid ${r.pid} in ${(r.ms / 1000).toFixed(1)} s${r.graceful ? '' : ' (needed SIGKILL)'}` : `kafka: nothing to stop: ${r.reason}`);
       return 0;
     }
+    case 'halt':
+    case 'resume': {
+      // The broker from `start`, taken down keeping its data, then brought back on the same ports.
+      const state = readJson(STATE_FILE);
+      if (!state) throw new KafkaBrokerError(`no broker recorded in ${rel(STATE_FILE)}`, 'USAGE');
+      if (cmd === 'halt') {
+        const r = await halt(state);
+        say(`kafka: halted pid ${state.pid} in ${(r.haltMs / 1000).toFixed(1)} s${r.graceful ? '' : ' (needed SIGKILL)'}; data kept in ${rel(r.dataDir)}; bring it back with: node scripts/kafka/broker.js resume`);
+      } else {
+        const r = await resume(state, { log: say });
+        say(`kafka: resumed Kafka ${r.version} at ${r.brokers} in ${(r.resumeMs / 1000).toFixed(1)} s (pid ${r.pid})`);
+      }
+      return 0;
+    }
     case 'status': {
       const r = await status();
       if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else if (r.halted) say(`kafka: Kafka ${r.version} halted, data kept in ${rel(r.dataDir)} (resume: node scripts/kafka/broker.js resume)`);
       else say(r.running ? `kafka: Kafka ${r.version} running at ${r.brokers} (pid ${r.pid}, since ${r.startedAt})` : `kafka: not running${r.stale ? ' (stale state file)' : ''}`);
       return r.running ? 0 : 3;
     }
     default:
-      say('usage: node scripts/kafka/broker.js fetch | start [--port N] [--json] | stop | status [--json]');
+      say('usage: node scripts/kafka/broker.js fetch | start [--port N] [--json] | stop | halt | resume | status [--json]');
       say(`  version: $CTFLOW_KAFKA_VERSION (default ${DEFAULT_VERSION}); cache: ${rel(CACHE_DIR)}`);
       return cmd ? 2 : 0;
   }
 }
 
-module.exports = { fetch, start, stop, status, kafkaVersion, KafkaBrokerError, DEFAULT_VERSION, CACHE_DIR, STATE_FILE };
+module.exports = { fetch, start, stop, halt, resume, restart, status, kafkaVersion, KafkaBrokerError, DEFAULT_VERSION, CACHE_DIR, STATE_FILE };
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
