@@ -78,6 +78,14 @@ export class ByteWriter {
   }
 
   str(s: string): void {
+    // Almost every string here is short ASCII (addresses, state names): written byte by byte,
+    // which costs far less than a TextEncoder call.
+    if (s.length < 128 && /^[\x00-\x7f]*$/.test(s)) {
+      this.room(s.length + 1);
+      this.buf[this.length++] = s.length;
+      for (let i = 0; i < s.length; i++) this.buf[this.length++] = s.charCodeAt(i);
+      return;
+    }
     const b = TEXT_ENCODER.encode(s);
     this.uint(b.length);
     this.raw(b);
@@ -177,6 +185,18 @@ export class ByteReader {
 
   str(): string {
     const b = this.raw(this.uint());
+    if (b.length < 64) {
+      let ascii = '';
+      for (let i = 0; i < b.length; i++) {
+        if (b[i] > 0x7f) {
+          ascii = '';
+          break;
+        }
+        ascii += String.fromCharCode(b[i]);
+        if (i === b.length - 1) return ascii;
+      }
+      if (b.length === 0) return '';
+    }
     try {
       return TEXT_DECODER.decode(b);
     } catch {
