@@ -226,6 +226,25 @@ describe('changelog records', () => {
     expect(() => PartitionProcessor.restore(opts(), [meta, { key: 'x', value: entry.value }])).toThrow("state record 'x': unknown key");
   });
 
+  test("a verdict held behind a fragment moves its flow's accounting in a later batch: the flow is written again then", () => {
+    // Batch 1: a fragment is held, then two packets of another flow are judged but their verdicts
+    // wait for it. Batch 2: the fragment completes, the verdicts come out and count for their
+    // flow, whose entry no packet touched in that batch. Cut. Batch 3: the flow's next packet
+    // makes an active record, whose counts include the two delayed ones.
+    const at = (ms: number) => 1_700_000_000_000_000 + ms * 1000;
+    const whole = udpDatagram({ sport: 5000, dport: 53, payload: new Uint8Array(40) });
+    const frames = [
+      { tsUs: at(0), data: ipv4Packet({ src: '10.0.0.9', dst: '10.0.1.9', proto: 17, id: 7, mf: true, payload: whole.subarray(0, 24) }) },
+      { tsUs: at(100), data: ipv4Packet({ src: '10.0.0.1', dst: '10.0.1.1', proto: 17, payload: udpDatagram({ sport: 4000, dport: 53 }) }) },
+      { tsUs: at(200), data: ipv4Packet({ src: '10.0.1.1', dst: '10.0.0.1', proto: 17, payload: udpDatagram({ sport: 53, dport: 4000 }) }) },
+      { tsUs: at(300), data: ipv4Packet({ src: '10.0.0.9', dst: '10.0.1.9', proto: 17, id: 7, fragOffset: 24, payload: whole.subarray(24) }) },
+      { tsUs: at(3000), data: ipv4Packet({ src: '10.0.0.1', dst: '10.0.1.1', proto: 17, payload: udpDatagram({ sport: 4000, dport: 53 }) }) },
+    ];
+    const ops: Op[] = [...readPackets(writePcap(frames, RAW_IP))].map(({ index: _index, ...p }) => ({ packet: p }));
+    const log = expectSameAcrossCuts({ sysctl: makeSysctl(), activeTimeoutUs: 2_000_000, verdicts: true }, ops, [3, 1, 1], [2]);
+    expect(log.length).toBeGreaterThan(0);
+  });
+
   test('stateChanges() needs trackState', () => {
     expect(() => new PartitionProcessor({ ...opts(), trackState: false }).stateChanges()).toThrow(/trackState/);
   });
