@@ -85,6 +85,12 @@ function kafkaConfig(s: KafkaSettings): KafkaConfig {
     retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 3000 },
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
+      // kafkajs warns that an idempotent producer with limited retries "may invalidate EoS": not
+      // for ctflow, which aborts a failed transaction and restores the partition (cli/stateStore.ts).
+      if (entry.log.message.startsWith('Limiting retries for the idempotent producer')) return;
+      // A transaction begun right after the previous one committed meets the coordinator still
+      // writing its markers (CONCURRENT_TRANSACTIONS); kafkajs retries it, and logs each try as an error.
+      if (entry.log.message.includes('another concurrent operation on the same transaction')) return;
       const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : undefined;
       if (level && s.log) s.log(level, `kafka ${entry.namespace}: ${entry.log.message}`);
     },
@@ -213,52 +219,117 @@ const SEND_PART_BYTES = 512 * 1024;
 export class OutputProducer {
   constructor(private readonly producer: Producer, private readonly s: KafkaSettings) {}
 
-  /**
-   * Sends and resolves once every message is acknowledged by all in-sync replicas (acks=-1).
-   * Large sends go out in parts, in order: Kafka refuses a record batch above the topic's
-   * max.message.bytes (1 MiB by default), and one partition's messages of a send form one batch.
-   */
+  /** Sends and resolves once every message is acknowledged by all in-sync replicas (acks=-1); large sends go out in parts, in order. */
   async send(messages: OutputMessage[], compress = false): Promise<void> {
-    let from = 0;
-    let bytes = 0;
-    for (let i = 0; i < messages.length; i++) {
-      const m = messages[i];
-      const size = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
-      if (i > from && bytes + size > SEND_PART_BYTES) {
-        await this.sendPart(messages.slice(from, i), compress);
-        from = i;
-        bytes = 0;
+    for (const part of sendParts(messages)) {
+      try {
+        await this.producer.sendBatch(batchOf(part, compress));
+      } catch (err) {
+        throw explain(this.s, `cannot write to ${[...new Set(part.map((m) => m.topic))].join(', ')}`, err);
       }
-      bytes += size;
     }
-    if (from < messages.length) await this.sendPart(from === 0 ? messages : messages.slice(from), compress);
+  }
+}
+
+/**
+ * Splits a send into parts under Kafka's batch limit, in order: Kafka refuses a record batch above
+ * the topic's max.message.bytes (1 MiB by default), and one partition's messages of a request form
+ * one batch.
+ */
+function* sendParts(messages: OutputMessage[]): Generator<OutputMessage[]> {
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const size = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
+    if (i > from && bytes + size > SEND_PART_BYTES) {
+      yield messages.slice(from, i);
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (from < messages.length) yield from === 0 ? messages : messages.slice(from);
+}
+
+/** One produce request in kafkajs's terms: messages grouped by topic, acks from all in-sync replicas. */
+function batchOf(messages: OutputMessage[], compress: boolean) {
+  const byTopic = new Map<string, OutputMessage[]>();
+  for (const m of messages) {
+    let list = byTopic.get(m.topic);
+    if (!list) byTopic.set(m.topic, (list = []));
+    list.push(m);
+  }
+  return {
+    acks: -1,
+    compression: compress ? CompressionTypes.GZIP : CompressionTypes.None,
+    topicMessages: [...byTopic].map(([topic, list]) => ({
+      topic,
+      messages: list.map((m) => ({
+        key: m.key ?? null,
+        value: m.value,
+        partition: m.partition,
+        timestamp: m.timestampMs === undefined ? undefined : String(Math.floor(m.timestampMs)),
+        headers: m.headers,
+      })),
+    })),
+  };
+}
+
+export interface TransactionOffsets {
+  groupId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * A transactional producer (Kafka's exactly-once). Its transactional id names what it writes for,
+ * here one input partition (Kafka Streams' first exactly-once design): starting a producer with the
+ * same id fences the previous one, whose open transaction the broker aborts, so a process that
+ * lost a partition (or was SIGKILLed and restarted) can never commit for it again.
+ */
+export class TransactionalProducer {
+  private fenced = false;
+
+  constructor(private readonly producer: Producer, private readonly s: KafkaSettings, readonly transactionalId: string) {}
+
+  /** Registers the id with the transaction coordinator (fencing older holders) before anything is read. */
+  async fence(): Promise<void> {
+    if (this.fenced) return;
+    try {
+      const tx = await this.producer.transaction();
+      await tx.abort(); // nothing was added: kafkajs ends it without a request
+    } catch (err) {
+      throw explain(this.s, `cannot start transactions as '${this.transactionalId}'`, err);
+    }
+    this.fenced = true;
   }
 
-  private async sendPart(messages: OutputMessage[], compress: boolean): Promise<void> {
-    const byTopic = new Map<string, OutputMessage[]>();
-    for (const m of messages) {
-      let list = byTopic.get(m.topic);
-      if (!list) byTopic.set(m.topic, (list = []));
-      list.push(m);
-    }
+  /**
+   * Writes the messages and commits the input offset in one transaction: both become visible to
+   * read_committed readers together, or neither does. On failure the transaction is aborted (if
+   * the broker can still be told) and the error is thrown; the caller rebuilds from the last commit.
+   */
+  async commit(messages: OutputMessage[], offsets: TransactionOffsets | undefined, compress = false): Promise<void> {
+    await this.fence();
+    const tx = await this.producer.transaction().catch((err: unknown) => {
+      throw explain(this.s, `cannot begin a transaction as '${this.transactionalId}'`, err);
+    });
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        compression: compress ? CompressionTypes.GZIP : CompressionTypes.None,
-        topicMessages: [...byTopic].map(([topic, list]) => ({
-          topic,
-          messages: list.map((m) => ({
-            key: m.key ?? null,
-            value: m.value,
-            partition: m.partition,
-            timestamp: m.timestampMs === undefined ? undefined : String(Math.floor(m.timestampMs)),
-            headers: m.headers,
-          })),
-        })),
-      });
+      for (const part of sendParts(messages)) await tx.sendBatch(batchOf(part, compress));
+      if (offsets) {
+        await tx.sendOffsets({ consumerGroupId: offsets.groupId, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }] });
+      }
+      await tx.commit();
     } catch (err) {
-      throw explain(this.s, `cannot write to ${[...byTopic.keys()].join(', ')}`, err);
+      if (tx.isActive()) await tx.abort().catch(() => undefined);
+      throw explain(this.s, `transaction of '${this.transactionalId}' failed`, err);
     }
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect().catch(() => undefined);
   }
 }
 
@@ -319,6 +390,14 @@ export class GroupConsumer {
     this.consumer.on(this.consumer.events.CRASH, (e) => listener(e.payload.error));
   }
 
+  /**
+   * Called after each fetched batch, also one that held only transaction markers or aborted
+   * messages (never handed to onBatch): with `lastOffset`, the reader knows it has passed them.
+   */
+  onBatchEnd(listener: (topic: string, partition: number, lastOffset: string) => void): void {
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (e) => listener(e.payload.topic, e.payload.partition, String(e.payload.lastOffset)));
+  }
+
   /** Called (with the assigned partitions) after each rebalance. */
   onAssign(listener: (assignment: Record<string, number[]>) => void): void {
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => listener(e.payload.memberAssignment));
@@ -363,6 +442,18 @@ export class KafkaConnection {
     }
     this.toClose.push(p);
     return new OutputProducer(p, this.settings);
+  }
+
+  /** A producer for exactly-once writes under `transactionalId` (see TransactionalProducer). */
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const p = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    try {
+      await p.connect();
+    } catch (err) {
+      throw explain(this.settings, `cannot connect transactional producer '${transactionalId}'`, err);
+    }
+    this.toClose.push(p);
+    return new TransactionalProducer(p, this.settings, transactionalId);
   }
 
   async consumer(groupId: string, opts: { maxBytesPerPartition?: number } = {}): Promise<GroupConsumer> {
