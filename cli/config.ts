@@ -138,8 +138,15 @@ export const configSchema = z.strictObject({
       commitIntervalMs: z.number().int().min(0).default(1000),
       /** A partition with no input for this long follows wall time (live mode), so its timeouts fire. */
       idleMs: z.number().int().min(100).default(5000),
+      /**
+       * at-least-once: offsets committed after the outputs are acknowledged, a restart reads again
+       * from the oldest open flow. exactly-once: outputs, a state changelog and offsets in one
+       * transaction per input partition (readers use read_committed); a partition's new owner
+       * restores its state from `<group>-state-changelog`.
+       */
+      guarantee: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
     })
-    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000 }),
+    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once' }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */
   zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });

@@ -281,6 +281,7 @@ export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
   helper?: string[];
   eventsOut?: string;
   json?: boolean;
+  guarantee?: 'at-least-once' | 'exactly-once';
 }
 
 /** The live pipeline, until SIGINT or SIGTERM: then it drains, writes, commits and exits. */
@@ -330,12 +331,12 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     fetchMaxBytes: cfg.pipeline.fetchMaxBytes,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,
+    guarantee: o.guarantee ?? cfg.pipeline.guarantee,
     onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
     log: (level, m) => io.err(`ctflow: ${level}: ${m}`),
   });
   await pipeline.run();
   svc?.setReadiness({ ready: true, status: `consuming ${topic} as group ${group}` });
-  io.err(`ctflow: consuming ${topic}${stage ? ` through ${group}-repartition` : ''} as group ${group}; SIGINT or SIGTERM drains and stops`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       io.err(`ctflow: ${signal}: draining`);
@@ -351,6 +352,8 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     const onTerm = () => stop('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    // Said once the handlers are in place: whoever waits for this line may signal at once.
+    io.err(`ctflow: consuming ${topic}${stage ? ` through ${group}-repartition` : ''} as group ${group}; SIGINT or SIGTERM drains and stops`);
   });
   await svc?.close();
   const c = pipeline.counters;

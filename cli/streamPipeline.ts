@@ -8,6 +8,12 @@
  * Backpressure: batches handed to the RxJS chain but not yet written and acknowledged are
  * counted; past `maxInFlightBatches` the consumer is paused, and resumed at half of it, so
  * memory stays bounded whatever the input rate.
+ *
+ * Guarantees (live mode): at-least-once commits, after the outputs are acknowledged, the offset of
+ * the oldest open flow's first packet (CommitPoint), so a restart rebuilds the open flows by
+ * reading again and may write some outputs twice. Exactly-once (cli/stateStore.ts) commits each
+ * partition's outputs, state changelog and next offset in one transaction, and a partition's new
+ * owner restores the state from the changelog: nothing is read twice or written twice.
  */
 import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
@@ -25,6 +31,10 @@ import { OutputEncoder } from '../sinks/kafka/outputTopics';
 import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
 import type { PacketSample, PipelineObserver } from '../sinks/telemetry/observer';
 import type { ZoneOf } from '../processors/zones';
+import { StateStore, changelogTopicOf, CHANGELOG_TOPIC_CONFIG } from './stateStore';
+import type { RestoredPartition } from './stateStore';
+import type { PartitionProcessorOptions } from '../processors/stream/partitionProcessor';
+import type { StateRecord } from '../processors/stream/stateChangelog';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -35,6 +45,8 @@ export interface StreamOptions {
   rules?: ConntrackRules;
   activeTimeoutUs: number;
   mode: 'live' | 'replay';
+  /** live: at-least-once (default) or exactly-once (transactions and a state changelog). */
+  guarantee?: 'at-least-once' | 'exactly-once';
   /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
   groupId: string;
   maxInFlightBatches?: number;
@@ -57,6 +69,11 @@ export interface StreamOptions {
   log?(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
+/** Latest values of a compacted changelog as the processor's restore takes them. */
+function* recordsOf(records: Map<string, Uint8Array>): Generator<StateRecord> {
+  for (const [key, value] of records) yield { key, value };
+}
+
 export interface StreamCounters {
   messages: number;
   packets: number;
@@ -69,6 +86,9 @@ export interface StreamCounters {
   batches: number;
   commits: number;
   pauses: number;
+  /** exactly-once: partitions restored from the changelog, transactions aborted and recovered from. */
+  restores: number;
+  recoveries: number;
 }
 
 interface PartitionState {
@@ -90,16 +110,21 @@ interface PartitionState {
 
 type Work = { kind: 'batch'; batch: InputBatch; generation: number } | { kind: 'tick'; wallMs: number };
 
-interface Written {
+/** One input partition's share of a processed batch or tick: its outputs, and the offset to commit after them. */
+interface PartWrite {
   messages: OutputMessage[];
-  commits: Map<number, string>;
+  commit?: string;
+}
+
+interface Written {
+  parts: Map<number, PartWrite>;
   generation: number;
   /** Whether this was an input batch (counted in flight until written). */
   batch: boolean;
 }
 
 export class StreamPipeline {
-  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0 };
+  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0, restores: 0, recoveries: 0 };
   private readonly parts = new Map<number, PartitionState>();
   private readonly work = new Subject<Work>();
   private consumer?: GroupConsumer;
@@ -125,6 +150,11 @@ export class StreamPipeline {
   private writer?: { resolve(): void; reject(err: Error): void };
   /** onBatch calls waiting for in-flight work to fall to half the bound. */
   private capacityWaiters: Array<() => void> = [];
+  /** exactly-once: transactions and the changelog; the partitions this member owns; the restore of the current generation. */
+  private store?: StateStore;
+  private assigned: number[] = [];
+  private restoring?: { generation: number; done: Promise<void> };
+  private stopping = false;
 
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
     this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
@@ -161,6 +191,13 @@ export class StreamPipeline {
     }
     const topics = [this.o.outputs.transitions, this.o.outputs.flows, this.o.outputs.deadLetter, ...(this.o.outputs.verdicts ? [this.o.outputs.verdicts] : [])];
     await this.admin.ensureTopics(topics.map((topic) => ({ topic, partitions: inputPartitions })));
+    if (this.exactlyOnce) {
+      // One changelog partition per input partition: its state moves with it.
+      await this.admin.ensureTopics([{ topic: changelogTopicOf(this.groupId), partitions: inputPartitions, config: CHANGELOG_TOPIC_CONFIG }]);
+      this.store = new StateStore(this.conn, this.admin, this.groupId, this.o.inputTopic);
+      // Finds the group's coordinator before the first transaction's sendOffsets (docs/kafka.md: kafkajs does not retry it while the coordinator loads).
+      await this.admin.groupOffsets(this.groupId, this.o.inputTopic);
+    }
     const count = async (t?: string) => (t ? this.admin!.partitionCount(t) : 1);
     this.encoder = new OutputEncoder(this.o.outputs, {
       transitions: await count(this.o.outputs.transitions),
@@ -171,8 +208,11 @@ export class StreamPipeline {
     this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
     this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes });
-    this.consumer.onAssign(() => {
-      if (this.o.mode === 'live') this.generation++; // kafkajs restarts from the committed offsets: fresh engines
+    this.consumer.onAssign((assignment) => {
+      if (this.o.mode !== 'live') return;
+      this.generation++; // kafkajs restarts from the committed offsets: fresh engines
+      this.assigned = assignment[this.o.inputTopic] ?? [];
+      if (this.exactlyOnce) this.startRestore();
     });
     await this.consumer.run({
       groupId: this.groupId,
@@ -204,14 +244,87 @@ export class StreamPipeline {
     this.paused = true;
     const deadline = Date.now() + 60_000;
     while (this.inFlight > 0 && !this.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (this.o.mode === 'live' && !this.failed) await this.commitNow(true);
+    this.stopping = true;
+    if (this.o.mode === 'live' && !this.failed && !this.store) await this.commitNow(true);
     await this.consumer?.stop();
+    await this.store?.close();
     if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
     this.work.complete();
     await this.drained.catch(() => undefined);
     if (this.o.mode === 'replay') await this.admin?.deleteGroup(this.groupId);
     await this.conn.close();
     if (this.failed) throw this.failed;
+  }
+
+  private get exactlyOnce(): boolean {
+    return this.o.mode === 'live' && this.o.guarantee === 'exactly-once';
+  }
+
+  /**
+   * exactly-once: takes the assigned partitions over for the current generation, after the
+   * transaction being written (if any) has ended, since its changelog records and offsets may
+   * still commit. Retried until it works or a newer generation replaces it: a broker restart is
+   * waited out, not fatal.
+   */
+  private startRestore(): void {
+    const generation = this.generation;
+    const partitions = [...this.assigned];
+    const done = (async () => {
+      while (this.writing) await new Promise((r) => setTimeout(r, 5));
+      for (let attempt = 0; generation === this.generation && !this.stopping; attempt++) {
+        try {
+          const restored = await this.store!.restore(partitions);
+          if (generation !== this.generation) return;
+          await this.adopt(restored, generation);
+          return;
+        } catch (err) {
+          if (generation !== this.generation || this.stopping) return;
+          this.o.log?.('warn', `restoring partitions ${partitions.join(',')} of '${this.o.inputTopic}': ${(err as Error).message}; retrying`);
+          await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+        }
+      }
+    })();
+    this.restoring = { generation, done };
+  }
+
+  /** Installs restored engines and moves the consumer to where each one's state ends. */
+  private async adopt(restored: RestoredPartition[], generation: number): Promise<void> {
+    const mine = new Set(restored.map((r) => r.partition));
+    for (const p of [...this.parts.keys()]) if (!mine.has(p)) this.parts.delete(p);
+    const committed = restored.some((r) => !r.position) ? await this.admin!.groupOffsets(this.groupId, this.o.inputTopic) : undefined;
+    const low = restored.some((r) => !r.position) ? new Map((await this.admin!.offsets(this.o.inputTopic)).map((o) => [o.partition, o.low])) : undefined;
+    if (generation !== this.generation) return;
+    for (const r of restored) {
+      const s = this.newState(0n, undefined, r);
+      // Without a changelog yet, from the group's committed offset (left by an at-least-once run, say), else the start.
+      const fromGroup = committed?.get(r.partition);
+      s.nextOffset = r.position?.nextOffset ?? (fromGroup !== undefined && BigInt(fromGroup) >= 0n ? fromGroup : low?.get(r.partition) ?? '0');
+      this.parts.set(r.partition, s);
+      this.o.observer?.table(r.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
+      // kafkajs may be ahead (after a failed transaction) or behind (a commit it fetched before the fence): read from the state's end.
+      this.consumer?.seek(this.o.inputTopic, r.partition, s.nextOffset);
+      this.counters.restores++;
+      this.o.log?.('info', `partition ${r.partition}: restored ${r.records.size} state entries from ${r.changelogMessages} changelog messages in ${r.ms} ms; reading from offset ${s.nextOffset}`);
+    }
+  }
+
+  /**
+   * exactly-once: a batch waits until its partition's state is restored for the current
+   * generation, heartbeating meanwhile. A heartbeat that reports a rebalance ends the wait with
+   * that error, so kafkajs rejoins at once instead of the group waiting for this member.
+   */
+  private async restored(b: InputBatch): Promise<void> {
+    for (let r = this.restoring; r; r = this.restoring) {
+      let rebalance: ((err: unknown) => void) | undefined;
+      const rebalancing = new Promise<never>((_, reject) => (rebalance = reject));
+      const beat = setInterval(() => b.heartbeat().catch((err: unknown) => rebalance?.(err)), 1000);
+      try {
+        await Promise.race([r.done, rebalancing]);
+      } finally {
+        clearInterval(beat);
+      }
+      if (this.restoring === r) return;
+    }
   }
 
   /** Reads the window's offsets; `done` resolves once every partition has been read to its end. */
@@ -239,7 +352,7 @@ export class StreamPipeline {
     return { done };
   }
 
-  private newState(start = 0n, end = BigInt(Number.MAX_SAFE_INTEGER)): PartitionState {
+  private newState(start = 0n, end = BigInt(Number.MAX_SAFE_INTEGER), restored?: RestoredPartition): PartitionState {
     const observer = this.o.observer;
     const sample: PacketSample = { zone: 0, proto: 0, bytes: 0, ctstate: 'NEW', dir: null };
     const onJudged = observer
@@ -253,13 +366,15 @@ export class StreamPipeline {
           observer.packet(sample);
         }
       : undefined;
-    const proc = new PartitionProcessor({ sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged });
-    return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
+    const opts: PartitionProcessorOptions = { sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged, trackState: this.exactlyOnce };
+    const proc = restored?.records.size ? PartitionProcessor.restore(opts, recordsOf(restored.records)) : new PartitionProcessor(opts);
+    return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: restored?.position?.lastPacketUs ?? 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
   }
 
   /** kafkajs hands a batch over; it goes into the RxJS chain, and the consumer pauses if too much is in flight. */
   private async onBatch(b: InputBatch): Promise<void> {
     if (this.failed) throw this.failed;
+    if (this.store) await this.restored(b);
     if (this.o.mode === 'replay' && this.o.speed) {
       await this.paced(b);
       return;
@@ -316,23 +431,25 @@ export class StreamPipeline {
 
   /** The synchronous part: decode, run the engine, encode the outputs. */
   private process(w: Work): Written {
-    const out: OutputMessage[] = [];
-    const commits = new Map<number, string>();
+    const parts = new Map<number, PartWrite>();
     if (w.kind === 'tick') {
       for (const [p, s] of this.parts) {
         const idleMs = w.wallMs - s.lastInputWallMs;
-        if (s.lastPacketUs === 0 || idleMs < (this.o.idleMs ?? 5000)) continue;
+        if (s.lastPacketUs === 0 || idleMs < (this.o.idleMs ?? 5000) || s.generation !== this.generation) continue;
         s.proc.advanceTo(s.lastPacketUs + idleMs * 1000);
+        const out: OutputMessage[] = [];
         this.collect(p, s, out);
-        if (s.generation === this.generation) commits.set(p, s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, s.nextOffset));
+        parts.set(p, { messages: out, commit: this.commitOffset(p, s, s.nextOffset, out) });
       }
-      return { messages: out, commits, generation: this.generation, batch: false };
+      return { parts, generation: this.generation, batch: false };
     }
     const b = w.batch;
-    const skip: Written = { messages: out, commits, generation: w.generation, batch: true };
+    const skip: Written = { parts, generation: w.generation, batch: true };
     if (w.generation !== this.generation) return skip; // fetched before a rebalance: kafkajs delivers it again
     let s = this.parts.get(b.partition);
     if (!s || s.generation !== this.generation) {
+      // exactly-once: a partition's state comes only from its changelog (onBatch waited for the restore).
+      if (this.exactlyOnce) return skip;
       s = this.newState();
       this.parts.set(b.partition, s);
       this.o.observer?.table(b.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
@@ -342,6 +459,7 @@ export class StreamPipeline {
     let messages = 0;
     if (s.done) return skip;
     const enc = this.encoder!;
+    const out: OutputMessage[] = [];
     let next = '';
     for (const m of b.messages) {
       const offset = BigInt(m.offset);
@@ -379,7 +497,7 @@ export class StreamPipeline {
     this.counters.packets = 0;
     for (const st of this.parts.values()) this.counters.packets += st.proc.packets;
     this.collect(b.partition, s, out);
-    if (next) commits.set(b.partition, s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, next));
+    parts.set(b.partition, { messages: out, commit: next ? this.commitOffset(b.partition, s, next, out) : undefined });
     this.counters.batches++;
     this.o.observer?.batch({
       partition: b.partition,
@@ -391,7 +509,18 @@ export class StreamPipeline {
       packetClockUs: s.lastPacketUs || undefined,
     });
     if (s.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
-    return { messages: out, commits, generation: w.generation, batch: true };
+    return { parts, generation: w.generation, batch: true };
+  }
+
+  /**
+   * The offset to commit once `out` is written. exactly-once: the next offset, since the state's
+   * changes go out with it (appended to `out` here); at-least-once: the oldest open flow's first
+   * message, since the state lives only in memory.
+   */
+  private commitOffset(partition: number, s: PartitionState, next: string, out: OutputMessage[]): string {
+    if (!this.store) return s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, next);
+    this.store.changelog(partition, s.proc.stateChanges(), { nextOffset: next, lastPacketUs: s.lastPacketUs }, out);
+    return next;
   }
 
   /**
@@ -477,16 +606,55 @@ export class StreamPipeline {
    * The asynchronous part: everything processed since the last write goes out in one produce
    * request (in order; the client splits it under Kafka's batch limit), then the commits of
    * those batches apply. One request per input batch left the producer waiting on acks=all
-   * round trips while batches queued up.
+   * round trips while batches queued up. exactly-once: one transaction per input partition.
    */
   private async write(items: Written[]): Promise<void> {
-    await this.producer!.send(items.length === 1 ? items[0].messages : items.flatMap((w) => w.messages));
-    for (const w of items) {
-      if (w.batch) this.inFlight--;
-      if (this.o.mode === 'live' && w.generation === this.generation) for (const [p, off] of w.commits) this.pendingCommits.set(p, off);
+    if (this.store) {
+      await this.writeTransactions(items);
+    } else {
+      await this.producer!.send(items.flatMap((w) => [...w.parts.values()].flatMap((p) => p.messages)));
+      for (const w of items) {
+        if (this.o.mode === 'live' && w.generation === this.generation) for (const [p, pw] of w.parts) if (pw.commit !== undefined) this.pendingCommits.set(p, pw.commit);
+      }
     }
-    if (this.o.mode === 'live') await this.commitNow(false);
+    for (const w of items) if (w.batch) this.inFlight--;
+    if (this.o.mode === 'live' && !this.store) await this.commitNow(false);
     this.capacity();
+  }
+
+  /**
+   * exactly-once: each partition's outputs, changelog and next offset in one transaction, the
+   * partitions side by side. Work of an earlier generation is dropped unwritten: its state was
+   * thrown away and the partition restored from what was committed, from where it re-reads. A
+   * failed transaction (broker gone, producer fenced) does the same for every partition instead
+   * of stopping: the changelog and the committed offsets still agree.
+   */
+  private async writeTransactions(items: Written[]): Promise<void> {
+    const byPartition = new Map<number, PartWrite>();
+    for (const w of items) {
+      if (w.generation !== this.generation) continue;
+      for (const [p, pw] of w.parts) {
+        const acc = byPartition.get(p);
+        if (!acc) byPartition.set(p, { messages: [...pw.messages], commit: pw.commit });
+        else {
+          for (const m of pw.messages) acc.messages.push(m);
+          if (pw.commit !== undefined) acc.commit = pw.commit;
+        }
+      }
+    }
+    const generation = this.generation;
+    try {
+      await Promise.all([...byPartition].filter(([, pw]) => pw.commit !== undefined).map(([p, pw]) => this.store!.commit(p, pw.messages, pw.commit!)));
+      if (byPartition.size) this.counters.commits++;
+    } catch (err) {
+      if (this.stopping) throw err;
+      this.counters.recoveries++;
+      this.o.log?.('warn', `${(err as Error).message}; restoring the partitions from the changelog and reading on from the last commit`);
+      if (generation === this.generation) {
+        this.generation++;
+        this.startRestore();
+      }
+    }
   }
 
   private async commitNow(force: boolean): Promise<void> {
