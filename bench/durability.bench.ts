@@ -1,0 +1,188 @@
+/**
+ * `npm run bench:eos`: what exactly-once costs, against a real broker (KAFKA_BROKERS, or one
+ * started here and stopped at the end).
+ *
+ *  1. Guarantee. The Kafka bench's synthetic traffic (bench/kafkaTraffic.ts) is produced once into
+ *     a 4-partition topic in CTFB frame batches; then a live `ctflow run` pipeline (StreamPipeline,
+ *     in this process) consumes it under a fresh group, at-least-once and exactly-once in turn, and
+ *     is timed from start until the group has committed the whole topic. Packets per second, and
+ *     the exactly-once / at-least-once ratio.
+ *  2. Restore. N single-packet UDP flows on N address pairs (all within the 30 s unreplied timeout,
+ *     so every one is still in the table at the end) go through an exactly-once run, which leaves
+ *     N live entries in the changelog. Then the partitions are taken over as a new owner does
+ *     (cli/stateStore.ts: fence, read each changelog partition to its end, rebuild the engines),
+ *     timed; reported per million entries.
+ *
+ * Medians over --runs (default 3) with min and max: a shared 2-core machine that runs the broker
+ * too. Options: --runs N, --packets N (guarantee case, default 200000), --flows N (restore case,
+ * default 300000), --cases guarantee,restore, --json.
+ */
+import { KafkaConnection } from '../kafka/client';
+import type { OutputMessage } from '../kafka/client';
+import { StreamPipeline } from '../cli/streamPipeline';
+import { StateStore } from '../cli/stateStore';
+import { PartitionProcessor } from '../processors/stream/partitionProcessor';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import { benchCapture, sendInRounds, topicMessages } from './kafkaTraffic';
+import { ipv4Packet, udpDatagram } from '../ingest/capture/frameBuilders';
+import { encodeFrameBatch } from '../ingest/kafka/capturedTraffic';
+import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
+import { flowKeyHash } from '../ingest/kafka/partitionKey';
+import { decodeFrame } from '../ingest/decode/index';
+import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+
+interface BrokerHandle {
+  brokers: string;
+  pid: number;
+  version: string;
+}
+interface BrokerModule {
+  start(opts: { writeState: boolean; watchPid?: number | null; log?: (line: string) => void }): Promise<BrokerHandle>;
+  stop(handle: BrokerHandle): Promise<unknown>;
+}
+const broker = require(join(__dirname, '..', '..', 'scripts', 'kafka', 'broker.js')) as BrokerModule;
+
+const PARTITIONS = 4;
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Runs a live pipeline over the whole topic under a fresh group; resolves with the seconds until all of it is committed. */
+async function consumeAll(brokers: string[], topic: string, group: string, guarantee: 'at-least-once' | 'exactly-once'): Promise<number> {
+  const conn = new KafkaConnection({ brokers, clientId: 'ctflow-bench' });
+  const probe = new KafkaConnection({ brokers, clientId: 'ctflow-bench-probe' });
+  const admin = await probe.admin();
+  const ends = await admin.offsets(topic);
+  const pipeline = new StreamPipeline(conn, {
+    kind: 'captured-traffic',
+    inputTopic: topic,
+    outputs: { transitions: `${group}.transitions`, flows: `${group}.flows`, deadLetter: `${group}.dead-letter` },
+    sysctl: makeSysctl(),
+    activeTimeoutUs: 1800e6,
+    mode: 'live',
+    groupId: group,
+    guarantee,
+    idleMs: 3_600_000,
+    log: (level, m) => level !== 'info' && progress(`  ${level}: ${m}`),
+  });
+  const t0 = process.hrtime.bigint();
+  await pipeline.run();
+  for (;;) {
+    const c = await admin.groupOffsets(group, topic);
+    if (ends.every((e) => c.get(e.partition) === e.high)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await pipeline.stop();
+  await admin.deleteTopics([`${group}.transitions`, `${group}.flows`, `${group}.dead-letter`]);
+  await probe.close();
+  return seconds;
+}
+
+/** `flows` UDP packets, each its own flow, 20 µs apart, cut into frame batches per partition as `ctflow produce` does. */
+function manyFlows(flows: number): OutputMessage[][] {
+  const parts: TopicFrame[][] = Array.from({ length: PARTITIONS }, () => []);
+  const t0 = Date.UTC(2026, 0, 1) * 1000;
+  for (let i = 0; i < flows; i++) {
+    const ip = ipv4Packet({ src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `172.16.${(i >> 8) & 255}.${i & 255}`, proto: 17, payload: udpDatagram({ sport: 1024 + (i % 60000), dport: 53, length: 40 }) });
+    const d = decodeFrame({ frame: i, tsUs: t0, linkType: 101, data: ip, interfaceId: 0 });
+    const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0;
+    parts[hash % PARTITIONS].push({ tsUs: t0 + i * 20, linkType: 101, interfaceId: 0, data: ip, origLength: ip.length });
+  }
+  return parts.map((frames) => {
+    const out: OutputMessage[] = [];
+    for (let i = 0; i < frames.length; i += 1024) {
+      const batch = frames.slice(i, i + 1024);
+      out.push({ topic: '', value: encodeFrameBatch(batch), timestampMs: Math.floor(batch[0].tsUs / 1000) });
+    }
+    return out;
+  });
+}
+
+async function main(): Promise<void> {
+  const runs = arg('runs', 3);
+  const packets = arg('packets', 200_000);
+  const flows = arg('flows', 300_000);
+  const casesArg = process.argv.indexOf('--cases');
+  const cases = new Set(casesArg >= 0 ? process.argv[casesArg + 1].split(',') : ['guarantee', 'restore']);
+  let handle: BrokerHandle | undefined;
+  let brokersText = process.env.KAFKA_BROKERS;
+  if (!brokersText) {
+    progress('starting a local Kafka broker');
+    handle = await broker.start({ writeState: false, watchPid: process.pid, log: progress });
+    brokersText = handle.brokers;
+  }
+  const brokers = brokersText.split(',');
+  const id = `${process.pid}-${Date.now()}`;
+  const conn = new KafkaConnection({ brokers, clientId: 'ctflow-bench' });
+  const report: Record<string, unknown> = { machine: { node: process.version, cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(2))), broker: handle ? `Kafka ${handle.version} started here` : brokersText } };
+  try {
+    const admin = await conn.admin();
+    const producer = await conn.producer();
+    if (cases.has('guarantee')) {
+      const topic = `ctflow-bench-eos-${id}`;
+      progress(`producing ${packets} packets of synthetic traffic into ${topic}`);
+      await admin.ensureTopics([{ topic, partitions: PARTITIONS, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } }]);
+      await sendInRounds(producer, topic, topicMessages(benchCapture(packets).pcap, PARTITIONS, false));
+      const seconds: Record<string, number[]> = { 'at-least-once': [], 'exactly-once': [] };
+      for (let r = 0; r < runs; r++) {
+        for (const g of ['at-least-once', 'exactly-once'] as const) {
+          const s = await consumeAll(brokers, topic, `ctflow-bench-${g}-${id}-${r}`, g);
+          seconds[g].push(s);
+          progress(`  ${g} run ${r + 1}: ${s.toFixed(2)} s, ${Math.round(packets / s)} packets/s`);
+        }
+      }
+      const pps = (g: string) => ({ median: Math.round(packets / median(seconds[g])), min: Math.round(packets / Math.max(...seconds[g])), max: Math.round(packets / Math.min(...seconds[g])) });
+      report.guarantee = { packets, partitions: PARTITIONS, atLeastOnce: pps('at-least-once'), exactlyOnce: pps('exactly-once'), ratio: Number((median(seconds['at-least-once']) / median(seconds['exactly-once'])).toFixed(2)) };
+      await admin.deleteTopics([topic]);
+    }
+    if (cases.has('restore')) {
+      const topic = `ctflow-bench-restore-${id}`;
+      const group = `ctflow-bench-restore-${id}`;
+      progress(`producing ${flows} one-packet UDP flows into ${topic}`);
+      await admin.ensureTopics([{ topic, partitions: PARTITIONS, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } }]);
+      const parts = manyFlows(flows);
+      for (let p = 0; p < PARTITIONS; p++) for (let i = 0; i < parts[p].length; i += 32) await producer.send(parts[p].slice(i, i + 32).map((m) => ({ ...m, topic, partition: p })));
+      progress('  an exactly-once run leaves them all in the changelog');
+      const filled = await consumeAll(brokers, topic, group, 'exactly-once');
+      progress(`  (${filled.toFixed(1)} s)`);
+      const ms: number[] = [];
+      let entries = 0;
+      let messages = 0;
+      for (let r = 0; r < runs; r++) {
+        const t0 = process.hrtime.bigint();
+        const store = new StateStore(conn, admin, group, topic);
+        const restored = await store.restore([...Array(PARTITIONS).keys()]);
+        entries = 0;
+        messages = 0;
+        for (const part of restored) {
+          const proc = PartitionProcessor.restore({ sysctl: makeSysctl(), activeTimeoutUs: 1800e6, verdicts: false, trackState: true }, [...part.records].map(([key, value]) => ({ key, value })));
+          entries += proc.engine.count;
+          messages += part.changelogMessages;
+        }
+        const took = Number(process.hrtime.bigint() - t0) / 1e6;
+        await store.close();
+        ms.push(took);
+        progress(`  restore ${r + 1}: ${entries} entries from ${messages} changelog messages in ${took.toFixed(0)} ms`);
+      }
+      report.restore = { entries, changelogMessages: messages, ms: { median: Math.round(median(ms)), min: Math.round(Math.min(...ms)), max: Math.round(Math.max(...ms)) }, secondsPerMillionEntries: Number(((median(ms) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)) };
+      await admin.deleteTopics([topic, `${group}-state-changelog`]);
+    }
+  } finally {
+    await conn.close();
+    if (handle) await broker.stop(handle);
+  }
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${JSON.stringify(report, null, 1)}\n`);
+}
+
+void main().catch((err: Error) => {
+  progress(`bench:eos: ${err.stack ?? err.message}`);
+  process.exit(1);
+});

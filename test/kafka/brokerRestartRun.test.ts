@@ -1,0 +1,101 @@
+/**
+ * An exactly-once `ctflow run` survives its broker going down and coming back mid-stream, with no
+ * manual action, and loses nothing: its outputs equal those of a run the outage never touched.
+ * The broker is this file's own (scripts/kafka/broker.js halt/resume keep its data, ports and
+ * cluster id), never the shared one of jest's global setup, so the file runs whenever java and
+ * mvn are there.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mainAsync } from '../../main';
+import { committed, outputs, runConfig, startRun, terminate, untilCommitted } from './runProcess';
+
+interface BrokerHandle {
+  brokers: string;
+}
+interface BrokerModule {
+  start(opts: { writeState: boolean; port?: number }): Promise<BrokerHandle>;
+  halt(handle: BrokerHandle): Promise<BrokerHandle>;
+  resume(handle: BrokerHandle): Promise<BrokerHandle>;
+  stop(handle: BrokerHandle): Promise<unknown>;
+}
+const broker = require(join(__dirname, '..', '..', 'scripts', 'kafka', 'broker.js')) as BrokerModule;
+
+function missingTool(): string | null {
+  const home = process.env.JAVA_HOME;
+  const java = home && existsSync(join(home, 'bin', 'java')) ? join(home, 'bin', 'java') : 'java';
+  for (const [cmd, args] of [
+    [java, ['-version']],
+    ['mvn', ['-v']],
+  ] as const) {
+    if (spawnSync(cmd, args, { stdio: 'ignore', timeout: 60_000 }).error) return `${cmd} not found`;
+  }
+  return null;
+}
+
+/** A port picked by the kernel: a halted broker's port must not be one another run reaches for. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+const missing = missingTool();
+const describeIfTools = missing ? describe.skip : describe;
+const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
+const id = `${process.pid}-${Date.now()}`;
+
+describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  let handle: BrokerHandle;
+  const input = `ctflow-restart-in-${id}`;
+  const dir = mkdtempSync(join(tmpdir(), 'ctflow-restart-'));
+
+  beforeAll(async () => {
+    handle = await broker.start({ writeState: false, port: await freePort() });
+    const err: string[] = [];
+    const code = await mainAsync(['produce', sample, '--topic', input, '--partitions', '3', '--batch-frames', '1', '--brokers', handle.brokers, '--quiet'], { out: () => undefined, err: (l) => err.push(l) });
+    expect(err).toEqual([]);
+    expect(code).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    if (handle) await broker.stop(handle);
+  }, 60_000);
+
+  test('the run waits the outage out, restores its partitions and writes what an undisturbed run writes', async () => {
+    const brokers = handle.brokers;
+    const ref = runConfig(dir, input, `ctflow-restart-ref-${id}`);
+    const whole = startRun(ref.path, brokers);
+    await untilCommitted(brokers, ref.group, input, 240_000);
+    expect(await terminate(whole)).toBe(0);
+
+    const hit = runConfig(dir, input, `ctflow-restart-hit-${id}`);
+    const p = startRun(hit.path, brokers);
+    const deadline = Date.now() + 120_000;
+    while ((await committed(brokers, hit.group, input)).done === 0n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    handle = await broker.halt(handle);
+    await new Promise((r) => setTimeout(r, 8000));
+    handle = await broker.resume(handle);
+    const atResume = await committed(brokers, hit.group, input);
+    expect(atResume.done).toBeLessThan(atResume.total); // the outage came mid-stream
+    await untilCommitted(brokers, hit.group, input, 300_000);
+    expect(await terminate(p)).toBe(0);
+    // It noticed: a transaction failed or the consumer rejoined, and the partitions were restored again.
+    expect((p.err().match(/partition \d+: restored/g) ?? []).length).toBeGreaterThan(3);
+
+    for (const kind of ['transitions', 'flows'] as const) {
+      const want = await outputs(brokers, ref.outputs[kind]);
+      const got = await outputs(brokers, hit.outputs[kind]);
+      expect(want.length).toBeGreaterThan(0);
+      expect(got).toEqual(want);
+    }
+  }, 900_000);
+});

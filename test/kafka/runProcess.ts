@@ -1,0 +1,118 @@
+/**
+ * `ctflow run` in child processes for the durability tests (exactlyOnce.test.ts,
+ * brokerRestartRun.test.ts): started from the sources, SIGTERMed or SIGKILLed, and the group's
+ * committed progress and the output topics read back as read_committed consumers see them.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KafkaConnection } from '../../kafka/client';
+import { readTopicWindow } from '../../cli/topicWindow';
+
+const RUN_TS = join(__dirname, '..', 'prometheus', 'runTs.js');
+
+export interface RunProcess {
+  child: ChildProcess;
+  err: () => string;
+  exit: Promise<number | null>;
+  /** Resolves once it consumes (its SIGTERM handler is installed then). */
+  consuming: Promise<void>;
+}
+
+/** `ctflow run` from the sources in a child process (so SIGKILL hits a real process, not the test's). */
+export function startRun(config: string, brokers: string): RunProcess {
+  const child = spawn(process.execPath, [RUN_TS, 'run', '--config', config, '--brokers', brokers], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  let consumed!: () => void;
+  const consuming = new Promise<void>((r) => (consumed = r));
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.includes('ctflow: consuming')) consumed();
+  });
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, err: () => err, exit, consuming };
+}
+
+/** SIGTERM once it consumes: it drains, commits and exits 0. */
+export async function terminate(p: RunProcess): Promise<number | null> {
+  await p.consuming;
+  p.child.kill('SIGTERM');
+  const code = await p.exit;
+  if (code !== 0) throw new Error(`ctflow run ended with ${code ?? p.child.signalCode} after SIGTERM:\n${p.err()}`);
+  return code;
+}
+
+/** Input messages the group has committed past, over all partitions. */
+export async function committed(brokers: string, group: string, topic: string): Promise<{ done: bigint; total: bigint }> {
+  const conn = new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
+  try {
+    const admin = await conn.admin();
+    const ends = await admin.offsets(topic);
+    const offsets = await admin.groupOffsets(group, topic);
+    let done = 0n;
+    let total = 0n;
+    for (const e of ends) {
+      const c = BigInt(offsets.get(e.partition) ?? '-1');
+      done += c < 0n ? 0n : c - BigInt(e.low);
+      total += BigInt(e.high) - BigInt(e.low);
+    }
+    return { done, total };
+  } finally {
+    await conn.close();
+  }
+}
+
+export async function untilCommitted(brokers: string, group: string, topic: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await committed(brokers, group, topic);
+    if (c.done === c.total) return;
+    if (Date.now() > deadline) throw new Error(`group ${group} committed ${c.done} of ${c.total} messages in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Every partition's messages as [partition, key, value] in offset order, as a read_committed reader sees them. */
+export async function outputs(brokers: string, topic: string): Promise<string[][]> {
+  const conn = new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
+  try {
+    const parts = await readTopicWindow(conn, topic);
+    return parts.flatMap((p) => p.messages.map((m) => [String(p.partition), m.key?.toString('utf8') ?? '', m.value?.toString('utf8') ?? '']));
+  } finally {
+    await conn.close();
+  }
+}
+
+export interface RunConfig {
+  path: string;
+  group: string;
+  outputs: { transitions: string; flows: string; deadLetter: string };
+}
+
+/** A config file for one exactly-once run: its own group and output topics; no wall-time ticks, so the outputs depend on the input only. */
+export function runConfig(dir: string, input: string, group: string): RunConfig {
+  const outputs = { transitions: `${group}.transitions`, flows: `${group}.flows`, deadLetter: `${group}.dead-letter` };
+  const path = join(dir, `${group}.yaml`);
+  writeFileSync(
+    path,
+    [
+      'input:',
+      `  topic: ${input}`,
+      `  group: ${group}`,
+      'outputs:',
+      `  transitions: ${outputs.transitions}`,
+      `  flows: ${outputs.flows}`,
+      `  deadLetter: ${outputs.deadLetter}`,
+      'engine:',
+      '  activeTimeout: 60', // active-timeout records too: they depend on per-flow accounting carried by the changelog
+      'pipeline:',
+      '  guarantee: exactly-once',
+      '  idleMs: 3600000',
+      '  fetchMaxBytes: 4096', // small batches: many transactions, so a kill lands between and inside them, and the stream lasts
+      '  maxInFlightBatches: 4',
+      '',
+    ].join('\n'),
+  );
+  return { path, group, outputs };
+}
