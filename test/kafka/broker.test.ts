@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+import { consumeUntil } from './privateBroker';
 import type { Admin, Consumer, EachMessagePayload, IHeaders, Producer } from 'kafkajs';
 
 const brokers = process.env.KAFKA_BROKERS;
@@ -66,32 +67,6 @@ function consumerIn(groupId: string): Promise<Consumer> {
   return connected(kafka.consumer({ groupId, maxWaitTimeInMs: 250 }));
 }
 
-/** Runs `consumer` until `done` says it has seen enough, or fails after `timeoutMs` with what it got. */
-function consumeUntil(
-  consumer: Consumer,
-  done: (seen: EachMessagePayload[]) => boolean,
-  timeoutMs = 20_000,
-): Promise<EachMessagePayload[]> {
-  const seen: EachMessagePayload[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`consumer saw ${seen.length} message(s) in ${timeoutMs} ms, not enough`)), timeoutMs);
-    consumer
-      .run({
-        autoCommit: false,
-        eachMessage: async (payload) => {
-          seen.push(payload);
-          if (done(seen)) {
-            clearTimeout(timer);
-            resolve(seen);
-          }
-        },
-      })
-      .catch((err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-  });
-}
 
 /** Header values come back as Buffers (or arrays of them for a repeated key); compare as text. */
 function headerText(headers: IHeaders | undefined, key: string): string | string[] | undefined {

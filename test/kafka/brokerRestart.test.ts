@@ -9,14 +9,15 @@
  * files are using): it runs whenever java and mvn are there, whatever KAFKA_BROKERS says.
  * The timings it measures are printed (console.log) and written down in docs/kafka.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
+import { consumeUntil, freePort, missingBrokerTool } from './privateBroker';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Admin, Consumer, EachMessagePayload, Producer } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 
 interface BrokerHandle {
   brokers: string;
@@ -46,19 +47,7 @@ const broker = require(join(__dirname, '..', '..', 'scripts', 'kafka', 'broker.j
 // Alive and not a zombie: the watchdog and the guard are children of this worker until they exit.
 const { pidAlive: alive } = require(join(__dirname, '..', '..', 'scripts', 'kafka', 'processAlive.js')) as { pidAlive(pid: number): boolean };
 
-/** What globalSetup would need to start a broker: a JDK and Maven. */
-function missingTool(): string | null {
-  const home = process.env.JAVA_HOME;
-  const java = home && existsSync(join(home, 'bin', 'java')) ? join(home, 'bin', 'java') : 'java';
-  for (const [cmd, args] of [
-    [java, ['-version']],
-    ['mvn', ['-v']],
-  ] as const) {
-    if (spawnSync(cmd, args, { stdio: 'ignore', timeout: 60_000 }).error) return `${cmd} not found`;
-  }
-  return null;
-}
-const missing = missingTool();
+const missing = missingBrokerTool();
 const describeIfTools = missing ? describe.skip : describe;
 
 const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -66,39 +55,7 @@ const name = (what: string): string => `ctflow-restart-${what}-${runId}`;
 const DOWN_MS = 5000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A free port picked by the kernel: not 19092, which other test runs on this machine reach for. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
-function consumeUntil(consumer: Consumer, done: (seen: EachMessagePayload[]) => boolean, timeoutMs = 30_000): Promise<EachMessagePayload[]> {
-  const seen: EachMessagePayload[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`consumer saw ${seen.length} message(s) in ${timeoutMs} ms, not enough`)), timeoutMs);
-    consumer
-      .run({
-        autoCommit: false,
-        eachMessage: async (payload) => {
-          seen.push(payload);
-          if (done(seen)) {
-            clearTimeout(timer);
-            resolve(seen);
-          }
-        },
-      })
-      .catch((err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-  });
-}
 
 /** Every message of `topic` as "partition:offset=value", read by a throwaway group. */
 async function readAll(kafka: Kafka, topic: string, count: number): Promise<string[]> {

@@ -5,11 +5,10 @@
  * cluster id), never the shared one of jest's global setup, so the file runs whenever java and
  * mvn are there.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, missingBrokerTool } from './privateBroker';
 import { mainAsync } from '../../main';
 import { committed, outputs, runConfig, startRun, terminate, untilCommitted } from './runProcess';
 
@@ -24,31 +23,9 @@ interface BrokerModule {
 }
 const broker = require(join(__dirname, '..', '..', 'scripts', 'kafka', 'broker.js')) as BrokerModule;
 
-function missingTool(): string | null {
-  const home = process.env.JAVA_HOME;
-  const java = home && existsSync(join(home, 'bin', 'java')) ? join(home, 'bin', 'java') : 'java';
-  for (const [cmd, args] of [
-    [java, ['-version']],
-    ['mvn', ['-v']],
-  ] as const) {
-    if (spawnSync(cmd, args, { stdio: 'ignore', timeout: 60_000 }).error) return `${cmd} not found`;
-  }
-  return null;
-}
 
-/** A port picked by the kernel: a halted broker's port must not be one another run reaches for. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
-const missing = missingTool();
+const missing = missingBrokerTool();
 const describeIfTools = missing ? describe.skip : describe;
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const id = `${process.pid}-${Date.now()}`;

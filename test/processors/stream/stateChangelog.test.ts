@@ -21,6 +21,7 @@ import type { PartitionProcessorOptions } from '../../../processors/stream/parti
 import { compact, META_KEY } from '../../../processors/stream/stateChangelog';
 import type { StateRecord } from '../../../processors/stream/stateChangelog';
 import { oracleArgs } from '../../../scripts/parityLib';
+import { prng as rng } from '../../../scripts/sampleTraffic';
 import { expectSameAcrossCuts, runOps, type Op } from './stateChangelogHarness';
 
 const SCENARIOS = join(__dirname, '..', '..', 'fixtures', 'scenarios');
@@ -34,17 +35,6 @@ function scenario(name: string): { ops: Op[]; sysctl: string[]; opts: Pick<Parti
   return { ops, sysctl: args.sysctl, opts: { rules: args.rules } };
 }
 
-/** A small deterministic PRNG for batch sizes and cut points (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SHORT = ['nf_conntrack_udp_timeout=1', 'nf_conntrack_icmp_timeout=1', 'nf_conntrack_tcp_timeout_syn_sent=1', 'nf_conntrack_tcp_timeout_close=1'];
 
