@@ -5,8 +5,9 @@
  *  1. Guarantee. The Kafka bench's synthetic traffic (bench/kafkaTraffic.ts) is produced once into
  *     a 4-partition topic in CTFB frame batches; then a live `ctflow run` pipeline (StreamPipeline,
  *     in this process) consumes it under a fresh group, at-least-once and exactly-once in turn, and
- *     is timed from start until the group has committed the whole topic. Packets per second, and
- *     the exactly-once / at-least-once ratio.
+ *     is timed from start until it has read the whole topic and stop() has written (and
+ *     acknowledged, or committed) every output. Packets per second, and the exactly-once /
+ *     at-least-once ratio.
  *  2. Restore. N single-packet UDP flows on N address pairs (all within the 30 s unreplied timeout,
  *     so every one is still in the table at the end) go through an exactly-once run, which leaves
  *     N live entries in the changelog. Then the partitions are taken over as a new owner does
@@ -73,13 +74,16 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
   });
   const t0 = process.hrtime.bigint();
   await pipeline.run();
+  // Read to the end, then stop(): it waits until every output is written and acknowledged (and,
+  // exactly-once, committed). at-least-once never commits past a flow still open, so the group's
+  // offsets cannot say when it is done.
   for (;;) {
-    const c = await admin.groupOffsets(group, topic);
-    if (ends.every((e) => c.get(e.partition) === e.high)) break;
-    await new Promise((r) => setTimeout(r, 50));
+    const at = pipeline.positions();
+    if (ends.every((e) => at.get(e.partition) === e.high)) break;
+    await new Promise((r) => setTimeout(r, 20));
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await pipeline.stop();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   await admin.deleteTopics([`${group}.transitions`, `${group}.flows`, `${group}.dead-letter`]);
   await probe.close();
   return seconds;
@@ -90,7 +94,7 @@ function manyFlows(flows: number): OutputMessage[][] {
   const parts: TopicFrame[][] = Array.from({ length: PARTITIONS }, () => []);
   const t0 = Date.UTC(2026, 0, 1) * 1000;
   for (let i = 0; i < flows; i++) {
-    const ip = ipv4Packet({ src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `172.16.${(i >> 8) & 255}.${i & 255}`, proto: 17, payload: udpDatagram({ sport: 1024 + (i % 60000), dport: 53, length: 40 }) });
+    const ip = ipv4Packet({ src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `172.16.${(i >> 8) & 255}.${i & 255}`, proto: 17, payload: udpDatagram({ sport: 1024 + (i % 60000), dport: 53, payload: new Uint8Array(12) }) });
     const d = decodeFrame({ frame: i, tsUs: t0, linkType: 101, data: ip, interfaceId: 0 });
     const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0;
     parts[hash % PARTITIONS].push({ tsUs: t0 + i * 20, linkType: 101, interfaceId: 0, data: ip, origLength: ip.length });
@@ -148,7 +152,9 @@ async function main(): Promise<void> {
       progress(`producing ${flows} one-packet UDP flows into ${topic}`);
       await admin.ensureTopics([{ topic, partitions: PARTITIONS, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } }]);
       const parts = manyFlows(flows);
-      for (let p = 0; p < PARTITIONS; p++) for (let i = 0; i < parts[p].length; i += 32) await producer.send(parts[p].slice(i, i + 32).map((m) => ({ ...m, topic, partition: p })));
+      // A producer of its own: one whose metadata predates the topic was refused by the broker here.
+      const flowProducer = await conn.producer();
+      for (let p = 0; p < PARTITIONS; p++) for (let i = 0; i < parts[p].length; i += 32) await flowProducer.send(parts[p].slice(i, i + 32).map((m) => ({ ...m, topic, partition: p })));
       progress('  an exactly-once run leaves them all in the changelog');
       const filled = await consumeAll(brokers, topic, group, 'exactly-once');
       progress(`  (${filled.toFixed(1)} s)`);
