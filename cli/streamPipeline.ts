@@ -13,7 +13,7 @@
  * the oldest open flow's first packet (CommitPoint), so a restart rebuilds the open flows by
  * reading again and may write some outputs twice. Exactly-once (cli/stateStore.ts) commits each
  * partition's outputs, state changelog and next offset in one transaction, and a partition's new
- * owner restores the state from the changelog: nothing is read twice or written twice.
+ * owner restores the state from the changelog: no output is lost or written twice.
  */
 import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
@@ -205,7 +205,8 @@ export class StreamPipeline {
       verdicts: await count(this.o.outputs.verdicts),
       deadLetter: await count(this.o.outputs.deadLetter),
     });
-    this.producer = await this.conn.producer();
+    // exactly-once writes through the StateStore's transactional producers only.
+    if (!this.store) this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
     this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes });
     this.consumer.onAssign((assignment) => {
