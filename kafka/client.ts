@@ -432,9 +432,15 @@ export class KafkaConnection {
     return new TopicAdmin(a, this.settings);
   }
 
+  /**
+   * Idempotent by default: when one partition of a produce request fails, kafkajs retries the whole
+   * request, and without producer ids and sequence numbers the broker would append the other
+   * partitions' messages a second time (seen on fresh topics). ctflow sends one request at a time.
+   */
   async producer(opts: { idempotent?: boolean } = {}): Promise<OutputProducer> {
+    const idempotent = opts.idempotent ?? true;
     // ctflow names the partition of every message itself; the partitioner only matters for keyed sends without one.
-    const p = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: opts.idempotent ?? false, allowAutoTopicCreation: false, maxInFlightRequests: opts.idempotent ? 1 : undefined });
+    const p = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent, allowAutoTopicCreation: false, maxInFlightRequests: idempotent ? 1 : undefined });
     try {
       await p.connect();
     } catch (err) {
