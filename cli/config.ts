@@ -145,8 +145,14 @@ export const configSchema = z.strictObject({
        * restores its state from `<group>-state-changelog`.
        */
       guarantee: z.enum(['at-least-once', 'exactly-once']).default('at-least-once'),
+      /**
+       * The consumer group's session timeout: how long the group waits for a member that stopped
+       * heartbeating (a crash, a broker outage) before its partitions move. Brokers accept 6 s to
+       * 300 s by default (group.min/max.session.timeout.ms).
+       */
+      sessionTimeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
     })
-    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once' }),
+    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000 }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */
   zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });

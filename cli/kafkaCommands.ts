@@ -329,6 +329,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     groupId: group,
     maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
     fetchMaxBytes: cfg.pipeline.fetchMaxBytes,
+    sessionTimeoutMs: cfg.pipeline.sessionTimeoutMs,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,
     guarantee: o.guarantee ?? cfg.pipeline.guarantee,

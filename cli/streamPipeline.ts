@@ -52,6 +52,8 @@ export interface StreamOptions {
   maxInFlightBatches?: number;
   /** Most bytes fetched per partition per request (Kafka's max.partition.fetch.bytes; default 1 MiB). */
   fetchMaxBytes?: number;
+  /** live: the consumer group's session timeout (default 30 s). */
+  sessionTimeoutMs?: number;
   /** live: commit at most this often (ms); always on shutdown. */
   commitIntervalMs?: number;
   /** live: a partition with no input for this long advances its clock with wall time. */
@@ -208,7 +210,7 @@ export class StreamPipeline {
     // exactly-once writes through the StateStore's transactional producers only.
     if (!this.store) this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
-    this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes });
+    this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes, sessionTimeoutMs: this.o.sessionTimeoutMs });
     this.consumer.onAssign((assignment) => {
       if (this.o.mode !== 'live') return;
       this.generation++; // kafkajs restarts from the committed offsets: fresh engines

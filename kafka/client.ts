@@ -462,7 +462,8 @@ export class KafkaConnection {
     return new TransactionalProducer(p, this.settings, transactionalId);
   }
 
-  async consumer(groupId: string, opts: { maxBytesPerPartition?: number } = {}): Promise<GroupConsumer> {
+  async consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): Promise<GroupConsumer> {
+    const sessionTimeout = opts.sessionTimeoutMs ?? 30000;
     const c = this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
@@ -470,8 +471,9 @@ export class KafkaConnection {
       // kafkajs sleeps this long when every assigned partition is paused, and resume() does not
       // wake it; its 5 s default turned each backpressure pause into a 5 s stall.
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30000,
-      heartbeatInterval: 3000,
+      sessionTimeout,
+      // A third of the session or less, as Kafka advises, so one lost heartbeat is not an eviction.
+      heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),
     });
     try {
       await c.connect();

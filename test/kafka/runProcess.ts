@@ -111,6 +111,7 @@ export function runConfig(dir: string, input: string, group: string): RunConfig 
       '  idleMs: 3600000',
       '  fetchMaxBytes: 4096', // small batches: many transactions, so a kill lands between and inside them, and the stream lasts
       '  maxInFlightBatches: 4',
+      '  sessionTimeoutMs: 10000', // a SIGKILLed member holds its partitions this long: shorter than the default 30 s
       '',
     ].join('\n'),
   );
