@@ -292,7 +292,7 @@ export interface TransactionOffsets {
 export class TransactionalProducer {
   private fenced = false;
 
-  constructor(private readonly producer: Producer, private readonly s: KafkaSettings, readonly transactionalId: string) {}
+  constructor(private readonly producer: Producer, private readonly s: KafkaSettings, readonly transactionalId: string, private readonly onDisconnect: () => void) {}
 
   /** Registers the id with the transaction coordinator (fencing older holders) before anything is read. */
   async fence(): Promise<void> {
@@ -329,6 +329,7 @@ export class TransactionalProducer {
   }
 
   async disconnect(): Promise<void> {
+    this.onDisconnect();
     await this.producer.disconnect().catch(() => undefined);
   }
 }
@@ -345,7 +346,7 @@ export interface GroupRun {
 
 /** A consumer group member. ctflow commits offsets itself, only after the outputs are acknowledged. */
 export class GroupConsumer {
-  constructor(private readonly consumer: Consumer, private readonly s: KafkaSettings) {}
+  constructor(private readonly consumer: Consumer, private readonly s: KafkaSettings, private readonly onDisconnect: () => void = () => undefined) {}
 
   async run(r: GroupRun): Promise<void> {
     try {
@@ -408,6 +409,7 @@ export class GroupConsumer {
   }
 
   async disconnect(): Promise<void> {
+    this.onDisconnect();
     await this.consumer.disconnect();
   }
 }
@@ -459,7 +461,7 @@ export class KafkaConnection {
       throw explain(this.settings, `cannot connect transactional producer '${transactionalId}'`, err);
     }
     this.toClose.push(p);
-    return new TransactionalProducer(p, this.settings, transactionalId);
+    return new TransactionalProducer(p, this.settings, transactionalId, () => this.forget(p));
   }
 
   async consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): Promise<GroupConsumer> {
@@ -481,7 +483,13 @@ export class KafkaConnection {
       throw explain(this.settings, `cannot connect consumer group '${groupId}'`, err);
     }
     this.toClose.push(c);
-    return new GroupConsumer(c, this.settings);
+    return new GroupConsumer(c, this.settings, () => this.forget(c));
+  }
+
+  /** A client disconnected by its owner (throwaway readers, producers of partitions taken over again) is not kept for close(). */
+  private forget(client: { disconnect(): Promise<void> }): void {
+    const at = this.toClose.indexOf(client);
+    if (at >= 0) this.toClose.splice(at, 1);
   }
 
   async close(): Promise<void> {
