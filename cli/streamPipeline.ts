@@ -293,7 +293,11 @@ export class StreamPipeline {
   /** Installs restored engines and moves the consumer to where each one's state ends. */
   private async adopt(restored: RestoredPartition[], generation: number): Promise<void> {
     const mine = new Set(restored.map((r) => r.partition));
-    for (const p of [...this.parts.keys()]) if (!mine.has(p)) this.parts.delete(p);
+    for (const p of [...this.parts.keys()]) {
+      if (mine.has(p)) continue;
+      this.parts.delete(p);
+      this.o.observer?.table(p, undefined); // revoked: another member's table now
+    }
     const committed = restored.some((r) => !r.position) ? await this.admin!.groupOffsets(this.groupId, this.o.inputTopic) : undefined;
     const low = restored.some((r) => !r.position) ? new Map((await this.admin!.offsets(this.o.inputTopic)).map((o) => [o.partition, o.low])) : undefined;
     if (generation !== this.generation) return;
