@@ -74,6 +74,11 @@ export class StateStore {
       this.producers.set(p, producer);
     }));
     const offsets = new Map((await this.admin.offsets(this.changelogTopic)).map((o) => [o.partition, o]));
+    for (const p of partitions) {
+      // Right after a broker restart a partition's offsets may not be known yet: read nothing then, and try again.
+      const o = offsets.get(p);
+      if (!o || BigInt(o.low) < 0n || BigInt(o.high) < BigInt(o.low)) throw new Error(`offsets of ${this.changelogTopic} partition ${p} are not available yet (${o ? `${o.low}..${o.high}` : 'none'})`);
+    }
     const result = new Map<number, RestoredPartition>(partitions.map((p) => [p, { partition: p, records: new Map(), changelogMessages: 0, ms: 0 }]));
     const ranges = partitions.map((p) => ({ partition: p, start: BigInt(offsets.get(p)?.low ?? '0'), end: BigInt(offsets.get(p)?.high ?? '0') }));
     await readOffsetRanges(this.conn, this.changelogTopic, ranges, (m) => {

@@ -278,7 +278,8 @@ export class StreamPipeline {
         try {
           const restored = await this.store!.restore(partitions);
           if (generation !== this.generation) return;
-          await this.adopt(restored, generation);
+          // About 45 s of retries before a changelog behind the group's commits is taken as it is.
+          await this.adopt(restored, generation, attempt >= 8);
           return;
         } catch (err) {
           if (generation !== this.generation || this.stopping) return;
@@ -290,21 +291,34 @@ export class StreamPipeline {
     this.restoring = { generation, done };
   }
 
-  /** Installs restored engines and moves the consumer to where each one's state ends. */
-  private async adopt(restored: RestoredPartition[], generation: number): Promise<void> {
+  /**
+   * Installs restored engines and moves the consumer to where each one's state ends. The group's
+   * committed offset is a floor: every commit came in the transaction that wrote the changelog up
+   * to it, so a changelog read that ends before it missed records not yet visible (transaction
+   * markers still being written after a broker restart) and is read again. Only a group that
+   * committed without a changelog (it ran at-least-once before) is taken as it is, after retries.
+   */
+  private async adopt(restored: RestoredPartition[], generation: number, acceptBehind: boolean): Promise<void> {
+    const committed = await this.admin!.groupOffsets(this.groupId, this.o.inputTopic);
+    for (const r of restored) {
+      const c = BigInt(committed.get(r.partition) ?? '-1');
+      if (c < 0n || (r.position && BigInt(r.position.nextOffset) >= c)) continue;
+      const what = `partition ${r.partition}: the changelog ends at ${r.position ? `offset ${r.position.nextOffset}` : 'no position'}, before the group's committed offset ${c}`;
+      if (!acceptBehind) throw new Error(`${what}; reading it again`);
+      this.o.log?.('warn', `${what}: taken as it is (a group that ran at-least-once before?)`);
+    }
     const mine = new Set(restored.map((r) => r.partition));
     for (const p of [...this.parts.keys()]) {
       if (mine.has(p)) continue;
       this.parts.delete(p);
       this.o.observer?.table(p, undefined); // revoked: another member's table now
     }
-    const committed = restored.some((r) => !r.position) ? await this.admin!.groupOffsets(this.groupId, this.o.inputTopic) : undefined;
     const low = restored.some((r) => !r.position) ? new Map((await this.admin!.offsets(this.o.inputTopic)).map((o) => [o.partition, o.low])) : undefined;
     if (generation !== this.generation) return;
     for (const r of restored) {
       const s = this.newState(0n, undefined, r);
       // Without a changelog yet, from the group's committed offset (left by an at-least-once run, say), else the start.
-      const fromGroup = committed?.get(r.partition);
+      const fromGroup = committed.get(r.partition);
       s.nextOffset = r.position?.nextOffset ?? (fromGroup !== undefined && BigInt(fromGroup) >= 0n ? fromGroup : low?.get(r.partition) ?? '0');
       this.parts.set(r.partition, s);
       this.o.observer?.table(r.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
@@ -381,7 +395,11 @@ export class StreamPipeline {
   /** kafkajs hands a batch over; it goes into the RxJS chain, and the consumer pauses if too much is in flight. */
   private async onBatch(b: InputBatch): Promise<void> {
     if (this.failed) throw this.failed;
-    if (this.store) await this.restored(b);
+    if (this.store) {
+      await this.restored(b);
+      // The restore moved the partition to where its state ends: a batch fetched from before that is dropped (kafkajs fetches again).
+      if (b.isStale()) return;
+    }
     if (this.o.mode === 'replay' && this.o.speed) {
       await this.paced(b);
       return;

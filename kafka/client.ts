@@ -55,6 +55,8 @@ export interface InputBatch {
   highWatermark: string;
   /** Tells the group this member is alive (call during long waits, such as a paced replay). */
   heartbeat(): Promise<void>;
+  /** True once a seek of its partition is pending: the batch was fetched from a position given up. */
+  isStale(): boolean;
 }
 
 export interface OutputMessage {
@@ -199,9 +201,24 @@ export class TopicAdmin {
     return new Map(r.map((p) => [p.partition, p.offset]));
   }
 
+  /**
+   * The group's committed offsets. kafkajs's admin does not retry while the group's coordinator is
+   * loading or moving (right after a broker restart): retried here for up to 30 s.
+   */
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
-    const r = await this.admin.fetchOffsets({ groupId, topics: [topic] });
-    return new Map(r[0].partitions.map((p) => [p.partition, p.offset]));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const r = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+        return new Map(r[0].partitions.map((p) => [p.partition, p.offset]));
+      } catch (err) {
+        // kafkajs marks GROUP_LOAD_IN_PROGRESS, GROUP_COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR_FOR_GROUP retriable.
+        if ((err as { retriable?: boolean }).retriable !== true || Date.now() > deadline) {
+          throw explain(this.s, `cannot read the offsets of group '${groupId}'`, err);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   async deleteGroup(groupId: string): Promise<void> {
@@ -358,7 +375,7 @@ export class GroupConsumer {
         eachBatch: async ({ batch, isStale, heartbeat, resolveOffset }) => {
           if (isStale() || batch.messages.length === 0) return;
           const messages = batch.messages.map((m) => toInput(batch.topic, batch.partition, m));
-          await r.onBatch({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat });
+          await r.onBatch({ topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark, heartbeat, isStale });
           // Moves kafkajs's fetch position on; what is committed is decided by ctflow, not here.
           resolveOffset(batch.lastOffset());
           await heartbeat();

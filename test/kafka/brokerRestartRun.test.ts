@@ -65,6 +65,7 @@ describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? 
     expect(atResume.done).toBeLessThan(atResume.total); // the outage came mid-stream
     await untilCommitted(brokers, hit.group, input, 300_000);
     expect(await terminate(p)).toBe(0);
+    if (process.env.CTFLOW_TEST_DEBUG) console.log(p.err());
     // It noticed: a transaction failed or the consumer rejoined, and the partitions were restored again.
     expect((p.err().match(/partition \d+: restored/g) ?? []).length).toBeGreaterThan(3);
 
