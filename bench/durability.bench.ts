@@ -19,15 +19,13 @@
  * default 300000), --cases guarantee,restore, --json.
  */
 import { KafkaConnection } from '../kafka/client';
-import type { OutputMessage } from '../kafka/client';
 import { StreamPipeline } from '../cli/streamPipeline';
 import { StateStore } from '../cli/stateStore';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { makeSysctl } from '../processors/conntrack/sysctl';
-import { benchCapture, sendInRounds, topicMessages } from './kafkaTraffic';
+import { benchCapture, sendInRounds, topicMessages, TopicCutter } from './kafkaTraffic';
+import type { TopicMessage } from './kafkaTraffic';
 import { ipv4Packet, udpDatagram } from '../ingest/capture/frameBuilders';
-import { encodeFrameBatch } from '../ingest/kafka/capturedTraffic';
-import type { TopicFrame } from '../ingest/kafka/capturedTraffic';
 import { flowKeyHash } from '../ingest/kafka/partitionKey';
 import { decodeFrame } from '../ingest/decode/index';
 import { join } from 'node:path';
@@ -90,23 +88,16 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
 }
 
 /** `flows` UDP packets, each its own flow, 20 µs apart, cut into frame batches per partition as `ctflow produce` does. */
-function manyFlows(flows: number): OutputMessage[][] {
-  const parts: TopicFrame[][] = Array.from({ length: PARTITIONS }, () => []);
+function manyFlows(flows: number): TopicMessage[][] {
+  const cutter = new TopicCutter(PARTITIONS, false);
   const t0 = Date.UTC(2026, 0, 1) * 1000;
   for (let i = 0; i < flows; i++) {
     const ip = ipv4Packet({ src: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `172.16.${(i >> 8) & 255}.${i & 255}`, proto: 17, payload: udpDatagram({ sport: 1024 + (i % 60000), dport: 53, payload: new Uint8Array(12) }) });
-    const d = decodeFrame({ frame: i, tsUs: t0, linkType: 101, data: ip, interfaceId: 0 });
-    const hash = d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0;
-    parts[hash % PARTITIONS].push({ tsUs: t0 + i * 20, linkType: 101, interfaceId: 0, data: ip, origLength: ip.length });
+    const frame = { frame: i, tsUs: t0 + i * 20, linkType: 101, interfaceId: 0, data: ip, origLength: ip.length };
+    const d = decodeFrame(frame);
+    cutter.add(frame, d.kind === 'ip' ? flowKeyHash(d.packet.ip) : 0);
   }
-  return parts.map((frames) => {
-    const out: OutputMessage[] = [];
-    for (let i = 0; i < frames.length; i += 1024) {
-      const batch = frames.slice(i, i + 1024);
-      out.push({ topic: '', value: encodeFrameBatch(batch), timestampMs: Math.floor(batch[0].tsUs / 1000) });
-    }
-    return out;
-  });
+  return cutter.take();
 }
 
 async function main(): Promise<void> {
@@ -153,8 +144,7 @@ async function main(): Promise<void> {
       await admin.ensureTopics([{ topic, partitions: PARTITIONS, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } }]);
       const parts = manyFlows(flows);
       // A producer of its own: one whose metadata predates the topic was refused by the broker here.
-      const flowProducer = await conn.producer();
-      for (let p = 0; p < PARTITIONS; p++) for (let i = 0; i < parts[p].length; i += 32) await flowProducer.send(parts[p].slice(i, i + 32).map((m) => ({ ...m, topic, partition: p })));
+      await sendInRounds(await conn.producer(), topic, parts);
       progress('  an exactly-once run leaves them all in the changelog');
       const filled = await consumeAll(brokers, topic, group, 'exactly-once');
       progress(`  (${filled.toFixed(1)} s)`);

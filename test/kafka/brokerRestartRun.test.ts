@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, missingBrokerTool } from './privateBroker';
 import { mainAsync } from '../../main';
-import { committed, outputs, runConfig, startRun, terminate, untilCommitted } from './runProcess';
+import { committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 
 interface BrokerHandle {
   brokers: string;
@@ -50,14 +50,11 @@ describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? 
   test('the run waits the outage out, restores its partitions and writes what an undisturbed run writes', async () => {
     const brokers = handle.brokers;
     const ref = runConfig(dir, input, `ctflow-restart-ref-${id}`);
-    const whole = startRun(ref.path, brokers);
-    await untilCommitted(brokers, ref.group, input, 240_000);
-    expect(await terminate(whole)).toBe(0);
+    await runToEnd(ref, brokers, input);
 
     const hit = runConfig(dir, input, `ctflow-restart-hit-${id}`);
     const p = startRun(hit.path, brokers);
-    const deadline = Date.now() + 120_000;
-    while ((await committed(brokers, hit.group, input)).done === 0n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await untilProgress(brokers, hit.group, input);
     handle = await broker.halt(handle);
     await new Promise((r) => setTimeout(r, 8000));
     handle = await broker.resume(handle);
@@ -69,11 +66,6 @@ describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? 
     // It noticed: a transaction failed or the consumer rejoined, and the partitions were restored again.
     expect((p.err().match(/partition \d+: restored/g) ?? []).length).toBeGreaterThan(3);
 
-    for (const kind of ['transitions', 'flows'] as const) {
-      const want = await outputs(brokers, ref.outputs[kind]);
-      const got = await outputs(brokers, hit.outputs[kind]);
-      expect(want.length).toBeGreaterThan(0);
-      expect(got).toEqual(want);
-    }
+    await expectSameOutputs(brokers, ref, hit, ['transitions', 'flows']);
   }, 900_000);
 });

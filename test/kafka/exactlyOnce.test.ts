@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokers, cliAsync, runId } from './helpers';
-import { committed, outputs, runConfig, startRun, terminate, untilCommitted } from './runProcess';
+import { committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 import type { RunConfig, RunProcess } from './runProcess';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
@@ -20,29 +20,24 @@ describeKafka('exactly-once run (real broker)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ctflow-eos-'));
 
   const config = (name: string): RunConfig => runConfig(dir, input, `ctflow-eos-${name}-${runId}`);
+  const ref = config('ref');
 
   beforeAll(async () => {
     const r = await cliAsync('produce', sample, '--topic', input, '--partitions', '3', '--batch-frames', '1', '--brokers', brokers, '--quiet');
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
-  }, 60_000);
+    // One undisturbed run is the reference for every test below.
+    await runToEnd(ref, brokers, input);
+  }, 300_000);
 
   test('SIGKILLed at random points and restarted, it writes exactly what an uninterrupted run writes', async () => {
-    // The uninterrupted run.
-    const ref = config('ref');
-    const whole = startRun(ref.path, brokers);
-    await untilCommitted(brokers, ref.group, input, 240_000);
-    expect(await terminate(whole)).toBe(0);
-
     // The interrupted one: killed three times at random moments once it has started committing.
     const cut = config('cut');
     const kills: bigint[] = [];
     const logs: string[] = [];
     for (let k = 0; k < 3; k++) {
       const p = startRun(cut.path, brokers);
-      const before = (await committed(brokers, cut.group, input)).done;
-      const deadline = Date.now() + 120_000;
-      while ((await committed(brokers, cut.group, input)).done === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      await untilProgress(brokers, cut.group, input);
       await new Promise((r) => setTimeout(r, Math.random() * 1000));
       p.child.kill('SIGKILL');
       await p.exit;
@@ -65,29 +60,13 @@ describeKafka('exactly-once run (real broker)', () => {
     const restoredEntries = logs.slice(1).map((l) => [...l.matchAll(/restored (\d+) state entries/g)].reduce((n, m) => n + Number(m[1]), 0));
     expect(restoredEntries.every((n) => n > 0)).toBe(true);
 
-    for (const kind of ['transitions', 'flows', 'deadLetter'] as const) {
-      const want = await outputs(brokers, ref.outputs[kind]);
-      const got = await outputs(brokers, cut.outputs[kind]);
-      if (kind !== 'deadLetter') expect(want.length).toBeGreaterThan(0);
-      expect(got.length).toBe(want.length);
-      expect(got).toEqual(want);
-    }
+    await expectSameOutputs(brokers, ref, cut, ['transitions', 'flows', 'deadLetter']);
   }, 900_000);
 
   test('scaled from 1 to 3 processes and back to 1 mid-stream, it writes what one process writes', async () => {
-    const ref = config('ref1');
-    const one = startRun(ref.path, brokers);
-    await untilCommitted(brokers, ref.group, input, 240_000);
-    expect(await terminate(one)).toBe(0);
-
     const scaled = config('scaled');
     const a = startRun(scaled.path, brokers);
-    const moved = async () => {
-      const before = (await committed(brokers, scaled.group, input)).done;
-      const deadline = Date.now() + 120_000;
-      while ((await committed(brokers, scaled.group, input)).done === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      return (await committed(brokers, scaled.group, input)).done;
-    };
+    const moved = () => untilProgress(brokers, scaled.group, input);
     const atJoin = await moved();
     const b = startRun(scaled.path, brokers);
     const c = startRun(scaled.path, brokers);
@@ -109,12 +88,7 @@ describeKafka('exactly-once run (real broker)', () => {
     expect(atThree).toBeLessThan(total);
     expect(restoresOfA()).toBeGreaterThan(before);
 
-    for (const kind of ['transitions', 'flows'] as const) {
-      const want = await outputs(brokers, ref.outputs[kind]);
-      const got = await outputs(brokers, scaled.outputs[kind]);
-      expect(want.length).toBeGreaterThan(0);
-      expect(got).toEqual(want);
-    }
+    await expectSameOutputs(brokers, ref, scaled, ['transitions', 'flows']);
   }, 900_000);
 });
 

@@ -84,6 +84,35 @@ export async function outputs(brokers: string, topic: string): Promise<string[][
   }
 }
 
+/** Waits until the group has committed past more input than it had (up to 2 min); resolves with how much it has now. */
+export async function untilProgress(brokers: string, group: string, topic: string): Promise<bigint> {
+  const before = (await committed(brokers, group, topic)).done;
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const now = (await committed(brokers, group, topic)).done;
+    if (now !== before) return now;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return before;
+}
+
+/** An undisturbed run over the whole input, stopped with SIGTERM once it has committed everything: the reference the others are compared with. */
+export async function runToEnd(config: RunConfig, brokers: string, topic: string): Promise<void> {
+  const p = startRun(config.path, brokers);
+  await untilCommitted(brokers, config.group, topic, 240_000);
+  if ((await terminate(p)) !== 0) throw new Error(`the reference run ${config.group} did not stop cleanly`);
+}
+
+/** Every output topic of `got` holds exactly the messages of `want`'s, partition by partition, in order. */
+export async function expectSameOutputs(brokers: string, want: RunConfig, got: RunConfig, kinds: Array<keyof RunConfig['outputs']>): Promise<void> {
+  for (const kind of kinds) {
+    const w = await outputs(brokers, want.outputs[kind]);
+    const g = await outputs(brokers, got.outputs[kind]);
+    if (kind !== 'deadLetter') expect(w.length).toBeGreaterThan(0);
+    expect(g.length).toBe(w.length);
+    expect(g).toEqual(w);
+  }
+}
+
 export interface RunConfig {
   path: string;
   group: string;
