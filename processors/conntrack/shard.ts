@@ -161,26 +161,29 @@ export class ConntrackShard implements TrackerContext {
 
   /**
    * For each packet of ips[from, to), loads the table cell its lookup will read first, then the
-   * whole record of the entry that cell names: two passes, so the cache misses of the group overlap instead of each
-   * packet waiting for its own (see ConntrackEngine.prefetch). Reads only; the returned sum means
-   * nothing, it keeps the loads from being optimised away.
+   * whole record of the entry that cell names, so the cache misses of the group overlap instead
+   * of each packet waiting for its own (see ConntrackEngine.prefetch). Three passes: hashes (no
+   * memory touched), cells, records; the last two are tight loops of independent loads. Reads
+   * only; the returned sum means nothing, it keeps the loads from being optimised away.
    */
-  prefetch(ips: ArrayLike<IpPacket>, from: number, to: number, zone: number, cells: Int32Array): number {
+  prefetch(ips: ArrayLike<IpPacket>, from: number, to: number, zone: number, indices: Int32Array, cells: Int32Array): number {
     const ports = this.prefetchPorts;
-    for (let k = from; k < to; k++) {
-      const ip = ips[k];
-      let cell = 0;
+    const n = to - from;
+    for (let k = 0; k < n; k++) {
+      const ip = ips[from + k];
+      let index = -1;
       if (tuplePorts(ip, ports)) {
         const kind = kindOf(zone, ip.proto, ip.family);
         const packed = ((ports.sport << 16) | ports.dport) >>> 0;
-        cell = ip.family === 4
-          ? this.table.homeCell(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
-          : this.table.homeCell(kind, packed, 0, 0, ip.src, ip.dst);
+        index = ip.family === 4
+          ? this.table.homeIndex(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
+          : this.table.homeIndex(kind, packed, 0, 0, ip.src, ip.dst);
       }
-      cells[k - from] = cell;
+      indices[k] = index;
     }
+    this.table.loadCells(indices, cells, n);
     let sum = 0;
-    for (let k = 0; k < to - from; k++) {
+    for (let k = 0; k < n; k++) {
       const cell = cells[k];
       if (cell > 0) sum += this.store.touch((cell - 1) >> 1);
     }

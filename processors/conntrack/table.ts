@@ -65,12 +65,19 @@ export class FlowTable {
     }
   }
 
+  /** The index of the cell a lookup of this tuple reads first, for ConntrackEngine.prefetch. */
+  homeIndex(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
+    return hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask;
+  }
+
   /**
-   * The cell a lookup of this tuple reads first (its value, without probing further): a read for
-   * ConntrackEngine.prefetch, which only wants that cache line, and the entry it names, loaded.
+   * The cells at `indices[0, n)` (home indices from homeIndex) into `cells`: a loop that does
+   * nothing but load, so the CPU keeps many of these independent misses in flight at once (a
+   * load per iteration of the hashing loop would let only two or three overlap).
    */
-  homeCell(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
-    return this.cells[hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask];
+  loadCells(indices: Int32Array, cells: Int32Array, n: number): void {
+    const table = this.cells;
+    for (let k = 0; k < n; k++) cells[k] = indices[k] < 0 ? 0 : table[indices[k]];
   }
 
   /** Adds both tuples of a slot. */
