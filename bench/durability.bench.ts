@@ -158,7 +158,7 @@ async function main(): Promise<void> {
         entries = 0;
         messages = 0;
         for (const part of restored) {
-          const proc = PartitionProcessor.restore({ sysctl: makeSysctl(), activeTimeoutUs: 1800e6, verdicts: false, trackState: true }, [...part.records].map(([key, value]) => ({ key, value })));
+          const proc = PartitionProcessor.restore({ sysctl: makeSysctl(), activeTimeoutUs: 1800e6, verdicts: false, trackState: true }, part.records);
           entries += proc.engine.count;
           messages += part.changelogMessages;
         }

@@ -34,7 +34,6 @@ import type { ZoneOf } from '../processors/zones';
 import { StateStore, changelogTopicOf, CHANGELOG_TOPIC_CONFIG } from './stateStore';
 import type { RestoredPartition } from './stateStore';
 import type { PartitionProcessorOptions } from '../processors/stream/partitionProcessor';
-import type { StateRecord } from '../processors/stream/stateChangelog';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -72,10 +71,6 @@ export interface StreamOptions {
 }
 
 /** Latest values of a compacted changelog as the processor's restore takes them. */
-function* recordsOf(records: Map<string, Uint8Array>): Generator<StateRecord> {
-  for (const [key, value] of records) yield { key, value };
-}
-
 export interface StreamCounters {
   messages: number;
   packets: number;
@@ -388,7 +383,7 @@ export class StreamPipeline {
         }
       : undefined;
     const opts: PartitionProcessorOptions = { sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged, trackState: this.exactlyOnce };
-    const proc = restored?.records.size ? PartitionProcessor.restore(opts, recordsOf(restored.records)) : new PartitionProcessor(opts);
+    const proc = restored?.records.size ? PartitionProcessor.restore(opts, restored.records) : new PartitionProcessor(opts);
     return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: restored?.position?.lastPacketUs ?? 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
   }
 

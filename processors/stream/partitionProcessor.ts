@@ -14,7 +14,7 @@ import type { PacketVerdict } from '../pipeline';
 import type { Sysctl } from '../conntrack/sysctl';
 import type { ConntrackRules } from '../conntrack/rules';
 import { StateTracker, restoreState } from './stateChangelog';
-import type { StateRecord } from './stateChangelog';
+import type { ChangelogState, StateRecord } from './stateChangelog';
 
 export interface PartitionProcessorOptions {
   sysctl: Sysctl;
@@ -106,7 +106,7 @@ export class PartitionProcessor {
    * keys whose latest value is null are absent), with the options the saved one had. It goes on
    * exactly as the saved one would have.
    */
-  static restore(opts: PartitionProcessorOptions, records: Iterable<StateRecord>): PartitionProcessor {
+  static restore(opts: PartitionProcessorOptions, records: ChangelogState): PartitionProcessor {
     const p = new PartitionProcessor(opts);
     const { parts, meta } = restoreState(p.pipeline, records);
     p.nextIndex = parts.nextIndex;

@@ -123,9 +123,16 @@ export class StateTracker {
   }
 }
 
+/**
+ * The changelog as read: records in log order, or a map already holding the latest value of each
+ * key (what a reader that compacts as it reads has; taken as is, not copied: at a million entries
+ * a second map costs seconds and hundreds of megabytes).
+ */
+export type ChangelogState = Iterable<StateRecord> | ReadonlyMap<string, Uint8Array>;
+
 /** Rebuilds `parts.pipeline` (a fresh one) in place from the latest records; returns the processor's parts and the meta bytes. */
-export function restoreState(pipeline: ConntrackPipeline, records: Iterable<StateRecord>): { parts: RestoredParts; meta: Uint8Array | null } {
-  const latest = compact(records);
+export function restoreState(pipeline: ConntrackPipeline, records: ChangelogState): { parts: RestoredParts; meta: Uint8Array | null } {
+  const latest = records instanceof Map ? (records as ReadonlyMap<string, Uint8Array>) : compact(records as Iterable<StateRecord>);
   const meta = latest.get(META_KEY) ?? null;
   if (meta === null) {
     if (latest.size > 0) throw new StateFormatError(META_KEY, `missing, but ${latest.size} other keys are present`);
