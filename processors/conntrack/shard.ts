@@ -448,6 +448,12 @@ export class ConntrackShard implements TrackerContext {
     return this.nat !== null && this.nat.indexed(slot);
   }
 
+  /** Room for `n` entries about to be restored (ConnStore and tuple hash sized once). */
+  reserveEntries(n: number): void {
+    this.store.reserve(n);
+    this.table.reserve(n);
+  }
+
   /**
    * Puts a restored entry (its record loaded into `slot`) into every structure a confirmed entry
    * is in. Called in id order, which is the order entries were confirmed in, so the creation

@@ -204,6 +204,12 @@ export class ConnStore {
     return slot;
   }
 
+  /** Makes room for `n` more entries at once (a restore knows how many it loads: one copy, not one per growth step). */
+  reserve(n: number): void {
+    const needed = this.used - this.freeList.length + n;
+    if (needed > this.capacity) this.grow(needed);
+  }
+
   /** Returns a slot to the free list (unlinking it first when it was chained). TCP state and id stay readable until reuse. */
   release(slot: number): void {
     if (this.life(slot) & LIFE_CONFIRMED) this.unlink(slot);

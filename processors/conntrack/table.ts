@@ -80,6 +80,11 @@ export class FlowTable {
     for (let k = 0; k < n; k++) cells[k] = indices[k] < 0 ? 0 : table[indices[k]];
   }
 
+  /** Sizes the table for `n` more entries now (a restore), instead of rebuilding at each doubling on the way there. */
+  reserve(n: number): void {
+    if ((this.used + 2 * n) * 2 > this.cells.length) this.rebuild(this.liveCells + 2 * n);
+  }
+
   /** Adds both tuples of a slot. */
   insert(slot: number): void {
     if ((this.used + 2) * 2 > this.cells.length) this.rebuild(this.liveCells + 2);

@@ -140,22 +140,6 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
   }
   const engine = pipeline.engine;
   const shard = engine.soleShard();
-  const loaded: Array<{ entry: LoadedEntry; open?: (flow: FlowRecord) => OpenFlow; key: string }> = [];
-  for (const [key, value] of latest) {
-    if (key === META_KEY) continue;
-    const r = new ByteReader(key, value);
-    if (key[0] !== ENTRY_PREFIX || !/^c[1-9][0-9]*$/.test(key)) r.fail('unknown key');
-    const entry = readEntry(r, shard);
-    if (ENTRY_PREFIX + entry.id !== key) r.fail(`holds entry ${entry.id}`);
-    const open = r.done ? undefined : readOpenFlow(r);
-    r.end();
-    loaded.push({ entry, open, key });
-  }
-  // Id order is confirmation order: the order the shard's structures were built in (restoreEntry).
-  loaded.sort((a, b) => a.entry.id - b.entry.id);
-  const helps = linkMasters(loaded.map((l) => l.entry));
-  for (const { entry } of loaded) shard.restoreEntry(entry.slot, entry.help, entry.natIndexed);
-
   const r = new ByteReader(META_KEY, meta);
   const version = r.u8();
   if (version !== META_FORMAT) r.fail(`unknown meta format version ${version} (this build reads version ${META_FORMAT})`);
@@ -164,6 +148,42 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
   engine.restoreClock(m.clock, m.untracked);
   shard.nowUs = m.shardClock;
   Object.assign(shard.stats, m.stats);
+
+  // Id order is confirmation order: the order the shard's structures were built in (restoreEntry).
+  // Each entry is decoded and put in place in turn, so what decoding it allocates dies young
+  // instead of staying alive until the whole table is read (kept, that garbage made most of a
+  // million-entry restore's time old-generation collections).
+  const ids: Array<{ id: number; value: Uint8Array; key: string }> = [];
+  for (const [key, value] of latest) {
+    if (key === META_KEY) continue;
+    if (key[0] !== ENTRY_PREFIX || !/^c[1-9][0-9]*$/.test(key)) new ByteReader(key, value).fail('unknown key');
+    ids.push({ id: Number(key.slice(1)), value, key });
+  }
+  ids.sort((x, y) => x.id - y.id);
+  shard.reserveEntries(ids.length);
+  const open: Array<[number, OpenFlow]> = [];
+  // Entries with helper data wait until every entry is loaded: their master pointers are linked
+  // first, and their snapshots show the helper.
+  const withHelp: Array<{ entry: LoadedEntry; toOpen?: (flow: FlowRecord) => OpenFlow; at: number }> = [];
+  for (const { value, key } of ids) {
+    const er = new ByteReader(key, value);
+    const entry = readEntry(er, shard);
+    if (ENTRY_PREFIX + entry.id !== key) er.fail(`holds entry ${entry.id}`);
+    const toOpen = er.done ? undefined : readOpenFlow(er);
+    er.end();
+    shard.restoreEntry(entry.slot, entry.help, entry.natIndexed);
+    if (entry.help !== undefined) {
+      withHelp.push({ entry, toOpen, at: open.length });
+      if (toOpen) open.push([entry.id, undefined as unknown as OpenFlow]); // its place, filled in below
+    } else if (toOpen) {
+      open.push([entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))]);
+    }
+  }
+  const helps = linkMasters(withHelp.map((l) => l.entry));
+  for (const { entry, toOpen, at } of withHelp) {
+    if (toOpen) open[at] = [entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))];
+  }
+
   const table = engine.expectationTable;
   if (table) {
     const list = m.expect.map((e) => {
@@ -190,12 +210,6 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
   });
   pipeline.restore({ nextOut: m.nextOut, slots: m.slots, held, pending });
 
-  const open: Array<[number, OpenFlow]> = [];
-  for (const l of loaded) {
-    if (!l.open) continue;
-    const snapshot = shard.snapshotOf(new Conn(shard.store, l.entry.slot), engine.clockUs);
-    open.push([l.entry.id, l.open(snapshot)]);
-  }
   return { parts: { open, waiting: m.waiting, nextIndex: m.nextIndex }, meta };
 }
 
