@@ -9,7 +9,7 @@ import type { FlowAccountingRecord, FlowEvent, InvalidPacket } from '../../proce
 import type { PacketVerdict } from '../../processors/pipeline';
 import { flowHash } from '../../processors/conntrack/tuple';
 import type { InputMessage, OutputMessage } from '../../kafka/client';
-import { eventJson, flowRecordJson, invalidJson, verdictJson } from '../jsonRecords';
+import { eventText, flowRecordText, invalidText, verdictText } from '../jsonRecordText';
 
 export interface OutputTopicNames {
   transitions: string;
@@ -46,7 +46,7 @@ export class OutputEncoder {
   transitions(events: readonly FlowEvent[], inputPartition: number, out: OutputMessage[]): void {
     const partition = inputPartition % this.partitions.transitions;
     for (const e of events) {
-      out.push({ topic: this.topics.transitions, key: keyOf(e), value: JSON.stringify(eventJson(e)), partition, timestampMs: Math.floor(e.tsUs / 1000) });
+      out.push({ topic: this.topics.transitions, key: keyOf(e), value: eventText(e), partition, timestampMs: Math.floor(e.tsUs / 1000) });
     }
   }
 
@@ -55,14 +55,14 @@ export class OutputEncoder {
     const partition = inputPartition % this.partitions.transitions;
     for (const r of packets) {
       const key = flowHash(r.zone, r.src, r.dst).toString(16).padStart(8, '0');
-      out.push({ topic: this.topics.transitions, key, value: JSON.stringify(invalidJson(r)), partition, timestampMs: Math.floor(r.tsUs / 1000) });
+      out.push({ topic: this.topics.transitions, key, value: invalidText(r), partition, timestampMs: Math.floor(r.tsUs / 1000) });
     }
   }
 
   flowRecords(records: readonly FlowAccountingRecord[], inputPartition: number, out: OutputMessage[]): void {
     const partition = inputPartition % this.partitions.flows;
     for (const r of records) {
-      out.push({ topic: this.topics.flows, key: keyOf(r), value: JSON.stringify(flowRecordJson(r)), partition, timestampMs: Math.floor(r.tsUs / 1000) });
+      out.push({ topic: this.topics.flows, key: keyOf(r), value: flowRecordText(r), partition, timestampMs: Math.floor(r.tsUs / 1000) });
     }
   }
 
@@ -70,7 +70,7 @@ export class OutputEncoder {
     const topic = this.topics.verdicts;
     if (!topic) return;
     const partition = inputPartition % this.partitions.verdicts;
-    for (const v of verdicts) out.push({ topic, value: JSON.stringify(verdictJson(v)), partition, timestampMs: Math.floor(v.tsUs / 1000) });
+    for (const v of verdicts) out.push({ topic, value: verdictText(v), partition, timestampMs: Math.floor(v.tsUs / 1000) });
   }
 
   /** The original bytes (the whole message, or one frame of a batch), where they came from, and why. */
