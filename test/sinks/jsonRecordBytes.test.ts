@@ -1,8 +1,10 @@
 /**
- * The direct JSON writers of the output topics give byte for byte what JSON.stringify gives for
- * the objects of jsonRecords.ts: on random records (optional fields present, absent or undefined,
- * ICMP tuples, strings that need escaping, non-finite numbers) and on every record the engine
- * makes from the scenario captures (real states, helpers, expectations, NAT, INVALID packets).
+ * The direct JSON writers of the output topics give byte for byte the UTF-8 of what
+ * JSON.stringify gives for the objects of jsonRecords.ts: on random records (optional fields
+ * present, absent or undefined, ICMP tuples, strings that need escaping or are not ASCII,
+ * non-finite and negative numbers), with chunks small enough that records move to larger ones
+ * as they grow, and on every record the engine makes from the scenario captures (real states,
+ * helpers, expectations, NAT, INVALID packets).
  */
 import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,13 +15,13 @@ import { PartitionProcessor } from '../../processors/stream/partitionProcessor';
 import type { FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket, Tuple } from '../../processors/flow';
 import type { PacketVerdict } from '../../processors/pipeline';
 import { eventJson, flowRecordJson, invalidJson, verdictJson } from '../../sinks/jsonRecords';
-import { eventText, flowRecordText, invalidText, verdictText } from '../../sinks/jsonRecordText';
-import { merged, value } from '../../sinks/jsonText';
+import { JsonBytes } from '../../sinks/jsonBytes';
+import { writeEvent, writeFlowRecord, writeInvalid, writeVerdict } from '../../sinks/jsonRecordBytes';
 
 const RUNS = { numRuns: 2000 };
 /** Any string, lone surrogates and control characters included, or a name from the real vocabulary. */
-const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.constantFrom('ESTABLISHED', 'timeout', '10.0.0.1', 'fe80::1', 'a"b\\c', '\u2028'));
-const number = fc.oneof(fc.integer({ min: -1, max: 2 ** 32 }), fc.double(), fc.constantFrom(NaN, Infinity, -0, 1e21, 5e-7));
+const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ maxLength: 40 }), fc.constantFrom('ESTABLISHED', 'timeout', '10.0.0.1', 'fe80::1', 'a"b\\c', '\u2028', 'é', '\x7f'));
+const number = fc.oneof(fc.integer({ min: -(2 ** 31) - 2, max: 2 ** 32 }), fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, -0, 1e21, 5e-7, -(2 ** 31), 2 ** 31 - 1));
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 const counters = fc.record({ packets: number, bytes: number });
 const tuple: fc.Arbitrary<Tuple> = fc.record(
@@ -47,13 +49,26 @@ const flow: fc.Arbitrary<FlowRecord> = fc.record(
 );
 const detail = maybe(fc.dictionary(text, number, { maxKeys: 3 }));
 
-const same = (got: string, want: unknown): void => expect(got).toBe(JSON.stringify(want));
+const same = (got: Buffer, want: unknown): void => expect(got.toString('utf8')).toBe(JSON.stringify(want));
+/** A writer per chunk size: the default, and one so small that most records outgrow it. */
+const writers = [new JsonBytes(), new JsonBytes(24)];
+const writer = fc.constantFrom(...writers);
 
 test('pieces: values and merged objects as JSON.stringify writes them', () => {
-  fc.assert(fc.property(fc.jsonValue(), (v) => same(value(v)!, v)), RUNS);
-  fc.assert(fc.property(fc.object(), fc.object(), (a, b) => same(merged(a, b), { ...a, ...b })), RUNS);
-  expect(value(undefined)).toBeUndefined();
-  expect(() => value(1n)).toThrow(TypeError);
+  const one = (w: JsonBytes, f: (w: JsonBytes) => void): Buffer => {
+    w.begin();
+    f(w);
+    return w.end();
+  };
+  fc.assert(fc.property(writer, fc.jsonValue(), (w, v) => same(one(w, (x) => x.value(v)), v)), RUNS);
+  fc.assert(fc.property(writer, fc.oneof(number, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), (w, n) => same(one(w, (x) => x.num(n)), n)), RUNS);
+  fc.assert(fc.property(writer, fc.object(), fc.object(), (w, a, b) => same(one(w, (x) => x.merged(a, b)), { ...a, ...b })), RUNS);
+  fc.assert(fc.property(writer, fc.anything(), (w, v) => same(one(w, (x) => x.raw('{"a":1').field('b', v).raw('}')), { a: 1, b: v })), RUNS);
+  expect(() => new JsonBytes().begin().field('x', 1n)).toThrow(TypeError);
+  // Views of one chunk stay intact as later records are written after them.
+  const w = new JsonBytes(64);
+  const views = Array.from({ length: 50 }, (_, i) => one(w, (x) => x.num(i).raw(',').str('x'.repeat(i))));
+  views.forEach((v, i) => expect(v.toString()).toBe(`${i},"${'x'.repeat(i)}"`));
 });
 
 test('transitions', () => {
@@ -69,7 +84,7 @@ test('transitions', () => {
     },
     { requiredKeys: ['type', 'tsUs', 'flow', 'protoinfo'] },
   );
-  fc.assert(fc.property(event, (e) => same(eventText(e), eventJson(e))), RUNS);
+  fc.assert(fc.property(writer, event, (w, e) => same(writeEvent(w, e), eventJson(e))), RUNS);
 });
 
 test('flow records', () => {
@@ -85,7 +100,7 @@ test('flow records', () => {
     },
     { requiredKeys: ['kind', 'flow', 'firstUs', 'lastUs', 'delta', 'tsUs'] },
   );
-  fc.assert(fc.property(record, (r) => same(flowRecordText(r), flowRecordJson(r))), RUNS);
+  fc.assert(fc.property(writer, record, (w, r) => same(writeFlowRecord(w, r), flowRecordJson(r))), RUNS);
 });
 
 test('INVALID packets and verdicts', () => {
@@ -94,12 +109,12 @@ test('INVALID packets and verdicts', () => {
     { tsUs: number, zone: number, family: fc.constantFrom(4 as const, 6 as const), proto: number, src: text, dst: text, sport: number, dport: number, flowId: maybe(number), state: maybe(text), dir, reason: maybe(text), detail, note: maybe(text) },
     { requiredKeys: ['tsUs', 'zone', 'family', 'proto', 'src', 'dst', 'sport', 'dport', 'dir'] },
   );
-  fc.assert(fc.property(invalid, (r) => same(invalidText(r), invalidJson(r))), RUNS);
+  fc.assert(fc.property(writer, invalid, (w, r) => same(writeInvalid(w, r), invalidJson(r))), RUNS);
   const verdict: fc.Arbitrary<PacketVerdict> = fc.record(
     { index: number, ctstate: fc.constantFrom('NEW' as const, 'INVALID' as const, 'UNTRACKED' as const), dir, state: maybe(text), reason: maybe(text), note: maybe(text), detail, flowId: maybe(number), frame: number, tsUs: number },
     { requiredKeys: ['index', 'ctstate', 'dir', 'frame', 'tsUs'] },
   );
-  fc.assert(fc.property(verdict, (v) => same(verdictText(v), verdictJson(v))), RUNS);
+  fc.assert(fc.property(writer, verdict, (w, v) => same(writeVerdict(w, v), verdictJson(v))), RUNS);
 });
 
 test('every record the engine makes from the scenario captures', () => {
@@ -111,10 +126,11 @@ test('every record the engine makes from the scenario captures', () => {
     proc.end();
     proc.advanceTo(Number.MAX_SAFE_INTEGER / 2);
     const o = proc.drain();
-    for (const e of o.events) same(eventText(e), eventJson(e));
-    for (const r of o.records) same(flowRecordText(r), flowRecordJson(r));
-    for (const r of o.invalid) same(invalidText(r), invalidJson(r));
-    for (const v of o.verdicts) same(verdictText(v), verdictJson(v));
+    const w = writers[0];
+    for (const e of o.events) same(writeEvent(w, e), eventJson(e));
+    for (const r of o.records) same(writeFlowRecord(w, r), flowRecordJson(r));
+    for (const r of o.invalid) same(writeInvalid(w, r), invalidJson(r));
+    for (const v of o.verdicts) same(writeVerdict(w, v), verdictJson(v));
     n += o.events.length + o.records.length + o.invalid.length + o.verdicts.length;
   }
   expect(n).toBeGreaterThan(1000);
