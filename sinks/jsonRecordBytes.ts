@@ -1,0 +1,98 @@
+/**
+ * The records of jsonRecords.ts written straight to UTF-8 JSON (jsonBytes.ts): `writeX(w, r)`
+ * gives the bytes of `JSON.stringify(xJson(r))`, same keys in the same order
+ * (test/sinks/jsonRecordBytes.test.ts checks it on random records and on the engine's). The
+ * output topics write one of these per transition and flow record. A field added to a shape in
+ * jsonRecords.ts must be added here too; the test fails until it is.
+ */
+import type { FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket } from '../processors/flow';
+import { STATUS } from '../processors/flow';
+import type { PacketVerdict } from '../processors/pipeline';
+import { protoName } from './conntrackText';
+import type { JsonBytes } from './jsonBytes';
+
+const STATUS_NAMES = Object.entries(STATUS);
+const STATUS_MASK = STATUS_NAMES.reduce((m, [, bit]) => m | bit, 0);
+/** The status array's text by its bits: a handful of combinations occur, each made once. */
+const statusCache = new Map<number, string>();
+
+function statusText(status: number): string {
+  const bits = status & STATUS_MASK;
+  let s = statusCache.get(bits);
+  if (s === undefined) {
+    s = JSON.stringify(STATUS_NAMES.filter(([, bit]) => bits & bit).map(([name]) => name));
+    statusCache.set(bits, s);
+  }
+  return s;
+}
+
+const l3 = (family: number): string => (family === 4 ? '"ipv4"' : '"ipv6"');
+
+/** `x ?? null`. */
+function orNull(w: JsonBytes, x: string | undefined): void {
+  if (x === undefined || x === null) w.raw('null');
+  else w.value(x);
+}
+
+/** flowJson's keys from `id` to `last` and its optional helper and master; `state` null when `noState`. */
+function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
+  w.raw('"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family)).raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto);
+  w.raw(',"state":');
+  orNull(w, noState ? undefined : f.state);
+  w.raw(',"timeout":').num(f.timeout).raw(',"orig":').merged(f.orig, f.counters.orig).raw(',"reply":').merged(f.reply, f.counters.reply);
+  w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').num(f.startUs / 1e6).raw(',"last":').num(f.lastUs / 1e6);
+  if (f.helper) w.raw(',"helper":').value(f.helper);
+  if (f.masterId !== undefined) w.field('master', f.masterId);
+}
+
+/** JSON.stringify(eventJson(e)). */
+export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
+  w.begin().raw('{"ts":').num(e.tsUs / 1e6).raw(',"type":').str(e.type).raw(',');
+  flowFields(w, e.flow, !e.protoinfo && e.type !== 'DESTROY');
+  if (e.reason) w.raw(',"reason":').value(e.reason);
+  if (e.packetIndex !== undefined) w.field('packet', e.packetIndex);
+  if (e.ctstate !== undefined) w.field('ctstate', e.ctstate);
+  return w.raw('}').end();
+}
+
+/** JSON.stringify(flowRecordJson(r)). */
+export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
+  const f = r.flow;
+  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
+  w.raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto).raw(',"state":');
+  orNull(w, f.state);
+  w.raw(',"status":').raw(statusText(f.status)).raw(',"orig":').merged(f.orig, r.delta.orig).raw(',"reply":').merged(f.reply, r.delta.reply);
+  w.raw(',"first":').num(r.firstUs / 1e6).raw(',"last":').num(r.lastUs / 1e6);
+  if (r.reason) w.raw(',"reason":').value(r.reason);
+  return w.raw('}').end();
+}
+
+/** JSON.stringify(invalidJson(r)). */
+export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
+  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
+  w.raw(',"proto":').str(protoName(r.proto)).raw(',"protonum":').num(r.proto).raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
+  w.raw(',"sport":').num(r.sport).raw(',"dport":').num(r.dport).raw(',"dir":');
+  if (r.dir === null) w.raw('null');
+  else w.str(r.dir);
+  w.raw(',"reason":');
+  orNull(w, r.reason);
+  if (r.flowId !== undefined) w.field('id', r.flowId);
+  if (r.state !== undefined) w.field('state', r.state);
+  if (r.detail !== undefined) w.field('detail', r.detail);
+  if (r.note !== undefined) w.field('note', r.note);
+  return w.raw('}').end();
+}
+
+/** JSON.stringify(verdictJson(v)). */
+export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
+  w.begin().raw('{"i":').num(v.index).raw(',"ctstate":').str(v.ctstate).raw(',"dir":');
+  if (v.dir === null) w.raw('null');
+  else w.str(v.dir);
+  if (v.state !== undefined) w.field('state', v.state);
+  if (v.reason !== undefined) w.field('reason', v.reason);
+  if (v.detail !== undefined) w.field('detail', v.detail);
+  if (v.note !== undefined) w.field('note', v.note);
+  w.raw(',"ts":').num(v.tsUs / 1e6).raw(',"frame":').num(v.frame);
+  if (v.flowId !== undefined) w.field('flow', v.flowId);
+  return w.raw('}').end();
+}
