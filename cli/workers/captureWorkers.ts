@@ -22,7 +22,9 @@ import type { Sysctl } from '../../processors/conntrack/sysctl';
 import type { ReadSummary } from '../../ingest/packetSource';
 import { openCapture } from '../../ingest/capture/reader';
 import type { ZoneFlags } from '../zoneOptions';
-import type { CaptureWorkerTask, EventLine, WorkerDone, WorkerMessage } from './protocol';
+import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone, WorkerMessage } from './protocol';
+import { EVENT_PLACE_FIELDS } from './protocol';
+import { LineReader } from './lineBatch';
 
 export interface WorkerRunOptions {
   sysctl: Sysctl;
@@ -62,32 +64,42 @@ function startWorker(task: CaptureWorkerTask): Worker {
   return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(entry)});`, { eval: true, workerData: task });
 }
 
+/** One worker's verdict lines not yet handed out, in index order. */
+interface VerdictQueue {
+  index: Int32Array;
+  lines: LineReader;
+  at: number;
+}
+
 /** Merges the workers' chunks into single-engine order and hands lines out as soon as they are final. */
 class OutputMerge {
   private readonly upTo: number[];
-  private readonly verdicts = new Map<number, string>();
+  /** Per worker, its chunks' verdicts waiting; each worker's come in rising index order. */
+  private readonly verdicts: VerdictQueue[][];
   private nextVerdict = 0;
   private events: EventLine[] = [];
 
   constructor(workers: number, private readonly o: WorkerRunOptions) {
     this.upTo = new Array<number>(workers).fill(0);
+    this.verdicts = Array.from({ length: workers }, () => []);
   }
 
-  add(worker: number, upTo: number, verdicts: Array<[number, string]>, events: EventLine[]): void {
-    this.upTo[worker] = upTo;
-    for (const [index, line] of verdicts) this.verdicts.set(index, line);
-    for (const e of events) this.events.push(e);
+  add(worker: number, chunk: WorkerChunk): void {
+    this.upTo[worker] = chunk.upTo;
+    if (chunk.verdictIndex.length > 0) this.verdicts[worker].push({ index: chunk.verdictIndex, lines: new LineReader(chunk.verdicts), at: 0 });
+    const places = chunk.eventPlaces;
+    if (places.length > 0) {
+      const lines = new LineReader(chunk.events);
+      for (let k = 0; k < places.length; k += EVENT_PLACE_FIELDS) {
+        this.events.push({ index: places[k], phase: places[k + 1] as 0 | 1, tsUs: places[k + 2], id: places[k + 3], line: lines.next() });
+      }
+    }
     this.release(Math.min(...this.upTo));
   }
 
   /** Everything before packet `upTo` is known from every worker: out it goes. */
   private release(upTo: number): void {
-    for (;;) {
-      const line = this.verdicts.get(this.nextVerdict);
-      if (line === undefined) break;
-      this.verdicts.delete(this.nextVerdict++);
-      this.o.onVerdictLine?.(line);
-    }
+    this.releaseVerdicts();
     if (this.events.length === 0) return;
     const ready = this.events.filter((e) => e.index < upTo);
     if (ready.length === 0) return;
@@ -97,9 +109,32 @@ class OutputMerge {
     for (const e of ready) this.o.onEventLine?.(e.line);
   }
 
+  /**
+   * Every IP packet has one verdict, from the worker that owns it, and each worker's are in index
+   * order: the next verdict is at the head of some worker's queue, or not here yet.
+   */
+  private releaseVerdicts(): void {
+    const out = this.o.onVerdictLine;
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const queue of this.verdicts) {
+        while (queue.length > 0) {
+          const q = queue[0];
+          if (q.index[q.at] !== this.nextVerdict) break;
+          const line = q.lines.next();
+          out?.(line);
+          this.nextVerdict++;
+          moved = true;
+          if (++q.at === q.index.length) queue.shift();
+        }
+      }
+    }
+  }
+
   finish(): void {
     this.release(Infinity);
-    if (this.verdicts.size > 0) throw new Error(`workers: ${this.verdicts.size} verdict(s) after a gap at packet ${this.nextVerdict}`);
+    const left = this.verdicts.reduce((n, queue) => n + queue.reduce((m, q) => m + q.index.length - q.at, 0), 0);
+    if (left > 0) throw new Error(`workers: ${left} verdict(s) after a gap at packet ${this.nextVerdict}`);
   }
 }
 
@@ -121,7 +156,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
         (w, index) =>
           new Promise<void>((resolve, reject) => {
             w.on('message', (m: WorkerMessage) => {
-              if (m.kind === 'chunk') merge.add(index, m.upTo, m.verdicts, m.events);
+              if (m.kind === 'chunk') merge.add(index, m);
               else results[index] = m;
             });
             w.once('error', reject);
