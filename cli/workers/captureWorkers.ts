@@ -1,12 +1,13 @@
 /**
- * `--workers N` for the capture commands: the engine split over N worker threads by the flow key
- * that splits shards and Kafka partitions (zone + unordered address pair), with output identical
- * to one thread's. The capture is copied once into shared memory; each worker judges its own
- * flows' packets and only moves its clock on the others' (captureWorker.ts), so timeouts and
- * expiries happen exactly where a single engine has them. This thread puts the workers' lines
- * back into single-engine order: verdicts by packet index; events by the packet at which they
- * happened, expiries of all workers first (by time, then entry id, as the engine merges its
- * shards' expiries), then the events the packet itself caused.
+ * `--workers N` for the capture commands: the engine split into N shares by the flow key that
+ * splits shards and Kafka partitions (zone + unordered address pair), with output identical to
+ * one thread's. Shares 1..N-1 run in worker threads, share 0 in this thread between merges
+ * (captureShare.ts). The capture is copied once into shared memory; each share judges its own
+ * flows' packets and only moves its clock on the others', so timeouts and expiries happen exactly
+ * where a single engine has them. This thread puts the shares' lines back into single-engine
+ * order: verdicts by packet index; events by the packet at which they happened, expiries of all
+ * shares first (by time, then entry id, as the engine merges its shards' expiries), then the
+ * events the packet itself caused.
  *
  * The table limits are the one place where threads cannot agree without talking per packet:
  * each worker holds at most ceil(nf_conntrack_max / N) entries and early-drops among its own
@@ -25,6 +26,7 @@ import type { ZoneFlags } from '../zoneOptions';
 import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone, WorkerMessage } from './protocol';
 import { EVENT_PLACE_FIELDS } from './protocol';
 import { LineReader } from './lineBatch';
+import { CaptureShare } from './captureShare';
 
 export interface WorkerRunOptions {
   sysctl: Sysctl;
@@ -147,23 +149,37 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share, nf_conntrack_expect_max: Math.ceil(o.sysctl.nf_conntrack_expect_max / o.workers) };
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
-  const workers = Array.from({ length: o.workers }, (_, worker) =>
-    startWorker({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter }),
-  );
+  const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });
+  // Shares 1..N-1 in worker threads; share 0 in this thread (see captureShare.ts).
+  const workers = Array.from({ length: o.workers - 1 }, (_, k) => startWorker(task(k + 1)));
+  let failed: Error | undefined;
+  const threads = Promise.all(
+    workers.map(
+      (w, k) =>
+        new Promise<void>((resolve, reject) => {
+          const index = k + 1;
+          w.on('message', (m: WorkerMessage) => {
+            if (m.kind === 'chunk') merge.add(index, m);
+            else results[index] = m;
+          });
+          w.once('error', reject);
+          w.once('exit', (code) => (code === 0 && results[index] ? resolve() : reject(new Error(`worker ${index} exited with code ${code}`))));
+        }),
+    ),
+  ).catch((err: Error) => {
+    failed ??= err;
+  });
   try {
-    await Promise.all(
-      workers.map(
-        (w, index) =>
-          new Promise<void>((resolve, reject) => {
-            w.on('message', (m: WorkerMessage) => {
-              if (m.kind === 'chunk') merge.add(index, m);
-              else results[index] = m;
-            });
-            w.once('error', reject);
-            w.once('exit', (code) => (code === 0 && results[index] ? resolve() : reject(new Error(`worker ${index} exited with code ${code}`))));
-          }),
-      ),
-    );
+    const own = new CaptureShare(task(0), bytes, true);
+    while (!own.done) {
+      merge.add(0, own.step());
+      // Lets the workers' chunks in (their messages are delivered between two of these steps).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (failed) throw failed;
+    }
+    results[0] = own.result();
+    await threads;
+    if (failed) throw failed;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }

@@ -24,19 +24,24 @@ export interface EncodedLines {
   strings: string[];
 }
 
-/** The worker's side: lines appended as they are formatted. */
+/**
+ * The writing side: lines appended as they are formatted. `asStrings` (lines that stay in their
+ * thread: the main thread's own share) skips the encoding.
+ */
 export class LineWriter {
   private bytes = new Uint8Array(1 << 16);
   private used = 0;
   private lengths: number[] = [];
   private strings: string[] = [];
 
+  constructor(private readonly asStrings = false) {}
+
   get count(): number {
     return this.lengths.length;
   }
 
   add(line: string): void {
-    if (!wellFormed(line)) {
+    if (this.asStrings || !wellFormed(line)) {
       this.lengths.push(-1);
       this.strings.push(line);
       return;

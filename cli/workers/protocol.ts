@@ -1,9 +1,10 @@
 /**
  * What the capture workers and the thread that starts them say to each other (cli/workers/).
- * Each worker reads the whole capture from shared memory, judges the packets whose flows it owns
- * (flowKeyOf(packet) % workers) and only ticks the clock on the others, so its tables, timeouts
- * and expiries are exactly those of its part of a single engine. It sends its output already
- * formatted, tagged with where it goes in the single-engine order.
+ * Each worker runs one share (captureShare.ts): it reads the whole capture from shared memory,
+ * judges the packets whose flows it owns (flowKeyOf(packet) % workers) and only ticks the clock on
+ * the others, so its tables, timeouts and expiries are exactly those of its part of a single
+ * engine. It sends its output already formatted, tagged with where it goes in the single-engine
+ * order. The main thread's own share (0) makes the same chunks without sending them.
  */
 import type { CtStats, FlowRecord } from '../../processors/flow';
 import type { ReadSummary } from '../../ingest/packetSource';
