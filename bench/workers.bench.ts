@@ -3,10 +3,12 @@
  * handshakes, then a data segment and its ACK per flow; WORKERS_FLOWS flows, default 200 000, so
  * 1M packets), in one thread and with 2 (and WORKERS_MAX, default the machine's cores) worker
  * threads: wall time from capture bytes to the last output line, median of BENCH_RUNS runs
- * (default 3) with the slowest and fastest, and the speed-up over one thread. The lines are
- * counted, not printed, and each run's lines are checked equal to one thread's.
+ * (default 3) with the slowest and fastest, and the speed-up over one thread; the thread counts
+ * run in turn within each round. Also the process's CPU time (all threads: what the split costs
+ * in total) and the machine's load average, since other work on it moves the wall times. The
+ * lines are counted, not printed, and each run's lines are checked equal to one thread's.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { runCapture } from '../cli/runCapture';
 import { runCaptureInWorkers } from '../cli/workers/captureWorkers';
 import { makeSysctl } from '../processors/conntrack/sysctl';
@@ -35,8 +37,9 @@ function digest(): { add(line: string): void; value(): number } {
   };
 }
 
-async function timed(kind: 'events' | 'classify', workers: number): Promise<{ seconds: number; digest: number }> {
+async function timed(kind: 'events' | 'classify', workers: number): Promise<{ seconds: number; cpu: number; digest: number }> {
   const d = digest();
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   if (workers === 1) {
     runCapture(pcap, {
@@ -47,28 +50,36 @@ async function timed(kind: 'events' | 'classify', workers: number): Promise<{ se
   } else {
     await runCaptureInWorkers(pcap, { sysctl, workers, ...(kind === 'events' ? { events: 'json' as const, onEventLine: d.add } : { onVerdictLine: d.add }) });
   }
-  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, digest: d.value() };
+  const used = process.cpuUsage(cpu);
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6, digest: d.value() };
 }
 
 async function main(): Promise<void> {
   console.log(`ctflow bench: worker threads (node ${process.version}, ${w.packets.length.toLocaleString('en-US')} packets, ${FLOWS.toLocaleString('en-US')} TCP flows, ${availableParallelism()} cores, median of ${RUNS})`);
   const counts = [...new Set([1, 2, MAX])];
   for (const kind of ['events', 'classify'] as const) {
-    let base = 0;
+    // The thread counts take turns within each round, so that a change in the machine's load
+    // (it is shared) falls on all of them rather than on one.
+    const runs = new Map(counts.map((n) => [n, [] as Array<{ seconds: number; cpu: number }>]));
+    const loads: number[] = [];
     let reference: number | undefined;
-    for (const workers of counts) {
-      const runs: number[] = [];
-      for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < RUNS; r++) {
+      for (const workers of counts) {
         const t = await timed(kind, workers);
         reference ??= t.digest;
         if (t.digest !== reference) throw new Error(`${kind} with ${workers} workers printed other lines than one thread`);
-        runs.push(t.seconds);
+        runs.get(workers)!.push(t);
+        loads.push(loadavg()[0]);
       }
-      const m = median(runs);
-      if (workers === 1) base = m;
-      const s = [...runs].sort((a, b) => a - b);
-      console.log(`${kind} --json, ${workers} thread(s): ${m.toFixed(2)} s (runs ${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}), ${Math.round(w.packets.length / m).toLocaleString('en-US')} packets/s, x${(base / m).toFixed(2)}`);
     }
+    const base = median(runs.get(1)!.map((t) => t.seconds));
+    for (const workers of counts) {
+      const s = runs.get(workers)!.map((t) => t.seconds).sort((a, b) => a - b);
+      const m = median(s);
+      const cpu = median(runs.get(workers)!.map((t) => t.cpu));
+      console.log(`${kind} --json, ${workers} thread(s): ${m.toFixed(2)} s (runs ${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}), ${Math.round(w.packets.length / m).toLocaleString('en-US')} packets/s, x${(base / m).toFixed(2)}; CPU ${cpu.toFixed(2)} s (process, all threads)`);
+    }
+    console.log(`${kind}: 1-minute load average after each run ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${availableParallelism()} cores`);
   }
 }
 

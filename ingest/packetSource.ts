@@ -42,32 +42,48 @@ export type PacketStream = Generator<CapturedPacket, ReadSummary, undefined> & {
  */
 export function readPackets(bytes: Uint8Array, opts: ReadPacketsOptions = {}): PacketStream {
   const capture = openCapture(bytes); // outside the generator, so a bad format throws here
-  const summary: ReadSummary = { frames: 0, ipPackets: 0, nonIp: 0, malformed: [] };
+  const summary = emptySummary();
 
   function* run(): Generator<CapturedPacket, ReadSummary, undefined> {
     for (const frame of capture) {
-      summary.frames++;
-      const r = decodeFrame(frame);
-      if (r.kind === 'ip') {
-        // Built field by field (same fields, same order as a spread): spreading costs far more.
-        const d = r.packet;
-        const packet: CapturedPacket = { index: summary.ipPackets++, frame: d.frame, tsUs: d.tsUs, interfaceId: d.interfaceId, ip: d.ip };
-        if (d.interfaceName !== undefined) packet.interfaceName = d.interfaceName;
-        if (d.vlan !== undefined) packet.vlan = d.vlan;
-        yield packet;
-      } else if (r.kind === 'not-ip') {
-        summary.nonIp++;
-        opts.onNonIp?.(frame, r.reason);
-      } else {
-        summary.malformed.push({ frame: frame.frame, reason: r.reason });
-        opts.onMalformed?.(frame, r.reason);
-      }
+      const packet = readFrame(frame, summary, opts);
+      if (packet) yield packet;
     }
     if (capture.problem) summary.captureProblem = capture.problem;
     return summary;
   }
 
   return Object.assign(run(), { summary });
+}
+
+export function emptySummary(): ReadSummary {
+  return { frames: 0, ipPackets: 0, nonIp: 0, malformed: [] };
+}
+
+/**
+ * One frame through the decoder, counted in `summary`: its packet, numbered, when it is an IP
+ * packet. The capture workers (cli/workers/) read frames through this too, so that the frames
+ * they decode are numbered and reported exactly as here.
+ */
+export function readFrame(frame: CaptureFrame, summary: ReadSummary, opts: ReadPacketsOptions = {}): CapturedPacket | undefined {
+  summary.frames++;
+  const r = decodeFrame(frame);
+  if (r.kind === 'ip') {
+    // Built field by field (same fields, same order as a spread): spreading costs far more.
+    const d = r.packet;
+    const packet: CapturedPacket = { index: summary.ipPackets++, frame: d.frame, tsUs: d.tsUs, interfaceId: d.interfaceId, ip: d.ip };
+    if (d.interfaceName !== undefined) packet.interfaceName = d.interfaceName;
+    if (d.vlan !== undefined) packet.vlan = d.vlan;
+    return packet;
+  }
+  if (r.kind === 'not-ip') {
+    summary.nonIp++;
+    opts.onNonIp?.(frame, r.reason);
+  } else {
+    summary.malformed.push({ frame: frame.frame, reason: r.reason });
+    opts.onMalformed?.(frame, r.reason);
+  }
+  return undefined;
 }
 
 /** Reads every packet at once; convenient for tests and small captures. */

@@ -1,13 +1,15 @@
 /**
  * What the capture workers and the thread that starts them say to each other (cli/workers/).
- * Each worker reads the whole capture from shared memory, judges the packets whose flows it owns
- * (flowKeyOf(packet) % workers) and only ticks the clock on the others, so its tables, timeouts
- * and expiries are exactly those of its part of a single engine. It sends its output already
- * formatted, tagged with where it goes in the single-engine order.
+ * Each worker runs one share (captureShare.ts): it reads the whole capture from shared memory,
+ * judges the packets whose flows it owns (flowKeyOf(packet) % workers) and only ticks the clock on
+ * the others, so its tables, timeouts and expiries are exactly those of its part of a single
+ * engine. It sends its output already formatted, tagged with where it goes in the single-engine
+ * order. The main thread's own share (0) makes the same chunks without sending them.
  */
 import type { CtStats, FlowRecord } from '../../processors/flow';
 import type { ReadSummary } from '../../ingest/packetSource';
 import type { ZoneFlags } from '../zoneOptions';
+import type { EncodedLines } from './lineBatch';
 
 export interface CaptureWorkerTask {
   /** The capture file's bytes, shared by all workers (never copied per worker). */
@@ -43,13 +45,23 @@ export interface EventLine {
   line: string;
 }
 
+/** Numbers per event in WorkerChunk.eventPlaces: index, phase, tsUs, id (EventLine without its line). */
+export const EVENT_PLACE_FIELDS = 4;
+
 /** A stretch of output: everything a worker produced while reading packets up to `upTo` (exclusive). */
 export interface WorkerChunk {
   kind: 'chunk';
   upTo: number;
-  /** Verdict lines of this worker's packets, [index, line] pairs (a held fragment's may come in a later chunk). */
-  verdicts: Array<[number, string]>;
-  events: EventLine[];
+  /**
+   * The verdicts of this worker's packets: their indices, rising (a pipeline emits verdicts in
+   * capture order; a held fragment's may come in a later chunk), and their lines. Typed arrays and
+   * bytes cross the thread (transferred), not an object per packet: see lineBatch.ts.
+   */
+  verdictIndex: Int32Array;
+  verdicts: EncodedLines;
+  /** Where each event line goes (EVENT_PLACE_FIELDS numbers each), and the lines. */
+  eventPlaces: Float64Array;
+  events: EncodedLines;
 }
 
 export interface WorkerDone {
