@@ -21,6 +21,7 @@ import { writePcap } from '../../../ingest/capture/pcapWriter';
 import { CaptureFormatError, LINKTYPE } from '../../../ingest/capture/types';
 import { decodeFrame, INTERNAL_ERROR_PREFIX, type DecodeResult } from '../../../ingest/decode/index';
 import { readPackets } from '../../../ingest/packetSource';
+import { mutatedFrames } from './mutatedFrames';
 import { IPPROTO, TCP_FLAG } from '../../../processors/packet';
 import { writePcapng } from '../helpers';
 
@@ -75,18 +76,7 @@ function expectWellFormed(r: DecodeResult, data: Uint8Array): void {
 }
 
 /** A valid frame with some bytes overwritten and possibly cut short. */
-const mutatedFrame = fc
-  .record({
-    which: fc.integer({ min: 0, max: VALID.length - 1 }),
-    edits: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-    cut: fc.option(fc.nat(), { nil: undefined }),
-  })
-  .map(({ which, edits, cut }) => {
-    const [linkType, frame] = VALID[which];
-    const data = Uint8Array.from(frame);
-    for (const [at, value] of edits) data[at % data.length] = value;
-    return { linkType, data: cut === undefined ? data : data.subarray(0, cut % (data.length + 1)) };
-  });
+const mutatedFrame = mutatedFrames(VALID);
 
 describe('decodeFrame never throws', () => {
   test('the valid frames decode as IP', () => {

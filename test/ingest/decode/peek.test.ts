@@ -14,6 +14,7 @@ import { flowKeyOf } from '../../../processors/conntrack/engine';
 import { flowHash } from '../../../processors/conntrack/tuple';
 import { IPPROTO, TCP_FLAG } from '../../../processors/packet';
 import { zoneResolver } from '../../../processors/zones';
+import { mutatedFrames } from './mutatedFrames';
 
 const LINK_TYPES = Object.values(LINKTYPE);
 
@@ -102,18 +103,7 @@ test('arbitrary bytes after a valid link header, as IPv4 or IPv6', () => {
 });
 
 test('mutations of valid frames', () => {
-  const mutated = fc
-    .record({
-      which: fc.integer({ min: 0, max: VALID.length - 1 }),
-      edits: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-      cut: fc.option(fc.nat(), { nil: undefined }),
-    })
-    .map(({ which, edits, cut }) => {
-      const [linkType, frame] = VALID[which];
-      const data = Uint8Array.from(frame);
-      for (const [at, value] of edits) data[at % data.length] = value;
-      return { linkType, data: cut === undefined ? data : data.subarray(0, cut % (data.length + 1)) };
-    });
+  const mutated = mutatedFrames(VALID);
   fc.assert(
     fc.property(mutated, place, ({ linkType, data }, p) => {
       expectAgrees(linkType, data, p.interfaceId, p.interfaceName, ZONES[p.zone]);
