@@ -29,7 +29,7 @@ export function buildProgram(io: Output): Command {
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
       .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
-      .option('--workers <n>', "classify, events, list, stats: worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
+      .option('--workers <n>', "classify, events, list, stats, replay: worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
       .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
       .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect))
       .addOption(helperOption());
@@ -87,8 +87,7 @@ export function buildProgram(io: Output): Command {
       if (o.http !== undefined || o.otlp !== undefined || otlpMetricsUrl(undefined) !== undefined) return import('./cli/replayServe').then((m) => m.replayServed(path, o, io)); // the metrics libraries load only here
       // Pacing a capture only makes sense while something watches it; unwatched, say so rather than ignore it.
       if (o.speed !== '0') throw new Error('replay: --speed paces a capture for whoever watches it: give --http or --otlp too (or replay a --topic)');
-      commands.replay(path, o, io);
-      return undefined;
+      return commands.replay(path, o, io);
     });
   program
     .command('produce <capture>')

@@ -8,11 +8,11 @@ import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { expectationJson, flowJson, formatEntry, formatEvent, formatExpectEvent, formatExpectation, formatStats } from '../sinks/conntrackText';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
-import type { FlowEvent } from '../processors/flow';
-import type { PacketVerdict } from '../processors/pipeline';
 import { loadCapture, problemLines, runCapture } from './runCapture';
 import type { RunResult } from './runCapture';
 import { whatIf } from './whatif';
+import { reasonsByCount, replayTally } from './replayTally';
+import type { ReplayTally } from './replayTally';
 import * as inWorkers from './workerCommands';
 import { workerCount } from './workerCommands';
 import { parseRuleOptions } from './rules';
@@ -37,6 +37,11 @@ export interface CommonOptions extends RuleOptions, ZoneFlags {
 export interface Output {
   out(line: string): void;
   err(line: string): void;
+}
+
+/** A command that runs its engine on one thread only says so instead of ignoring --workers. */
+export function refuseWorkers(what: string, o: { workers?: string; nat?: readonly string[] }): void {
+  if (workerCount(o.workers, o.nat) > 1) throw new Error(`${what}: --workers is not supported (one thread); give it to classify, events, list, stats or replay of a capture`);
 }
 
 export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules; zoneOf?: (p: CapturedPacket) => number } {
@@ -115,6 +120,7 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
 }
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
+  refuseWorkers('whatif', o);
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules, zoneOf);
@@ -122,35 +128,11 @@ export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: 
   else report.lines.forEach(io.out);
 }
 
-/** What a replay counts for its summary: verdicts by ctstate, INVALID reasons, events by type. */
-export interface ReplayTally {
-  counts: Record<string, number>;
-  reasons: Map<string, number>;
-  eventCounts: Record<string, number>;
-  onVerdict(v: PacketVerdict): void;
-  onEvent(e: FlowEvent): void;
-}
-
-export function replayTally(): ReplayTally {
-  const counts: Record<string, number> = { NEW: 0, ESTABLISHED: 0, RELATED: 0, INVALID: 0, UNTRACKED: 0 };
-  const reasons = new Map<string, number>();
-  const eventCounts: Record<string, number> = { NEW: 0, UPDATE: 0, DESTROY: 0 };
-  return {
-    counts,
-    reasons,
-    eventCounts,
-    onVerdict: (v) => {
-      counts[v.ctstate]++;
-      if (v.ctstate === 'INVALID' && v.reason) reasons.set(v.reason, (reasons.get(v.reason) ?? 0) + 1);
-    },
-    onEvent: (e) => eventCounts[e.type]++,
-  };
-}
-
 export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
-export function replay(path: string, o: ReplayOptions, io: Output): void {
+export function replay(path: string, o: ReplayOptions, io: Output): void | Promise<void> {
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.replay(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();
@@ -169,11 +151,24 @@ export function replay(path: string, o: ReplayOptions, io: Output): void {
   });
   bar?.stop();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  printReplaySummary(path, r, tally, seconds, sysctl, o, io);
+  printReplaySummary(path, replayOutcome(r), tally, seconds, sysctl, o, io);
+}
+
+/** What a replay's summary reports besides its tally. */
+export interface ReplayOutcome {
+  summary: RunResult['summary'];
+  packets: number;
+  count: number;
+  stats: ReturnType<RunResult['engine']['stats']>;
+  untracked: number;
+}
+
+export function replayOutcome(r: RunResult): ReplayOutcome {
+  return { summary: r.summary, packets: r.packets, count: r.engine.count, stats: r.engine.stats(), untracked: r.engine.untracked };
 }
 
 /** The replay's summary: one JSON object with --json, else a few lines for people; nothing with --quiet. */
-export function printReplaySummary(path: string, r: RunResult, tally: ReplayTally, seconds: number, sysctl: Sysctl, o: ReplayOptions, io: Output): void {
+export function printReplaySummary(path: string, r: ReplayOutcome, tally: ReplayTally, seconds: number, sysctl: Sysctl, o: ReplayOptions, io: Output): void {
   if (o.quiet) return;
   const { counts, reasons, eventCounts } = tally;
   const summary = {
@@ -183,11 +178,11 @@ export function printReplaySummary(path: string, r: RunResult, tally: ReplayTall
     nonIp: r.summary.nonIp,
     malformed: r.summary.malformed.length,
     ctstate: counts,
-    invalidReasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1])),
+    invalidReasons: Object.fromEntries(reasonsByCount(reasons)),
     events: eventCounts,
-    entriesAtEnd: r.engine.count,
-    stats: r.engine.stats(),
-    untracked: r.engine.untracked,
+    entriesAtEnd: r.count,
+    stats: r.stats,
+    untracked: r.untracked,
     seconds: Number(seconds.toFixed(3)),
   };
   if (o.json) {
@@ -196,9 +191,9 @@ export function printReplaySummary(path: string, r: RunResult, tally: ReplayTall
   }
   io.out(`replayed ${path}: ${r.summary.frames} frames, ${r.packets} IP packets in ${summary.seconds}s`);
   io.out(`  ctstate   ${Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  if (reasons.size) io.out(`  invalid   ${[...reasons].map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (reasons.size) io.out(`  invalid   ${reasonsByCount(reasons).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   io.out(`  events    ${Object.entries(eventCounts).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  io.out(`  table     ${r.engine.count} entries at the end (nf_conntrack_max=${sysctl.nf_conntrack_max})`);
+  io.out(`  table     ${r.count} entries at the end (nf_conntrack_max=${sysctl.nf_conntrack_max})`);
   if (r.summary.nonIp || r.summary.malformed.length) io.out(`  skipped   non-IP=${r.summary.nonIp} malformed=${r.summary.malformed.length}`);
   problemLines(r.summary).forEach(io.err);
 }

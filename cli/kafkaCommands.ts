@@ -15,6 +15,7 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import { formatEvent } from '../sinks/conntrackText';
 import { eventJson } from '../sinks/jsonRecords';
 import type { Output } from './commands';
+import { refuseWorkers } from './commands';
 import { kafkaSettingsOf, loadConfig, rulesOf, sysctlOf } from './config';
 import { mergeRules, parseRuleOptions } from './rules';
 import type { RuleOptions } from './rules';
@@ -211,6 +212,8 @@ function seconds(name: string, text: string | undefined, fallback: number): numb
 }
 
 export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<void> {
+  // A topic scales out by its partitions (one process per partition group), not by threads.
+  refuseWorkers('replay --topic', o as { workers?: string; nat?: string[] });
   if (o.eventsOut !== undefined && o.eventsOut !== '-') throw new CliError(`--events-out: only '-' (stdout) is supported, not '${o.eventsOut}'`);
   const sysctl = makeSysctl(o.sysctl);
   const rules = parseRuleOptions(o);

@@ -6,7 +6,8 @@
  * SIGINT or SIGTERM ends the lingering early, cleanly.
  */
 import type { Output, ReplayOptions } from './commands';
-import { printReplaySummary, replayTally, settings } from './commands';
+import { printReplaySummary, refuseWorkers, replayOutcome, settings } from './commands';
+import { replayTally } from './replayTally';
 import { runCaptureObserved } from './observedReplay';
 import { loadCapture } from './runCapture';
 import { positiveInteger, startTelemetry } from './telemetryServe';
@@ -50,6 +51,7 @@ function lingerFor(seconds: number): Promise<string> {
 }
 
 export async function replayServed(path: string, o: ReplayServeOptions, io: Output): Promise<void> {
+  refuseWorkers('replay --http/--otlp', o);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const linger = parseLinger(o.linger);
   const speed = parseSpeed(o.speed);
@@ -64,7 +66,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
     const r = await runCaptureObserved(bytes, { sysctl, shards, rules, zoneOf, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     svc.telemetry.refresh();
-    printReplaySummary(path, r, tally, seconds, sysctl, o, io);
+    printReplaySummary(path, replayOutcome(r), tally, seconds, sysctl, o, io);
     svc.setReadiness({ ready: true, status: `replayed ${path}: serving the final state` });
     if (linger > 0) {
       if (!o.quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);

@@ -16,7 +16,7 @@ import { encodeReport } from '../sinks/report/encode';
 import { reportHtml } from '../sinks/report/html';
 import { browserScript } from '../sinks/report/browserBundle';
 import type { WhatIfData } from '../sinks/report/reportData';
-import { settings } from './commands';
+import { refuseWorkers, settings } from './commands';
 import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
 import type { PacketStream, ReadSummary } from '../ingest/packetSource';
@@ -111,6 +111,7 @@ function tell(o: ReportOptions, model: ReportModel, summary: ReadSummary, size: 
 export function report(path: string | undefined, o: ReportOptions, io: Output): number {
   // A topic is read asynchronously: main.ts sends --topic to reportTopic().
   if (o.topic !== undefined) throw new Error('report(): a topic report is reportTopic()');
+  refuseWorkers('report', o);
   for (const [flag, value] of [['--brokers', o.brokers], ['--from', o.from], ['--to', o.to]] as const) {
     if (value !== undefined) throw new CliError(`report: ${flag} applies to a Kafka topic (--topic), not to a capture file`);
   }
@@ -156,6 +157,7 @@ export async function topicReportModel(o: ReportOptions & { topic: string }, io:
 /** Writes the report of a captured-traffic topic; returns the HTML's size in bytes. */
 export async function reportTopic(path: string | undefined, o: ReportOptions & { topic: string }, io: Output): Promise<number> {
   if (path !== undefined) throw new CliError('report: give a capture file or --topic, not both');
+  refuseWorkers('report', o);
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
   const started = process.hrtime.bigint();
   const { model, summary } = await topicReportModel(o, io);

@@ -1,11 +1,11 @@
 /**
  * The capture commands with `--workers N` (N > 1): the same output as with one thread, the engine
- * split over N worker threads (cli/workers/). classify, events, list and stats.
+ * split over N worker threads (cli/workers/). classify, events, list, stats and replay.
  */
 import { availableParallelism } from 'node:os';
 import { flowJson, formatEntry, formatStats } from '../sinks/conntrackText';
-import type { CommonOptions, Output } from './commands';
-import { settings } from './commands';
+import type { CommonOptions, Output, ReplayOptions } from './commands';
+import { printReplaySummary, settings } from './commands';
 import { eventSelector, flowSelector } from './filterOptions';
 import type { FilterOptionValues } from './filterOptions';
 import { loadCapture, problemLines } from './runCapture';
@@ -67,4 +67,15 @@ export async function stats(path: string, o: WorkerOptions & { json?: boolean },
   const r = await run(path, o, io, {});
   io.out(o.json ? JSON.stringify({ entries: r.count, ...r.stats, untracked: r.untracked }) : formatStats(r.stats, r.count));
   problemLines(r.summary).forEach(io.err);
+}
+
+/**
+ * replay's summary from N shares: each counts its own verdicts and events, and the counts add up
+ * to one engine's. No progress bar: the shares run ahead of any one place in the capture.
+ */
+export async function replay(path: string, o: ReplayOptions, io: Output): Promise<void> {
+  const started = process.hrtime.bigint();
+  const r = await run(path, o, io, { tally: true });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  printReplaySummary(path, r, r.tally!, seconds, settings(o).sysctl, o, io);
 }

@@ -17,6 +17,7 @@ import { eventSelector } from '../filterOptions';
 import type { CaptureWorkerTask, WorkerChunk, WorkerDone } from './protocol';
 import { LineWriter } from './lineBatch';
 import { OwnedPacketReader } from './ownedPackets';
+import { plainCounts, replayTally } from '../replayTally';
 
 /** Frames read per chunk (fewer lines held at a time measured a little cheaper than 16384). */
 export const CHUNK_FRAMES = 4096;
@@ -32,6 +33,7 @@ export class CaptureShare {
   private current = 0;
   private expectTableFull = 0;
   private finished = false;
+  private readonly tally = replayTally();
 
   /** `inThread`: the chunks stay in this thread, so lines are kept as strings (see LineWriter). */
   constructor(private readonly task: CaptureWorkerTask, bytes: Uint8Array, inThread = false) {
@@ -45,12 +47,14 @@ export class CaptureShare {
       {
         verdict: (v) => {
           if (v.reason?.endsWith('_expectation_table_full')) this.expectTableFull++;
+          if (task.tally) this.tally.onVerdict(v);
           if (task.verdicts) {
             this.verdictIndex.push(v.index);
             this.verdictLines.add(JSON.stringify(verdictJson(v)));
           }
         },
         event: (e: FlowEvent) => {
+          if (task.tally) this.tally.onEvent(e);
           if (!task.events || (selected && !selected(e))) return;
           this.eventLines.add(task.events === 'json' ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
           // An engine event caused by no packet is an expiry found while the clock moved.
@@ -97,6 +101,7 @@ export class CaptureShare {
     const summary = this.reader.summary;
     const done: WorkerDone = { kind: 'done', summary, packets: summary.ipPackets, stats: engine.stats(), untracked: engine.untracked, expectTableFull: this.expectTableFull, count: engine.count };
     if (this.task.table) done.flows = engine.list();
+    if (this.task.tally) done.tally = plainCounts(this.tally);
     return done;
   }
 }

@@ -27,6 +27,8 @@ import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone, WorkerMessa
 import { EVENT_PLACE_FIELDS } from './protocol';
 import { LineReader } from './lineBatch';
 import { CaptureShare, CHUNK_FRAMES } from './captureShare';
+import { addCounts, replayTally } from '../replayTally';
+import type { ReplayTally } from '../replayTally';
 
 export interface WorkerRunOptions {
   sysctl: Sysctl;
@@ -43,6 +45,8 @@ export interface WorkerRunOptions {
   eventFilter?: Record<string, string | boolean>;
   onEventLine?(line: string): void;
   table?: boolean;
+  /** Count verdicts, INVALID reasons and events (replay's summary): WorkerRunResult.tally. */
+  tally?: boolean;
 }
 
 export interface WorkerRunResult {
@@ -55,6 +59,8 @@ export interface WorkerRunResult {
   flows: FlowRecord[];
   /** Whether some worker reached its share of nf_conntrack_max or nf_conntrack_expect_max (see above). */
   limitReached: boolean;
+  /** The shares' counts added up, with `tally`. */
+  tally?: ReplayTally;
 }
 
 /** How many packets share 0 (this thread) may read ahead of the slowest worker. */
@@ -159,7 +165,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share, nf_conntrack_expect_max: Math.ceil(o.sysctl.nf_conntrack_expect_max / o.workers) };
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
-  const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });
+  const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, tally: o.tally ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });
   // Shares 1..N-1 in worker threads; share 0 in this thread (see captureShare.ts).
   const workers = Array.from({ length: o.workers - 1 }, (_, k) => startWorker(task(k + 1)));
   let failed: Error | undefined;
@@ -211,6 +217,11 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const stats = emptyStats();
   for (const r of results) for (const k of Object.keys(stats) as Array<keyof CtStats>) stats[k] += r.stats[k];
   const flows = results.flatMap((r) => r.flows ?? []).sort((a, b) => a.id - b.id);
+  let tally: ReplayTally | undefined;
+  if (o.tally) {
+    tally = replayTally();
+    for (const r of results) if (r.tally) addCounts(tally, r.tally);
+  }
   return {
     summary: results[0].summary,
     packets: results[0].packets,
@@ -219,5 +230,6 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
     count: results.reduce((n, r) => n + r.count, 0),
     flows,
     limitReached: stats.early_drop + stats.drop > 0 || results.some((r) => r.expectTableFull > 0),
+    tally,
   };
 }

@@ -10,6 +10,7 @@ import type { CtStats, FlowRecord } from '../../processors/flow';
 import type { ReadSummary } from '../../ingest/packetSource';
 import type { ZoneFlags } from '../zoneOptions';
 import type { EncodedLines } from './lineBatch';
+import type { ReplayCounts } from '../replayTally';
 
 export interface CaptureWorkerTask {
   /** The capture file's bytes, shared by all workers (never copied per worker). */
@@ -23,6 +24,8 @@ export interface CaptureWorkerTask {
   events?: 'text' | 'json';
   /** Whether to send the final table (list) at the end. */
   table: boolean;
+  /** Whether to count verdicts by ctstate, INVALID reasons and events by type (replay's summary). */
+  tally: boolean;
   /** The --notrack and --helper rules as given on the command line (each worker parses them itself). */
   notrack: string[];
   helper: string[];
@@ -75,6 +78,8 @@ export interface WorkerDone {
   expectTableFull: number;
   count: number;
   flows?: FlowRecord[];
+  /** This share's counts, with `tally`. */
+  tally?: ReplayCounts;
 }
 
 export type WorkerMessage = WorkerChunk | WorkerDone;

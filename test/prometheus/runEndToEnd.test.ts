@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mainAsync } from '../../main';
-import { replayTally } from '../../cli/commands';
+import { replayTally } from '../../cli/replayTally';
 import { loadCapture, runCapture } from '../../cli/runCapture';
 import type { RunResult } from '../../cli/runCapture';
 import { readAllPackets } from '../../ingest/packetSource';

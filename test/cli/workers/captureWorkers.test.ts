@@ -19,36 +19,46 @@ import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import type { Sysctl } from '../../../processors/conntrack/sysctl';
 import { formatEvent } from '../../../sinks/conntrackText';
 import { eventJson, verdictJson } from '../../../sinks/jsonRecords';
+import { reasonsByCount, replayTally } from '../../../cli/replayTally';
+import type { ReplayTally } from '../../../cli/replayTally';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 const RAW_IP = 101;
 
-/** One thread: verdict lines, event lines (text and JSON), table and counters. */
+/** replay's counts in a comparable form (reasons in their summary order). */
+const counted = (t: ReplayTally | undefined) => t && { counts: t.counts, reasons: reasonsByCount(t.reasons), events: t.eventCounts };
+
+/** One thread: verdict lines, event lines (text and JSON), table, counters and replay's counts. */
 function single(bytes: Uint8Array, sysctl: Sysctl, helper: string[] = []) {
   const verdicts: string[] = [];
   const text: string[] = [];
   const json: string[] = [];
+  const tally = replayTally();
   const r = runCapture(bytes, {
     sysctl,
     shards: 1,
     rules: parseRuleOptions({ helper }),
-    onVerdict: (v) => verdicts.push(JSON.stringify(verdictJson(v))),
+    onVerdict: (v) => {
+      verdicts.push(JSON.stringify(verdictJson(v)));
+      tally.onVerdict(v);
+    },
     onEvent: (e) => {
       text.push(formatEvent(e, { acct: sysctl.nf_conntrack_acct !== 0 }));
       json.push(JSON.stringify(eventJson(e)));
+      tally.onEvent(e);
     },
   });
-  return { verdicts, text, json, flows: r.engine.list(), stats: r.engine.stats() };
+  return { verdicts, text, json, flows: r.engine.list(), stats: r.engine.stats(), tally: counted(tally) };
 }
 
 /** In workers: verdict and JSON event lines, table and counters; with `text`, a second run for the text event lines. */
 async function inWorkers(bytes: Uint8Array, sysctl: Sysctl, workers: number, helper: string[] = [], text = false) {
   const verdicts: string[] = [];
   const json: string[] = [];
-  const r = await runCaptureInWorkers(bytes, { sysctl, workers, helper, onVerdictLine: (l) => verdicts.push(l), events: 'json', onEventLine: (l) => json.push(l), table: true });
+  const r = await runCaptureInWorkers(bytes, { sysctl, workers, helper, onVerdictLine: (l) => verdicts.push(l), events: 'json', onEventLine: (l) => json.push(l), table: true, tally: true });
   const textLines: string[] = [];
   if (text) await runCaptureInWorkers(bytes, { sysctl, workers, helper, events: 'text', onEventLine: (l) => textLines.push(l) });
-  return { verdicts, text: textLines, json, flows: r.flows, stats: r.stats, limitReached: r.limitReached };
+  return { verdicts, text: textLines, json, flows: r.flows, stats: r.stats, limitReached: r.limitReached, tally: counted(r.tally) };
 }
 
 /**
@@ -65,6 +75,7 @@ async function expectSameAsOneThread(bytes: Uint8Array, workers: number, sysctl 
   if (text) expect(many.text).toEqual(one.text);
   expect(many.flows).toEqual(one.flows);
   expect(many.stats).toEqual(one.stats);
+  expect(many.tally).toEqual(one.tally);
 }
 
 test('the sample capture: the same lines, table and counters with 2, 3 and 4 workers', async () => {
@@ -175,6 +186,25 @@ describe('the CLI', () => {
     expect(three.code).toBe(0);
     expect(three.out).toEqual(one.out);
     expect(three.out.length).toBeGreaterThan(0);
+  });
+
+  test('replay --workers 3: the same summary as one thread (the time it took aside)', async () => {
+    const one = await run('replay', sample, '--json');
+    const three = await run('replay', sample, '--json', '--workers', '3');
+    expect(one.code).toBe(0);
+    expect(three.code).toBe(0);
+    const summary = (lines: string[]) => ({ ...JSON.parse(lines[0]), seconds: 0 });
+    expect(summary(three.out)).toEqual(summary(one.out));
+    expect(summary(one.out).packets).toBeGreaterThan(0);
+    const text = await run('replay', sample, '--workers', '2');
+    expect(text.code).toBe(0);
+    expect(text.out.slice(1)).toEqual((await run('replay', sample)).out.slice(1));
+  });
+
+  test.each([['whatif', '--sysctl', 'nf_conntrack_tcp_loose=0'], ['report', '-o', '/dev/null']])('%s says it runs one thread instead of ignoring --workers', async (cmd, ...flags) => {
+    const r = await run(cmd, sample, ...flags, '--workers', '2');
+    expect(r.code).toBe(1);
+    expect(r.err.join('\n')).toMatch(new RegExp(`${cmd}: --workers is not supported`));
   });
 
   test('a bad worker count is refused by name', async () => {
