@@ -164,7 +164,7 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
   const open: Array<[number, OpenFlow]> = [];
   // Entries with helper data wait until every entry is loaded: their master pointers are linked
   // first, and their snapshots show the helper.
-  const withHelp: Array<{ entry: LoadedEntry; toOpen?: (flow: FlowRecord) => OpenFlow; at: number }> = [];
+  const withHelp: Array<{ entry: LoadedEntry; toOpen?: (flow: FlowRecord) => OpenFlow }> = [];
   for (const { value, key } of ids) {
     const er = new ByteReader(key, value);
     const entry = readEntry(er, shard);
@@ -173,16 +173,16 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
     er.end();
     shard.restoreEntry(entry.slot, entry.help, entry.natIndexed);
     if (entry.help !== undefined) {
-      withHelp.push({ entry, toOpen, at: open.length });
-      if (toOpen) open.push([entry.id, undefined as unknown as OpenFlow]); // its place, filled in below
+      withHelp.push({ entry, toOpen });
     } else if (toOpen) {
       open.push([entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))]);
     }
   }
   const helps = linkMasters(withHelp.map((l) => l.entry));
-  for (const { entry, toOpen, at } of withHelp) {
-    if (toOpen) open[at] = [entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))];
+  for (const { entry, toOpen } of withHelp) {
+    if (toOpen) open.push([entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))]);
   }
+  if (withHelp.length > 0) open.sort((a, b) => a[0] - b[0]); // back in id order, the order flows started in
 
   const table = engine.expectationTable;
   if (table) {
