@@ -24,6 +24,8 @@ import type { FilterOptionValues } from './filterOptions';
 import { captureZoneOf } from './zoneOptions';
 import type { ZoneFlags } from './zoneOptions';
 import type { CapturedPacket } from '../processors/packet';
+import type { CtStats } from '../processors/flow';
+import type { ReadSummary } from '../ingest/packetSource';
 
 export interface CommonOptions extends RuleOptions, ZoneFlags {
   sysctl: string[];
@@ -156,10 +158,10 @@ export function replay(path: string, o: ReplayOptions, io: Output): void | Promi
 
 /** What a replay's summary reports besides its tally. */
 export interface ReplayOutcome {
-  summary: RunResult['summary'];
+  summary: ReadSummary;
   packets: number;
   count: number;
-  stats: ReturnType<RunResult['engine']['stats']>;
+  stats: CtStats;
   untracked: number;
 }
 

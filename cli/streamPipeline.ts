@@ -71,7 +71,6 @@ export interface StreamOptions {
   log?(level: 'info' | 'warn' | 'error', message: string): void;
 }
 
-/** Latest values of a compacted changelog as the processor's restore takes them. */
 export interface StreamCounters {
   messages: number;
   packets: number;

@@ -92,10 +92,8 @@ export class JsonBytes {
    * undefined).
    */
   field(key: string, v: unknown): this {
-    const text = typeof v === 'object' || typeof v === 'bigint' ? JSON.stringify(v) : undefined;
-    if (text === undefined && omitted(v)) return this;
-    this.raw(`,"${key}":`);
-    return text !== undefined ? this.utf8(text) : this.value(v);
+    this.member(key, v, false);
+    return this;
   }
 
   /** A value that is not undefined. */

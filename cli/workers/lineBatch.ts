@@ -36,10 +36,6 @@ export class LineWriter {
 
   constructor(private readonly asStrings = false) {}
 
-  get count(): number {
-    return this.lengths.length;
-  }
-
   add(line: string): void {
     if (this.asStrings || !wellFormed(line)) {
       this.lengths.push(-1);

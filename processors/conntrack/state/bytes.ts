@@ -203,16 +203,11 @@ export class ByteReader {
   str(): string {
     const b = this.raw(this.uint());
     if (b.length < 64) {
+      // Short ASCII (addresses, state names) without a TextDecoder call.
       let ascii = '';
-      for (let i = 0; i < b.length; i++) {
-        if (b[i] > 0x7f) {
-          ascii = '';
-          break;
-        }
-        ascii += String.fromCharCode(b[i]);
-        if (i === b.length - 1) return ascii;
-      }
-      if (b.length === 0) return '';
+      let i = 0;
+      for (; i < b.length && b[i] <= 0x7f; i++) ascii += String.fromCharCode(b[i]);
+      if (i === b.length) return ascii;
     }
     try {
       return TEXT_DECODER.decode(b);
