@@ -101,35 +101,63 @@ function decodeIpv6(d: Uint8Array, off: number, end: number, quoted: boolean): I
     bytes: d.subarray(off, ipEnd),
   };
 
-  // Walk the extension headers the kernel's ipv6_skip_exthdr() walks; anything else (including
-  // Mobility, 135, and No Next Header, 59) is the upper-layer protocol.
-  let p = off + 40;
+  const chain = walkIpv6Chain(d, off + 40, ipEnd, claimedEnd, packet.proto);
+  packet.proto = chain.proto;
+  packet.fragment = chain.fragment;
+  // A quote may stop anywhere: keep what was read. Elsewhere the chain must be whole.
+  if (chain.end === 'truncated') return quoted ? { kind: 'ip', packet } : malformed(chain.reason!);
+  if (chain.end === 'bad') return malformed(chain.reason!);
+  if (chain.end === 'fragment') return { kind: 'ip', packet };
+  const p = chain.offset;
+  packet.l4Offset = p - off;
+  return withL4(packet, d, p, ipEnd, claimedEnd - p, quoted);
+}
+
+/** Where the IPv6 extension chain ends: at the upper layer, inside a later fragment, or broken. */
+export interface Ipv6ChainEnd {
+  end: 'upper' | 'fragment' | 'truncated' | 'bad';
+  /** The last Next Header read: the upper-layer protocol when `end` is 'upper'. */
+  proto: number;
+  /** The upper layer's offset in the frame ('upper' only). */
+  offset: number;
+  fragment: FragmentInfo | undefined;
+  /** What is wrong ('truncated' and 'bad'). */
+  reason: string | undefined;
+}
+
+/**
+ * Walks the extension headers the kernel's ipv6_skip_exthdr() walks, from `p` (just past the
+ * fixed header) with `proto` its Next Header; anything else (including Mobility, 135, and No Next
+ * Header, 59) is the upper-layer protocol. A fragment other than the first ends the walk: only
+ * the first carries the upper layer. Shared by the decoder and the capture workers' light pass
+ * (peek.ts), so the two cannot disagree on where a chain ends.
+ */
+export function walkIpv6Chain(d: Uint8Array, p: number, ipEnd: number, claimedEnd: number, proto: number): Ipv6ChainEnd {
+  let fragment: FragmentInfo | undefined;
   for (;;) {
-    const nh = packet.proto;
+    const nh = proto;
     if (nh !== EXT_HOP_BY_HOP && nh !== EXT_ROUTING && nh !== EXT_DEST_OPTS && nh !== EXT_AH && nh !== EXT_FRAGMENT) break;
     const need = nh === EXT_FRAGMENT ? 8 : 2;
     if (ipEnd - p < need) {
-      // A quote may stop anywhere: keep what was read. Elsewhere the chain must be whole.
-      if (quoted) return { kind: 'ip', packet };
-      return malformed(`truncated ipv6 extension header ${nh}: ${Math.max(0, ipEnd - p)} of ${need} bytes`);
+      const reason = `truncated ipv6 extension header ${nh}: ${Math.max(0, ipEnd - p)} of ${need} bytes`;
+      return { end: 'truncated', proto, offset: p, fragment, reason };
     }
     let extLength: number;
     if (nh === EXT_FRAGMENT) {
       const field = u16(d, p + 2);
       const frag: FragmentInfo = { id: u32(d, p + 4), offset: field & 0xfff8, moreFragments: (field & 1) !== 0 };
       // An "atomic" fragment header (offset 0, no more fragments) is no fragment (RFC 6946).
-      if (frag.offset !== 0 || frag.moreFragments) packet.fragment = frag;
+      if (frag.offset !== 0 || frag.moreFragments) fragment = frag;
       extLength = 8;
     } else {
       extLength = nh === EXT_AH ? (d[p + 1] + 2) * 4 : (d[p + 1] + 1) * 8;
     }
-    packet.proto = d[p];
+    proto = d[p];
     p += extLength;
-    if (p > claimedEnd) return malformed(`bad ipv6 extension header ${nh} length ${extLength}: beyond packet end`);
-    if (packet.fragment && packet.fragment.offset !== 0) return { kind: 'ip', packet };
+    if (p > claimedEnd) return { end: 'bad', proto, offset: p, fragment, reason: `bad ipv6 extension header ${nh} length ${extLength}: beyond packet end` };
+    if (fragment && fragment.offset !== 0) return { end: 'fragment', proto, offset: p, fragment, reason: undefined };
   }
-  packet.l4Offset = p - off;
-  return withL4(packet, d, p, ipEnd, claimedEnd - p, quoted);
+  return { end: 'upper', proto, offset: p, fragment, reason: undefined };
 }
 
 /**

@@ -18,10 +18,11 @@ import { decodeTcp } from './tcp';
 /** Decodes a quoted IP packet (ICMP error body) as far as it goes; undefined if unusable. */
 export type InnerDecoder = (d: Uint8Array, start: number, end: number) => IpPacket | undefined;
 
-const ICMP_ERROR_TYPES = new Set([3, 4, 5, 11, 12]);
+/** Error types, whose body quotes the packet they are about (exported for peek.ts). */
+export const ICMP_ERROR_TYPES: ReadonlySet<number> = new Set([3, 4, 5, 11, 12]);
 /** Echo, timestamp, information and address-mask requests/replies carry an id and sequence. */
 const ICMP_QUERY_TYPES = new Set([0, 8, 13, 14, 15, 16, 17, 18]);
-const ICMPV6_ERROR_TYPES = new Set([1, 2, 3, 4]);
+export const ICMPV6_ERROR_TYPES: ReadonlySet<number> = new Set([1, 2, 3, 4]);
 const ICMPV6_QUERY_TYPES = new Set([128, 129]);
 const SCTP_INIT = 1;
 const SCTP_INIT_ACK = 2;

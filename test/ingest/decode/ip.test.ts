@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { icmpMessage, ipv4Packet, ipv6Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
-import { ipv6Text, parseIpv6 } from '../../../ingest/decode/address';
+import { formatIpv6, ipv6Text, parseIpv6 } from '../../../ingest/decode/address';
 import { decodeIp, type IpResult } from '../../../ingest/decode/ip';
 import { IPPROTO, TCP_FLAG, type IpPacket } from '../../../processors/packet';
 
@@ -137,5 +138,29 @@ describe('IPv6 address text (inet_ntop style)', () => {
     ['FF02:0:0:0:0:0:0:FB', 'ff02::fb'],
   ])('%s → %s', (input, text) => {
     expect(ipv6Text(parseIpv6(input), 0)).toBe(text);
+  });
+
+  test('the cache of recent addresses gives the text built afresh, whatever mix of repeats and collisions', () => {
+    // A small pool of addresses (zero runs, v4 tails) met over and over at random offsets, so
+    // lookups hit, miss and evict; each answer must be the text and name the same 16 bytes.
+    // Addresses that differ in one word only, enough of them for slots to collide.
+    const word = fc.oneof(fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 0xffff }));
+    const toBytes = (ws: number[]) => Uint8Array.from(ws.flatMap((w) => [w >> 8, w & 0xff]));
+    const pool = fc
+      .tuple(fc.array(word, { minLength: 8, maxLength: 8 }), fc.nat({ max: 7 }), fc.array(word, { minLength: 1, maxLength: 300 }))
+      .map(([base, at, values]) => values.map((v) => toBytes(base.map((w, i) => (i === at ? v : w)))));
+    fc.assert(
+      fc.property(pool, fc.array(fc.nat(), { maxLength: 600 }), fc.nat({ max: 7 }), (pool, picks, pad) => {
+        for (const pick of picks) {
+          const bytes = pool[pick % pool.length];
+          const d = new Uint8Array(pad + 16);
+          d.set(bytes, pad);
+          const text = ipv6Text(d, pad);
+          expect(text).toBe(formatIpv6(d, pad));
+          expect(parseIpv6(text)).toEqual(bytes);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
