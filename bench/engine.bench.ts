@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: packets/s on one core through the engine on decoded packets (UDP and TCP, 100k
  * and 1M tracked flows; process() per packet, and with prefetch() per group of packets), the
- * same workloads from raw capture bytes (decode + engine + events; push() and pushAll()),
+ * same workloads from raw capture bytes (decode + engine + events; push(), pushAll() and the
+ * commands' CaptureRun),
  * a real capture replayed, and the memory each tracked flow costs (JS heap plus typed arrays, in
  * a fresh process per case). Each line gives the median of BENCH_RUNS runs (default 5) and the
  * slowest and fastest run: the machine is shared, so compare medians and mind the spread.
@@ -51,8 +52,9 @@ for (const flows of FLOWS) {
     }
     if (CASES.has('capture')) {
       const pcap = w.packets.pcap(1_700_000_000_000_000);
-      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline push(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, false))}`);
-      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline pushAll(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, true))}`);
+      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline push(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, 'push'))}`);
+      console.log(`raw capture bytes (pcap, Ethernet), ${what}, pipeline pushAll(): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, 'pushAll'))}`);
+      console.log(`raw capture bytes (pcap, Ethernet), ${what}, CaptureRun (the commands' loop): ${summary(captureRates(pcap, w.timedFrom, flows, RUNS, 'runCapture'))}`);
     }
   }
 }

@@ -3,6 +3,7 @@
  * (pcap reader, decoder, defragmenter, engine, events) through ConntrackPipeline. Each case is run
  * `runs` times on a fresh engine; every run reports packets per second on this one thread.
  */
+import { CaptureRun } from '../cli/runCapture';
 import { readPackets } from '../ingest/packetSource';
 import type { IpPacket } from '../processors/packet';
 import type { FlowEvent } from '../processors/flow';
@@ -50,15 +51,27 @@ export function decodedRates(w: Workload, flows: number, runs: number, group: nu
   return rates;
 }
 
+/** How captureRates feeds the packets: push() each, pushAll(), or CaptureRun as the commands do. */
+export type CaptureFeed = 'push' | 'pushAll' | 'runCapture';
+
 /**
  * Packets/s from pcap bytes to verdicts and events (nf_conntrack_events on, sinks that discard),
  * timed over the workload's timed packets only; the set-up packets go through the same pipeline
- * first. `grouped` feeds the pipeline with pushAll() (prefetching groups) instead of push() per packet.
+ * first. `feed` picks the loop: push() per packet, pushAll() (prefetching groups), or the
+ * commands' CaptureRun (cli/runCapture.ts, which reads ahead and prefetches the same way).
  */
-export function captureRates(pcap: Uint8Array, timedFrom: number, flows: number, runs: number, grouped: boolean): number[] {
+export function captureRates(pcap: Uint8Array, timedFrom: number, flows: number, runs: number, feed: CaptureFeed): number[] {
   const rates: number[] = [];
   for (let r = 0; r < runs; r++) {
     gc();
+    if (feed === 'runCapture') {
+      const run = new CaptureRun(pcap, { sysctl: makeSysctl({ nf_conntrack_max: 2 * flows }), shards: 1, onVerdict: () => undefined, onEvent: () => undefined });
+      run.step(timedFrom);
+      const start = process.hrtime.bigint();
+      run.step();
+      rates.push((run.packets - timedFrom) / seconds(start));
+      continue;
+    }
     const pipeline = new ConntrackPipeline(
       { verdict: () => undefined, event: () => undefined },
       { sysctl: makeSysctl({ nf_conntrack_max: 2 * flows }) },
@@ -66,7 +79,7 @@ export function captureRates(pcap: Uint8Array, timedFrom: number, flows: number,
     let k = 0;
     let start = process.hrtime.bigint();
     const packets = readPackets(pcap);
-    if (grouped) {
+    if (feed === 'pushAll') {
       pipeline.pushAll(startingClock(packets, timedFrom, () => (start = process.hrtime.bigint())));
       k = packets.summary.ipPackets;
     } else {

@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { readPackets } from '../ingest/packetSource';
 import type { PacketStream, ReadSummary } from '../ingest/packetSource';
 import type { FlowEvent } from '../processors/flow';
-import type { CapturedPacket } from '../processors/packet';
-import { ConntrackPipeline } from '../processors/pipeline';
+import type { CapturedPacket, IpPacket } from '../processors/packet';
+import { ConntrackPipeline, PREFETCH_GROUP } from '../processors/pipeline';
 import type { PacketVerdict } from '../processors/pipeline';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackEngine } from '../processors/conntrack/engine';
@@ -67,8 +67,22 @@ export function loadCapture(path: string): Uint8Array {
 export class CaptureRun {
   private readonly pipeline: ConntrackPipeline;
   private readonly stream: PacketStream;
-  /** Read from the capture but not yet pushed: a step stopped before it (its time was not due). */
-  private pending: CapturedPacket | undefined;
+  /**
+   * Packets read ahead of the next push, [head, count): read PREFETCH_GROUP at a time so the
+   * engine can load their table cells and entries together first (ConntrackEngine.prefetch: at
+   * a million flows each lookup is two dependent cache misses, and a group's overlap). A step
+   * may stop inside a group (its next packet is not due); the rest waits here.
+   */
+  private readonly ahead: CapturedPacket[] = [];
+  private readonly aheadIps: IpPacket[] = [];
+  /** The reader's frame count once each packet ahead had been read (see `frames`). */
+  private readonly aheadFrames = new Float64Array(PREFETCH_GROUP);
+  private head = 0;
+  private count = 0;
+  /** While reading ahead, the packets read so far in the group. */
+  private reading = 0;
+  /** Undecodable frames met while reading ahead, each before packet `before` of the group. */
+  private metMalformed: Array<{ before: number; frame: number; reason: string }> = [];
   /** The packet being pushed, and packets whose verdict is still held (fragments): onPacket only. */
   private current: CapturedPacket | undefined;
   private readonly waiting = new Map<number, CapturedPacket>();
@@ -103,7 +117,8 @@ export class CaptureRun {
       return;
     }
     try {
-      this.stream = readPackets(source, opts.onMalformed ? { onMalformed: (frame, reason) => opts.onMalformed!(frame.frame, reason) } : {});
+      // Reported when the run reaches them, not when reading ahead passes them (see reportMalformed).
+      this.stream = readPackets(source, opts.onMalformed ? { onMalformed: (frame, reason) => this.metMalformed.push({ before: this.reading, frame: frame.frame, reason }) } : {});
     } catch (err) {
       throw new CliError((err as Error).message);
     }
@@ -118,9 +133,9 @@ export class CaptureRun {
     return this.stream.summary;
   }
 
-  /** Capture frames fully processed: those read, less a packet held back for a later step. */
+  /** Capture frames fully processed: those read before the first packet still ahead. */
   get frames(): number {
-    return this.stream.summary.frames - (this.pending ? 1 : 0);
+    return this.head < this.count ? this.aheadFrames[this.head] - 1 : this.stream.summary.frames;
   }
 
   get done(): boolean {
@@ -129,8 +144,8 @@ export class CaptureRun {
 
   /** The time (µs) of the next packet to push; undefined at the end of the capture. */
   nextPacketUs(): number | undefined {
-    this.pending ??= this.read();
-    return this.pending?.tsUs;
+    if (this.head === this.count) this.readAhead();
+    return this.head < this.count ? this.ahead[this.head].tsUs : undefined;
   }
 
   /**
@@ -142,17 +157,16 @@ export class CaptureRun {
     if (this.finished) return false;
     const { onPacket, onProgress } = this.opts;
     for (let n = 0; n < max; n++) {
-      const p = this.pending ?? this.read();
-      if (!p) {
+      if (this.head === this.count && !this.readAhead()) {
+        this.reportMalformed(Infinity);
         this.pipeline.end();
         this.finished = true;
         return false;
       }
-      if (p.tsUs > untilUs) {
-        this.pending = p;
-        return true;
-      }
-      this.pending = undefined;
+      const p = this.ahead[this.head];
+      if (p.tsUs > untilUs) return true;
+      if (this.metMalformed.length) this.reportMalformed(this.head);
+      this.head++;
       if (onPacket) {
         this.current = p;
         this.pipeline.push(p);
@@ -170,9 +184,30 @@ export class CaptureRun {
     return { engine: this.pipeline.engine, summary: this.stream.summary, packets: this.packets };
   }
 
-  private read(): CapturedPacket | undefined {
-    const r = this.stream.next();
-    return r.done ? undefined : r.value;
+  /** Hands onMalformed the frames met before packet `upTo` of the group, as a run without read-ahead would have. */
+  private reportMalformed(upTo: number): void {
+    const due = this.metMalformed.filter((m) => m.before <= upTo);
+    if (due.length === 0) return;
+    this.metMalformed = this.metMalformed.filter((m) => m.before > upTo);
+    for (const m of due) this.opts.onMalformed!(m.frame, m.reason);
+  }
+
+  /** Reads the next group of packets; false at the end of the capture. */
+  private readAhead(): boolean {
+    let n = 0;
+    for (; n < PREFETCH_GROUP; n++) {
+      this.reading = n;
+      const r = this.stream.next();
+      if (r.done) break;
+      this.ahead[n] = r.value;
+      this.aheadIps[n] = r.value.ip;
+      this.aheadFrames[n] = this.stream.summary.frames;
+    }
+    this.head = 0;
+    this.count = n;
+    // The hint hashes in zone 0: with zones set, a packet elsewhere only loses its head start.
+    if (n > 1) this.pipeline.engine.prefetch(this.aheadIps, 0, n);
+    return n > 0;
   }
 }
 

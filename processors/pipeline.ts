@@ -20,8 +20,8 @@ const zoneZero = (): number => 0;
 /** The verdict slot of a packet another pipeline judges (see tick()): skipped, never emitted. */
 const FOREIGN = { index: -1, frame: -1, tsUs: 0, ctstate: 'UNTRACKED', dir: null } as PacketVerdict;
 
-/** Packets read ahead by pushAll() and prefetched together: enough for their cache misses to overlap. */
-const PREFETCH_GROUP = 16;
+/** Packets read ahead by pushAll() (and cli/runCapture.ts) and prefetched together: enough for their cache misses to overlap. */
+export const PREFETCH_GROUP = 16;
 
 export interface PacketVerdict extends Verdict {
   frame: number;
