@@ -262,6 +262,7 @@ export class StreamPipeline {
     // Checkpoints are written while this member still owns its partitions: once it leaves the
     // group their new owners fence its producers, and no checkpoint could be confirmed.
     if (this.store && !this.failed) {
+      // Nothing enters the chain any more (enqueue), so once the writer is idle no transaction is open.
       while (this.writing) await new Promise((r) => setTimeout(r, 5));
       await this.restoring?.done;
       if (!this.failed) await this.checkpoint(new Set());
@@ -464,6 +465,10 @@ export class StreamPipeline {
    * until it returns, so nothing piles up, and there is no fetch sleep to wake from on resume.
    */
   private async enqueue(b: InputBatch): Promise<void> {
+    // Stopping: a batch kafkajs fetched before the pause took effect is left unread (exactly-once
+    // commits only what it wrote; at-least-once commits before it), so that no transaction starts
+    // after the last one (a checkpoint is confirmed by one of its own).
+    if (this.stopping) return;
     this.inFlight++;
     this.work.next({ kind: 'batch', batch: b, generation: this.generation });
     const max = this.o.maxInFlightBatches ?? 16;
