@@ -160,6 +160,7 @@ async function main(): Promise<void> {
         const t0 = process.hrtime.bigint();
         const store = new StateStore(conn, admin, group, topic, local);
         const restored: RestoredPartition[] = await store.restore(all);
+        const readMs = Number(process.hrtime.bigint() - t0) / 1e6;
         let entries = 0;
         let messages = 0;
         for (const part of restored) {
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
           entries += proc.engine.count;
           messages += part.changelogMessages;
         }
-        return { store, entries, messages, fromCheckpoint: restored.filter((r) => r.checkpoint).length, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+        return { store, entries, messages, fromCheckpoint: restored.filter((r) => r.checkpoint).length, readMs, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
       };
       const stateDir = mkdtempSync(join(tmpdir(), 'ctflow-bench-state-'));
       const local = () => new StateDirectory(stateDir, group, topic);
@@ -184,6 +185,9 @@ async function main(): Promise<void> {
       let written = await checkpoint(first.store);
       const full: number[] = [];
       const fromCheckpoint: number[] = [];
+      /** The part before the engines are rebuilt: fencing, and reading the changelog (and the checkpoint). */
+      const fullRead: number[] = [];
+      const checkpointRead: number[] = [];
       const writeMs: number[] = [written.ms];
       let entries = 0;
       let messages = 0;
@@ -192,14 +196,16 @@ async function main(): Promise<void> {
         const f = await takeOver();
         await f.store.close();
         full.push(f.ms);
+        fullRead.push(f.readMs);
         entries = f.entries;
         messages = f.messages;
-        progress(`  full restore ${r + 1}: ${f.entries} entries from ${f.messages} changelog messages in ${f.ms.toFixed(0)} ms`);
+        progress(`  full restore ${r + 1}: ${f.entries} entries from ${f.messages} changelog messages in ${f.ms.toFixed(0)} ms (${f.readMs.toFixed(0)} ms of it before the rebuild)`);
         const c = await takeOver(local());
         if (c.fromCheckpoint !== PARTITIONS || c.entries !== f.entries) throw new Error(`checkpoint restore: ${c.fromCheckpoint} partitions from a checkpoint, ${c.entries} entries (full: ${f.entries})`);
         fromCheckpoint.push(c.ms);
+        checkpointRead.push(c.readMs);
         tail = c.messages;
-        progress(`  checkpoint restore ${r + 1}: ${c.entries} entries, ${c.messages} changelog messages after the checkpoint, in ${c.ms.toFixed(0)} ms`);
+        progress(`  checkpoint restore ${r + 1}: ${c.entries} entries, ${c.messages} changelog messages after the checkpoint, in ${c.ms.toFixed(0)} ms (${c.readMs.toFixed(0)} ms of it before the rebuild)`);
         written = await checkpoint(c.store);
         writeMs.push(written.ms);
         progress(`  checkpoint written: ${written.bytes} bytes in ${written.ms.toFixed(0)} ms`);
@@ -210,8 +216,9 @@ async function main(): Promise<void> {
         entries,
         changelogMessages: messages,
         ms: stats(full),
+        readMs: stats(fullRead),
         secondsPerMillionEntries: Number(((median(full) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)),
-        fromCheckpoint: { changelogMessages: tail, ms: stats(fromCheckpoint), secondsPerMillionEntries: Number(((median(fromCheckpoint) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)), checkpointBytes: written.bytes, writeMs: stats(writeMs) },
+        fromCheckpoint: { changelogMessages: tail, ms: stats(fromCheckpoint), readMs: stats(checkpointRead), secondsPerMillionEntries: Number(((median(fromCheckpoint) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)), checkpointBytes: written.bytes, writeMs: stats(writeMs) },
       };
       await admin.deleteTopics([topic, `${group}-state-changelog`]);
     }

@@ -81,15 +81,15 @@ export function encodeCheckpoint(c: Checkpoint): Buffer[] {
     used = 0;
   };
   for (const [key, value] of c.records) {
-    const k = utf8.encode(key);
-    const need = 8 + k.length + value.length;
+    // At most 3 bytes per UTF-16 unit; the key is written in place and its length put before it.
+    const need = 8 + key.length * 3 + value.length;
     if (need > CHUNK) {
       flush();
       chunk = Buffer.allocUnsafe(need);
     } else if (used + need > CHUNK) flush();
-    used = chunk.writeUInt32BE(k.length, used);
-    chunk.set(k, used);
-    used += k.length;
+    const keyBytes = chunk.write(key, used + 4, 'utf8');
+    chunk.writeUInt32BE(keyBytes, used);
+    used += 4 + keyBytes;
     used = chunk.writeUInt32BE(value.length, used);
     chunk.set(value, used);
     used += value.length;
@@ -159,12 +159,19 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   const inputTopic = str();
   const count = u32();
   const records = new Map<string, Uint8Array>();
+  // The loop of a million entries, so without the helpers' closures; every length is still checked.
+  const end = body.length;
   for (let i = 0; i < count; i++) {
-    const key = str();
-    const n = u32();
-    need(n);
-    if (records.has(key)) fail(`malformed: key '${key}' twice`);
+    if (at + 4 > end) fail(`malformed: entry ${i} runs past the entries`);
+    const k = body.readUInt32BE(at);
+    if (at + 8 + k > end) fail(`malformed: entry ${i} runs past the entries`);
+    const key = body.toString('utf8', at + 4, at + 4 + k);
+    at += 4 + k;
+    const n = body.readUInt32BE(at);
+    at += 4;
+    if (at + n > end) fail(`malformed: entry ${i} runs past the entries`);
     records.set(key, new Uint8Array(body.buffer, body.byteOffset + at, n));
+    if (records.size !== i + 1) fail(`malformed: key '${key}' twice`);
     at += n;
   }
   if (at !== body.length) fail(`malformed: ${body.length - at} bytes after the last entry`);
