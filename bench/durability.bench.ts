@@ -6,8 +6,9 @@
  *     a 4-partition topic in CTFB frame batches; then a live `ctflow run` pipeline (StreamPipeline,
  *     in this process) consumes it under a fresh group, at-least-once and exactly-once in turn, and
  *     is timed from start until it has read the whole topic and stop() has written (and
- *     acknowledged, or committed) every output. Packets per second, and the exactly-once /
- *     at-least-once ratio.
+ *     acknowledged, or committed) every output; exactly-once with a state directory, as `ctflow
+ *     run` has by default, so stop() writes the checkpoints too. Packets per second, and the
+ *     exactly-once / at-least-once ratio.
  *  2. Restore. N single-packet UDP flows on N address pairs (all within the 30 s unreplied timeout,
  *     so every one is still in the table at the end) go through an exactly-once run, which leaves
  *     N live entries in the changelog. Then the partitions are taken over as a new owner does
@@ -64,6 +65,7 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
   const probe = new KafkaConnection({ brokers, clientId: 'ctflow-bench-probe' });
   const admin = await probe.admin();
   const ends = await admin.offsets(topic);
+  const stateDir = guarantee === 'exactly-once' ? mkdtempSync(join(tmpdir(), 'ctflow-bench-state-')) : undefined;
   const pipeline = new StreamPipeline(conn, {
     kind: 'captured-traffic',
     inputTopic: topic,
@@ -73,6 +75,8 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
     mode: 'live',
     groupId: group,
     guarantee,
+    // As `ctflow run` by default: the committed state kept for a checkpoint, written at stop().
+    stateDir,
     idleMs: 3_600_000,
     log: (level, m) => level !== 'info' && progress(`  ${level}: ${m}`),
   });
@@ -88,6 +92,7 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
   }
   await pipeline.stop();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   await admin.deleteTopics([`${group}.transitions`, `${group}.flows`, `${group}.dead-letter`]);
   await probe.close();
   return seconds;

@@ -131,17 +131,22 @@ export class StateDirectory {
     mkdirSync(folder, { recursive: true });
     const tmp = join(folder, `${CHECKPOINT_FILE}.tmp-${process.pid}`);
     let bytes = 0;
-    const fd = openSync(tmp, 'w');
     try {
-      for (const chunk of encodeCheckpoint(c)) {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-        bytes += chunk.length;
+      const fd = openSync(tmp, 'w');
+      try {
+        for (const chunk of encodeCheckpoint(c)) {
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+          bytes += chunk.length;
+        }
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
       }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      renameSync(tmp, this.checkpointPath(c.partition));
+    } catch (err) {
+      rmSync(tmp, { force: true }); // a full disk, say: no half-written file stays behind
+      throw err;
     }
-    renameSync(tmp, this.checkpointPath(c.partition));
     try {
       const dir = openSync(folder, 'r');
       fsyncSync(dir);

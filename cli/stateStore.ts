@@ -175,7 +175,15 @@ export class StateStore {
     for (const deadline = Date.now() + LOCK_WAIT_MS; ; ) {
       holders = new Map();
       for (const p of waiting) {
-        const l = local.lock(p);
+        let l: ReturnType<StateDirectory['lock']>;
+        try {
+          l = local.lock(p);
+        } catch (err) {
+          // An unusable state directory (permissions, a full disk) costs checkpoints, never the restore.
+          result.get(p)!.fullRestoreReason = `its state folder ${local.folder(p)} cannot be used: ${(err as Error).message}`;
+          waiting.delete(p);
+          continue;
+        }
         if (l.locked) waiting.delete(p);
         else holders.set(p, l.holder);
       }
@@ -190,10 +198,15 @@ export class StateStore {
       try {
         c = local.readCheckpoint(p);
       } catch (err) {
-        if (!(err instanceof CheckpointFormatError)) throw err;
-        r.fullRestoreReason = `checkpoint ${local.checkpointPath(p)} ignored: ${err.message}`;
+        r.fullRestoreReason = `checkpoint ${local.checkpointPath(p)} ignored: ${err instanceof CheckpointFormatError ? err.message : `cannot be read: ${(err as Error).message}`}`;
       }
-      local.deleteCheckpoint(p);
+      try {
+        local.deleteCheckpoint(p);
+      } catch (err) {
+        // Left on disk it would be loaded again after a crash, with the state moved on since: not used.
+        if (c) r.fullRestoreReason = `checkpoint ${local.checkpointPath(p)} ignored: it cannot be deleted (${(err as Error).message})`;
+        c = undefined;
+      }
       if (!c) {
         r.fullRestoreReason ??= 'no checkpoint';
         continue;
@@ -270,8 +283,12 @@ export class StateStore {
       } catch (err) {
         return out.push({ partition: p, skipped: `its ownership could not be confirmed: ${(err as Error).message}` });
       }
-      const bytes = local.writeCheckpoint({ group: this.groupId, inputTopic: this.inputTopic, partition: p, writtenMs: Date.now(), changelogOffset: BigInt(end.high), position: state.position, records: state.records });
-      return out.push({ partition: p, entries: state.records.size, bytes, changelogOffset: end.high });
+      try {
+        const bytes = local.writeCheckpoint({ group: this.groupId, inputTopic: this.inputTopic, partition: p, writtenMs: Date.now(), changelogOffset: BigInt(end.high), position: state.position, records: state.records });
+        return out.push({ partition: p, entries: state.records.size, bytes, changelogOffset: end.high });
+      } catch (err) {
+        return out.push({ partition: p, skipped: `cannot write it: ${(err as Error).message}` });
+      }
     }));
     for (const p of partitions) this.committed.delete(p);
     local.unlockAllBut(keep);
