@@ -299,7 +299,15 @@ export class StateStore {
   async commit(partition: number, messages: OutputMessage[], nextOffset: string): Promise<void> {
     const producer = this.producers.get(partition);
     if (!producer) throw new Error(`partition ${partition} of '${this.inputTopic}' has no transactional producer (not restored)`);
-    await producer.commit(messages, { groupId: this.groupId, topic: this.inputTopic, partition, offset: nextOffset });
+    try {
+      await producer.commit(messages, { groupId: this.groupId, topic: this.inputTopic, partition, offset: nextOffset });
+    } catch (err) {
+      // A commit whose answer was lost may still have committed: the kept state no longer says
+      // what the changelog holds, so no checkpoint is written from it (the restore that follows a
+      // failed transaction reads the changelog again).
+      this.committed.delete(partition);
+      throw err;
+    }
     const state = this.committed.get(partition);
     if (state) this.applyCommitted(state, partition, messages);
   }
