@@ -109,6 +109,7 @@ export function buildProgram(io: Output): Command {
     .option('--group <id>', 'consumer group (default: input.group)')
     .option('--input-topic <topic>', 'input topic (default: input.topic)')
     .addOption(new Option('--guarantee <g>', 'processing guarantee (default: pipeline.guarantee): exactly-once commits outputs, a state changelog and offsets in one transaction').choices(['at-least-once', 'exactly-once']))
+    .option('--state-dir <dir>', 'exactly-once: local state directory for checkpoints (default: pipeline.stateDir, else <temp dir>/ctflow-state)')
     .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
     .addOption(new Option('--notrack <rule>', `${NOTRACK_HELP}; added to engine.rules.notrack`).default([]).argParser(collect))
     .addOption(new Option('--nat <rule>', `${NAT_HELP}; added to engine.rules.nat`).default([]).argParser(collect))

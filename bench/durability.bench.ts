@@ -6,13 +6,17 @@
  *     a 4-partition topic in CTFB frame batches; then a live `ctflow run` pipeline (StreamPipeline,
  *     in this process) consumes it under a fresh group, at-least-once and exactly-once in turn, and
  *     is timed from start until it has read the whole topic and stop() has written (and
- *     acknowledged, or committed) every output. Packets per second, and the exactly-once /
- *     at-least-once ratio.
+ *     acknowledged, or committed) every output; exactly-once with a state directory, as `ctflow
+ *     run` has by default, so stop() writes the checkpoints too. Packets per second, and the
+ *     exactly-once / at-least-once ratio.
  *  2. Restore. N single-packet UDP flows on N address pairs (all within the 30 s unreplied timeout,
  *     so every one is still in the table at the end) go through an exactly-once run, which leaves
  *     N live entries in the changelog. Then the partitions are taken over as a new owner does
  *     (cli/stateStore.ts: fence, read each changelog partition to its end, rebuild the engines),
- *     timed; reported per million entries.
+ *     timed; reported per million entries. Then the same takeover from a local checkpoint
+ *     (cli/stateDirectory.ts), as a restart after a clean stop does: load the checkpoint, read the
+ *     changelog after it, rebuild the engines; interleaved with the full restores, run by run. The
+ *     checkpoint's writing (what a clean stop adds) is timed too.
  *
  * Medians over --runs (default 3) with min and max: a shared 2-core machine that runs the broker
  * too. Options: --runs N, --packets N (guarantee case, default 200000), --flows N (restore case,
@@ -21,6 +25,8 @@
 import { KafkaConnection } from '../kafka/client';
 import { StreamPipeline } from '../cli/streamPipeline';
 import { StateStore } from '../cli/stateStore';
+import type { RestoredPartition } from '../cli/stateStore';
+import { StateDirectory } from '../cli/stateDirectory';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import { benchCapture, sendInRounds, topicMessages, TopicCutter } from './kafkaTraffic';
@@ -29,7 +35,8 @@ import { ipv4Packet, udpDatagram } from '../ingest/capture/frameBuilders';
 import { flowKeyHash } from '../ingest/kafka/partitionKey';
 import { decodeFrame } from '../ingest/decode/index';
 import { join } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 
 interface BrokerHandle {
   brokers: string;
@@ -58,6 +65,7 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
   const probe = new KafkaConnection({ brokers, clientId: 'ctflow-bench-probe' });
   const admin = await probe.admin();
   const ends = await admin.offsets(topic);
+  const stateDir = guarantee === 'exactly-once' ? mkdtempSync(join(tmpdir(), 'ctflow-bench-state-')) : undefined;
   const pipeline = new StreamPipeline(conn, {
     kind: 'captured-traffic',
     inputTopic: topic,
@@ -67,6 +75,8 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
     mode: 'live',
     groupId: group,
     guarantee,
+    // As `ctflow run` by default: the committed state kept for a checkpoint, written at stop().
+    stateDir,
     idleMs: 3_600_000,
     log: (level, m) => level !== 'info' && progress(`  ${level}: ${m}`),
   });
@@ -82,6 +92,7 @@ async function consumeAll(brokers: string[], topic: string, group: string, guara
   }
   await pipeline.stop();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   await admin.deleteTopics([`${group}.transitions`, `${group}.flows`, `${group}.dead-letter`]);
   await probe.close();
   return seconds;
@@ -148,26 +159,72 @@ async function main(): Promise<void> {
       progress('  an exactly-once run leaves them all in the changelog');
       const filled = await consumeAll(brokers, topic, group, 'exactly-once');
       progress(`  (${filled.toFixed(1)} s)`);
-      const ms: number[] = [];
-      let entries = 0;
-      let messages = 0;
-      for (let r = 0; r < runs; r++) {
+      const all = [...Array(PARTITIONS).keys()];
+      /** Takes the partitions over (fence, read, rebuild); the store is kept open for a checkpoint. */
+      const takeOver = async (local?: StateDirectory) => {
         const t0 = process.hrtime.bigint();
-        const store = new StateStore(conn, admin, group, topic);
-        const restored = await store.restore([...Array(PARTITIONS).keys()]);
-        entries = 0;
-        messages = 0;
+        const store = new StateStore(conn, admin, group, topic, local);
+        const restored: RestoredPartition[] = await store.restore(all);
+        const readMs = Number(process.hrtime.bigint() - t0) / 1e6;
+        let entries = 0;
+        let messages = 0;
         for (const part of restored) {
           const proc = PartitionProcessor.restore({ sysctl: makeSysctl(), activeTimeoutUs: 1800e6, verdicts: false, trackState: true }, part.records);
           entries += proc.engine.count;
           messages += part.changelogMessages;
         }
-        const took = Number(process.hrtime.bigint() - t0) / 1e6;
+        return { store, entries, messages, fromCheckpoint: restored.filter((r) => r.checkpoint).length, readMs, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+      };
+      const stateDir = mkdtempSync(join(tmpdir(), 'ctflow-bench-state-'));
+      const local = () => new StateDirectory(stateDir, group, topic);
+      /** What a clean stop adds: confirm ownership and write every partition's checkpoint. */
+      const checkpoint = async (store: StateStore) => {
+        const t0 = process.hrtime.bigint();
+        const written = await store.writeCheckpoints();
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         await store.close();
-        ms.push(took);
-        progress(`  restore ${r + 1}: ${entries} entries from ${messages} changelog messages in ${took.toFixed(0)} ms`);
+        if (written.some((w) => w.skipped)) throw new Error(`checkpoint not written: ${written.map((w) => w.skipped).join('; ')}`);
+        return { ms, bytes: written.reduce((n, w) => n + (w.bytes ?? 0), 0) };
+      };
+      const first = await takeOver(local());
+      let written = await checkpoint(first.store);
+      const full: number[] = [];
+      const fromCheckpoint: number[] = [];
+      /** The part before the engines are rebuilt: fencing, and reading the changelog (and the checkpoint). */
+      const fullRead: number[] = [];
+      const checkpointRead: number[] = [];
+      const writeMs: number[] = [written.ms];
+      let entries = 0;
+      let messages = 0;
+      let tail = 0;
+      for (let r = 0; r < runs; r++) {
+        const f = await takeOver();
+        await f.store.close();
+        full.push(f.ms);
+        fullRead.push(f.readMs);
+        entries = f.entries;
+        messages = f.messages;
+        progress(`  full restore ${r + 1}: ${f.entries} entries from ${f.messages} changelog messages in ${f.ms.toFixed(0)} ms (${f.readMs.toFixed(0)} ms of it before the rebuild)`);
+        const c = await takeOver(local());
+        if (c.fromCheckpoint !== PARTITIONS || c.entries !== f.entries) throw new Error(`checkpoint restore: ${c.fromCheckpoint} partitions from a checkpoint, ${c.entries} entries (full: ${f.entries})`);
+        fromCheckpoint.push(c.ms);
+        checkpointRead.push(c.readMs);
+        tail = c.messages;
+        progress(`  checkpoint restore ${r + 1}: ${c.entries} entries, ${c.messages} changelog messages after the checkpoint, in ${c.ms.toFixed(0)} ms (${c.readMs.toFixed(0)} ms of it before the rebuild)`);
+        written = await checkpoint(c.store);
+        writeMs.push(written.ms);
+        progress(`  checkpoint written: ${written.bytes} bytes in ${written.ms.toFixed(0)} ms`);
       }
-      report.restore = { entries, changelogMessages: messages, ms: { median: Math.round(median(ms)), min: Math.round(Math.min(...ms)), max: Math.round(Math.max(...ms)) }, secondsPerMillionEntries: Number(((median(ms) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)) };
+      rmSync(stateDir, { recursive: true, force: true });
+      const stats = (xs: number[]) => ({ median: Math.round(median(xs)), min: Math.round(Math.min(...xs)), max: Math.round(Math.max(...xs)) });
+      report.restore = {
+        entries,
+        changelogMessages: messages,
+        ms: stats(full),
+        readMs: stats(fullRead),
+        secondsPerMillionEntries: Number(((median(full) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)),
+        fromCheckpoint: { changelogMessages: tail, ms: stats(fromCheckpoint), readMs: stats(checkpointRead), secondsPerMillionEntries: Number(((median(fromCheckpoint) / 1000) * (1e6 / Math.max(1, entries))).toFixed(1)), checkpointBytes: written.bytes, writeMs: stats(writeMs) },
+      };
       await admin.deleteTopics([topic, `${group}-state-changelog`]);
     }
   } finally {

@@ -151,6 +151,13 @@ export const configSchema = z.strictObject({
        * 300 s by default (group.min/max.session.timeout.ms).
        */
       sessionTimeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+      /**
+       * exactly-once: the local state directory, as Kafka Streams' state.dir (docs/state-dir.md):
+       * a partition given up cleanly leaves a checkpoint there, so its next restore on this machine
+       * reads only the changelog after it. Absent: `<os temp dir>/ctflow-state`; false: none (every
+       * restore reads the whole changelog).
+       */
+      stateDir: z.union([z.string().min(1), z.literal(false)]).optional(),
     })
     .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000 }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */

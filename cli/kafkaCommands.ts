@@ -22,6 +22,7 @@ import type { RuleOptions } from './rules';
 import type { ConntrackRules } from '../processors/conntrack/rules';
 import { CliError, loadCapture } from './runCapture';
 import { StreamPipeline } from './streamPipeline';
+import { defaultStateDir } from './stateDirectory';
 import { RepartitionStage } from './repartition';
 import { zoneResolver } from '../processors/zones';
 import type { ZonePolicy } from '../processors/zones';
@@ -285,6 +286,7 @@ export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
   eventsOut?: string;
   json?: boolean;
   guarantee?: 'at-least-once' | 'exactly-once';
+  stateDir?: string;
 }
 
 /** The live pipeline, until SIGINT or SIGTERM: then it drains, writes, commits and exits. */
@@ -336,6 +338,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,
     guarantee: o.guarantee ?? cfg.pipeline.guarantee,
+    stateDir: o.stateDir ?? (cfg.pipeline.stateDir === false ? undefined : cfg.pipeline.stateDir ?? defaultStateDir()),
     onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
     log: (level, m) => io.err(`ctflow: ${level}: ${m}`),
   });
@@ -361,5 +364,6 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   });
   await svc?.close();
   const c = pipeline.counters;
-  io.err(`ctflow: stopped after ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ${c.deadLetters} dead letters; offsets committed`);
+  const eos = c.restores > 0 ? `, ${c.restores} partition restores (${c.checkpointRestores} from a checkpoint, ${c.changelogMessagesRead} changelog messages read), ${c.checkpointsWritten} checkpoints written` : '';
+  io.err(`ctflow: stopped after ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ${c.deadLetters} dead letters${eos}; offsets committed`);
 }

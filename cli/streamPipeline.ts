@@ -33,6 +33,7 @@ import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
 import type { PacketSample, PipelineObserver } from '../sinks/telemetry/observer';
 import type { ZoneOf } from '../processors/zones';
 import { StateStore, changelogTopicOf, CHANGELOG_TOPIC_CONFIG } from './stateStore';
+import { StateDirectory } from './stateDirectory';
 import type { RestoredPartition } from './stateStore';
 import type { PartitionProcessorOptions } from '../processors/stream/partitionProcessor';
 
@@ -66,6 +67,12 @@ export interface StreamOptions {
   onEvents?(events: FlowEvent[]): void;
   /** Each packet's conntrack zone (processors/zones.ts); without it, the zone the message carries, else 0. */
   zoneOf?: ZoneOf;
+  /**
+   * exactly-once: the local state directory (cli/stateDirectory.ts): a partition given up cleanly
+   * leaves a checkpoint there, and its next restore on this machine reads only the changelog after
+   * it. Absent: every restore reads the whole changelog.
+   */
+  stateDir?: string;
   /** Metrics and the live API (sinks/telemetry): told of packets, transitions, batches, dead letters and tables. */
   observer?: PipelineObserver;
   log?(level: 'info' | 'warn' | 'error', message: string): void;
@@ -86,6 +93,10 @@ export interface StreamCounters {
   /** exactly-once: partitions restored from the changelog, transactions aborted and recovered from. */
   restores: number;
   recoveries: number;
+  /** exactly-once: restores that started from a local checkpoint, changelog messages read by all restores, checkpoints written. */
+  checkpointRestores: number;
+  changelogMessagesRead: number;
+  checkpointsWritten: number;
 }
 
 interface PartitionState {
@@ -121,7 +132,7 @@ interface Written {
 }
 
 export class StreamPipeline {
-  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0, restores: 0, recoveries: 0 };
+  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0, restores: 0, recoveries: 0, checkpointRestores: 0, changelogMessagesRead: 0, checkpointsWritten: 0 };
   private readonly parts = new Map<number, PartitionState>();
   private readonly work = new Subject<Work>();
   private consumer?: GroupConsumer;
@@ -151,6 +162,8 @@ export class StreamPipeline {
   private store?: StateStore;
   private assigned: number[] = [];
   private restoring?: { generation: number; done: Promise<void> };
+  /** The StateStore's restores and checkpoint writes, one at a time (a rebalance can start one while another is under way). */
+  private storeWork: Promise<unknown> = Promise.resolve();
   private stopping = false;
 
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
@@ -191,7 +204,8 @@ export class StreamPipeline {
     if (this.exactlyOnce) {
       // One changelog partition per input partition: its state moves with it.
       await this.admin.ensureTopics([{ topic: changelogTopicOf(this.groupId), partitions: inputPartitions, config: CHANGELOG_TOPIC_CONFIG }]);
-      this.store = new StateStore(this.conn, this.admin, this.groupId, this.o.inputTopic);
+      const local = this.o.stateDir ? new StateDirectory(this.o.stateDir, this.groupId, this.o.inputTopic) : undefined;
+      this.store = new StateStore(this.conn, this.admin, this.groupId, this.o.inputTopic, local);
       // Finds the group's coordinator before the first transaction's sendOffsets (docs/kafka.md: kafkajs does not retry it while the coordinator loads).
       await this.admin.groupOffsets(this.groupId, this.o.inputTopic);
     }
@@ -210,7 +224,8 @@ export class StreamPipeline {
       if (this.o.mode !== 'live') return;
       this.generation++; // kafkajs restarts from the committed offsets: fresh engines
       this.assigned = assignment[this.o.inputTopic] ?? [];
-      if (this.exactlyOnce) this.startRestore();
+      // A rebalance: the partitions held until now are checkpointed before anything is restored.
+      if (this.exactlyOnce) this.startRestore(true);
     });
     await this.consumer.run({
       groupId: this.groupId,
@@ -244,6 +259,14 @@ export class StreamPipeline {
     while (this.inFlight > 0 && !this.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.stopping = true;
     if (this.o.mode === 'live' && !this.failed && !this.store) await this.commitNow(true);
+    // Checkpoints are written while this member still owns its partitions: once it leaves the
+    // group their new owners fence its producers, and no checkpoint could be confirmed.
+    if (this.store && !this.failed) {
+      // Nothing enters the chain any more (enqueue), so once the writer is idle no transaction is open.
+      while (this.writing) await new Promise((r) => setTimeout(r, 5));
+      await this.restoring?.done;
+      if (!this.failed) await this.checkpoint(new Set());
+    }
     await this.consumer?.stop();
     await this.store?.close();
     if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
@@ -264,14 +287,15 @@ export class StreamPipeline {
    * still commit. Retried until it works or a newer generation replaces it: a broker restart is
    * waited out, not fatal.
    */
-  private startRestore(): void {
+  private startRestore(rebalanced = false): void {
     const generation = this.generation;
     const partitions = [...this.assigned];
     const done = (async () => {
       while (this.writing) await new Promise((r) => setTimeout(r, 5));
+      if (rebalanced) await this.checkpoint(new Set(partitions));
       for (let attempt = 0; generation === this.generation && !this.stopping; attempt++) {
         try {
-          const restored = await this.store!.restore(partitions);
+          const restored = await this.serially(() => this.store!.restore(partitions));
           if (generation !== this.generation) return;
           // About 45 s of retries before a changelog behind the group's commits is taken as it is.
           await this.adopt(restored, generation, attempt >= 8);
@@ -284,6 +308,34 @@ export class StreamPipeline {
       }
     })();
     this.restoring = { generation, done };
+  }
+
+  /** Runs a StateStore operation after the ones already started. */
+  private serially<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.storeWork.then(op, op);
+    this.storeWork = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * exactly-once with a state directory: writes the checkpoints of the partitions restored so far
+   * (all their transactions have ended: the caller waited for the writer), keeping the folders of
+   * `keep` locked. A failure only costs the next owner a full changelog read, so it is logged, not thrown.
+   */
+  private async checkpoint(keep: Set<number>): Promise<void> {
+    if (!this.o.stateDir) return;
+    try {
+      for (const w of await this.serially(() => this.store!.writeCheckpoints(keep))) {
+        if (w.skipped !== undefined) {
+          this.o.log?.('warn', `partition ${w.partition}: no checkpoint written: ${w.skipped}`);
+          continue;
+        }
+        this.counters.checkpointsWritten++;
+        this.o.log?.('info', `partition ${w.partition}: checkpoint of ${w.entries} state entries (${w.bytes} bytes) at changelog offset ${w.changelogOffset} written`);
+      }
+    } catch (err) {
+      this.o.log?.('warn', `writing checkpoints: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -320,7 +372,12 @@ export class StreamPipeline {
       // kafkajs may be ahead (after a failed transaction) or behind (a commit it fetched before the fence): read from the state's end.
       this.consumer?.seek(this.o.inputTopic, r.partition, s.nextOffset);
       this.counters.restores++;
-      this.o.log?.('info', `partition ${r.partition}: restored ${r.records.size} state entries from ${r.changelogMessages} changelog messages in ${r.ms} ms; reading from offset ${s.nextOffset}`);
+      this.counters.changelogMessagesRead += r.changelogMessages;
+      if (r.checkpoint) this.counters.checkpointRestores++;
+      const from = r.checkpoint
+        ? `the checkpoint at changelog offset ${r.checkpoint.changelogOffset} (${r.checkpoint.entries} entries, written ${(r.checkpoint.ageMs / 1000).toFixed(1)} s ago) and ${r.changelogMessages} changelog messages after it`
+        : `${r.changelogMessages} changelog messages (full read of offsets ${r.changelogLow}..${r.changelogHigh}${r.fullRestoreReason && this.o.stateDir ? `: ${r.fullRestoreReason}` : ''})`;
+      this.o.log?.('info', `partition ${r.partition}: restored ${r.records.size} state entries from ${from} in ${r.ms} ms; reading from offset ${s.nextOffset}`);
     }
   }
 
@@ -408,6 +465,10 @@ export class StreamPipeline {
    * until it returns, so nothing piles up, and there is no fetch sleep to wake from on resume.
    */
   private async enqueue(b: InputBatch): Promise<void> {
+    // Stopping: a batch kafkajs fetched before the pause took effect is left unread (exactly-once
+    // commits only what it wrote; at-least-once commits before it), so that no transaction starts
+    // after the last one (a checkpoint is confirmed by one of its own).
+    if (this.stopping) return;
     this.inFlight++;
     this.work.next({ kind: 'batch', batch: b, generation: this.generation });
     const max = this.o.maxInFlightBatches ?? 16;

@@ -6,7 +6,7 @@
  * does not do against Kafka 4.x.
  */
 import { readFileSync } from 'node:fs';
-import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
+import { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
 
 export interface KafkaTls {
@@ -221,6 +221,20 @@ export class TopicAdmin {
         }
         await new Promise((r) => setTimeout(r, 200));
       }
+    }
+  }
+
+  /**
+   * Settings of a topic as the broker applies them (its own value, else the broker's default),
+   * by name; a name the broker does not report is absent. The state checkpoint reads the
+   * changelog's delete.retention.ms with it (cli/stateStore.ts).
+   */
+  async topicConfig(topic: string, names: string[]): Promise<Map<string, string>> {
+    try {
+      const r = await this.admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: names }], includeSynonyms: false });
+      return new Map((r.resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+    } catch (err) {
+      throw explain(this.s, `cannot read the settings of topic '${topic}'`, err);
     }
   }
 

@@ -29,6 +29,14 @@ describe('ctflow run --config', () => {
     expect(() => loadConfig('/nonexistent/ctflow.yaml')).toThrow(/cannot read config '\/nonexistent\/ctflow.yaml': ENOENT/);
   });
 
+  test('pipeline.stateDir: a path, false for none, or absent for the default; anything else is named', () => {
+    expect(loadConfig().pipeline.stateDir).toBeUndefined();
+    expect(loadConfig(file('pipeline:\n  stateDir: /var/lib/ctflow\n')).pipeline.stateDir).toBe('/var/lib/ctflow');
+    expect(loadConfig(file('pipeline:\n  stateDir: false\n')).pipeline.stateDir).toBe(false);
+    expect(() => loadConfig(file('pipeline:\n  stateDir: ""\n'))).toThrow(/pipeline\.stateDir/);
+    expect(() => loadConfig(file('pipeline:\n  stateDir: true\n'))).toThrow(/pipeline\.stateDir/);
+  });
+
   test('zones: the default takes the zone each message carries; a bad key is named with the problem', () => {
     expect(loadConfig().zones).toEqual({ source: 'header', map: {}, default: 0 });
     // YAML numbers as map keys arrive as strings, the way the interface and topic names do.

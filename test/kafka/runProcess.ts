@@ -117,9 +117,13 @@ export interface RunConfig {
   path: string;
   group: string;
   outputs: { transitions: string; flows: string; deadLetter: string };
+  stateDir: string;
 }
 
-/** A config file for one exactly-once run: its own group and output topics; no wall-time ticks, so the outputs depend on the input only. */
+/**
+ * A config file for one exactly-once run: its own group and output topics; no wall-time ticks, so
+ * the outputs depend on the input only. Its local state directory (checkpoints) is `dir`/state.
+ */
 export function runConfig(dir: string, input: string, group: string): RunConfig {
   const outputs = { transitions: `${group}.transitions`, flows: `${group}.flows`, deadLetter: `${group}.dead-letter` };
   const path = join(dir, `${group}.yaml`);
@@ -141,8 +145,9 @@ export function runConfig(dir: string, input: string, group: string): RunConfig 
       '  fetchMaxBytes: 4096', // small batches: many transactions, so a kill lands between and inside them, and the stream lasts
       '  maxInFlightBatches: 4',
       '  sessionTimeoutMs: 10000', // a SIGKILLed member holds its partitions this long: shorter than the default 30 s
+      `  stateDir: ${JSON.stringify(join(dir, 'state'))}`,
       '',
     ].join('\n'),
   );
-  return { path, group, outputs };
+  return { path, group, outputs, stateDir: join(dir, 'state') };
 }
