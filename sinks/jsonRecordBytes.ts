@@ -40,14 +40,14 @@ function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
   w.raw(',"state":');
   orNull(w, noState ? undefined : f.state);
   w.raw(',"timeout":').num(f.timeout).raw(',"orig":').merged(f.orig, f.counters.orig).raw(',"reply":').merged(f.reply, f.counters.reply);
-  w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').num(f.startUs / 1e6).raw(',"last":').num(f.lastUs / 1e6);
+  w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').micros(f.startUs).raw(',"last":').micros(f.lastUs);
   if (f.helper) w.raw(',"helper":').value(f.helper);
   if (f.masterId !== undefined) w.field('master', f.masterId);
 }
 
 /** JSON.stringify(eventJson(e)). */
 export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
-  w.begin().raw('{"ts":').num(e.tsUs / 1e6).raw(',"type":').str(e.type).raw(',');
+  w.begin().raw('{"ts":').micros(e.tsUs).raw(',"type":').str(e.type).raw(',');
   flowFields(w, e.flow, !e.protoinfo && e.type !== 'DESTROY');
   if (e.reason) w.raw(',"reason":').value(e.reason);
   if (e.packetIndex !== undefined) w.field('packet', e.packetIndex);
@@ -58,18 +58,18 @@ export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
 /** JSON.stringify(flowRecordJson(r)). */
 export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
   const f = r.flow;
-  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
   w.raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto).raw(',"state":');
   orNull(w, f.state);
   w.raw(',"status":').raw(statusText(f.status)).raw(',"orig":').merged(f.orig, r.delta.orig).raw(',"reply":').merged(f.reply, r.delta.reply);
-  w.raw(',"first":').num(r.firstUs / 1e6).raw(',"last":').num(r.lastUs / 1e6);
+  w.raw(',"first":').micros(r.firstUs).raw(',"last":').micros(r.lastUs);
   if (r.reason) w.raw(',"reason":').value(r.reason);
   return w.raw('}').end();
 }
 
 /** JSON.stringify(invalidJson(r)). */
 export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
-  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
   w.raw(',"proto":').str(protoName(r.proto)).raw(',"protonum":').num(r.proto).raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
   w.raw(',"sport":').num(r.sport).raw(',"dport":').num(r.dport).raw(',"dir":');
   if (r.dir === null) w.raw('null');
@@ -92,7 +92,7 @@ export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
   if (v.reason !== undefined) w.field('reason', v.reason);
   if (v.detail !== undefined) w.field('detail', v.detail);
   if (v.note !== undefined) w.field('note', v.note);
-  w.raw(',"ts":').num(v.tsUs / 1e6).raw(',"frame":').num(v.frame);
+  w.raw(',"ts":').micros(v.tsUs).raw(',"frame":').num(v.frame);
   if (v.flowId !== undefined) w.field('flow', v.flowId);
   return w.raw('}').end();
 }
