@@ -103,6 +103,37 @@ test('flow records', () => {
   fc.assert(fc.property(writer, record, (w, r) => same(writeFlowRecord(w, r), flowRecordJson(r))), RUNS);
 });
 
+test('tuples and counters of any shape (keys missing, reordered, extra, of other types) as the spread writes them', () => {
+  // The writers take the engine's shape (src, dst, sport, dport; packets, bytes) field by field
+  // and anything else through merged(): both must give what JSON.stringify gives.
+  const key = fc.constantFrom('src', 'dst', 'sport', 'dport', 'icmp', 'packets', 'bytes', 'state', '0', '7');
+  const value = fc.oneof(text, number, fc.jsonValue(), fc.constant(undefined));
+  const entries = fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 7 });
+  // The engine's keys with their values, then perhaps more keys (a repeated key keeps its place
+  // and takes the later value), perhaps in reverse order; or any keys at all.
+  const shaped = <T extends object>(engine: fc.Arbitrary<T>) =>
+    fc.oneof(
+      fc.tuple(engine, fc.array(fc.tuple(key, value), { maxLength: 2 }), fc.boolean()).map(([o, extra, reverse]) => {
+        const all: Array<[string, unknown]> = [...Object.entries(o), ...extra];
+        return Object.fromEntries(reverse ? all.reverse() : all);
+      }),
+      entries.map((e) => Object.fromEntries(e)),
+    );
+  const tupleLike = shaped(fc.record({ src: text, dst: text, sport: number, dport: number }));
+  const countersLike = shaped(fc.record({ packets: number, bytes: number }));
+  const record = fc.record({ f: flow, orig: tupleLike, reply: tupleLike, co: countersLike, cr: countersLike, tsUs: number });
+  fc.assert(
+    fc.property(writer, record, (w, { f, orig, reply, co, cr, tsUs }) => {
+      const flowOf = { ...f, orig, reply, counters: { orig: co, reply: cr } } as unknown as FlowRecord;
+      const e: FlowEvent = { type: 'UPDATE', tsUs, flow: flowOf, protoinfo: true };
+      same(writeEvent(w, e), eventJson(e));
+      const r: FlowAccountingRecord = { kind: 'active', flow: flowOf, firstUs: tsUs, lastUs: tsUs, delta: { orig: co, reply: cr } as never, tsUs };
+      same(writeFlowRecord(w, r), flowRecordJson(r));
+    }),
+    RUNS,
+  );
+});
+
 test('INVALID packets and verdicts', () => {
   const dir = fc.constantFrom('original' as const, 'reply' as const, null);
   const invalid: fc.Arbitrary<InvalidPacket> = fc.record(
