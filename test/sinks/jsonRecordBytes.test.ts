@@ -63,6 +63,15 @@ test('pieces: values and merged objects as JSON.stringify writes them', () => {
   fc.assert(fc.property(writer, fc.jsonValue(), (w, v) => same(one(w, (x) => x.value(v)), v)), RUNS);
   fc.assert(fc.property(writer, fc.oneof(number, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), (w, n) => same(one(w, (x) => x.num(n)), n)), RUNS);
   fc.assert(fc.property(writer, fc.object(), fc.object(), (w, a, b) => same(one(w, (x) => x.merged(a, b)), { ...a, ...b })), RUNS);
+  // Times in µs as seconds: whole µs around today, over the whole range micros() writes itself
+  // (below 2^32 s) and past it, and any number at all.
+  const micros = fc.oneof(
+    fc.integer({ min: 1_700_000_000_000_000, max: 1_800_000_000_000_000 }),
+    fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    fc.constantFrom(0, 1, 10, 999_999, 1_000_000, 4294967296e6 - 1, 4294967296e6, 4294967296e6 + 1, 2 ** 53, -1),
+    number,
+  );
+  fc.assert(fc.property(writer, micros, (w, us) => same(one(w, (x) => x.micros(us)), us / 1e6)), RUNS);
   fc.assert(fc.property(writer, fc.anything(), (w, v) => same(one(w, (x) => x.raw('{"a":1').field('b', v).raw('}')), { a: 1, b: v })), RUNS);
   expect(() => new JsonBytes().begin().field('x', 1n)).toThrow(TypeError);
   // Views of one chunk stay intact as later records are written after them.
