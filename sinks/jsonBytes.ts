@@ -95,15 +95,21 @@ export class JsonBytes {
    */
   micros(us: number): this {
     if (!(us >= 0 && us < MICROS_LIMIT && Number.isInteger(us))) return this.num(us / 1e6);
-    let frac = us % 1e6;
-    const seconds = (us - frac) / 1e6;
+    // Whole seconds by a division (exact enough: us / 1e6 is within 2^-22 of the true quotient,
+    // which is at least 1e-6 from the next integer), then the µs left, an int32: no float modulo.
+    let seconds = Math.floor(us / 1e6);
+    let frac = us - seconds * 1e6;
+    if (frac < 0) {
+      seconds--;
+      frac += 1e6;
+    }
     let digits = 1;
     for (let t = seconds; t >= 10; t = Math.floor(t / 10)) digits++;
     let fracDigits = 0;
     if (frac !== 0) {
       fracDigits = 6;
       while (frac % 10 === 0) {
-        frac /= 10;
+        frac = (frac / 10) | 0;
         fracDigits--;
       }
     }
@@ -114,14 +120,16 @@ export class JsonBytes {
     let p = start + n;
     this.pos = p;
     for (let k = 0; k < fracDigits; k++) {
-      b[--p] = 0x30 + (frac % 10);
-      frac = Math.floor(frac / 10);
+      const q = (frac / 10) | 0;
+      b[--p] = 0x30 + frac - 10 * q;
+      frac = q;
     }
     if (fracDigits) b[--p] = 0x2e;
     let x = seconds;
     while (p > start) {
-      b[--p] = 0x30 + (x % 10);
-      x = Math.floor(x / 10);
+      const q = Math.floor(x / 10);
+      b[--p] = 0x30 + x - 10 * q;
+      x = q;
     }
     return this;
   }
