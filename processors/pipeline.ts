@@ -31,7 +31,7 @@ export interface PacketVerdict extends Verdict {
 export interface PipelineOptions {
   sysctl?: Sysctl;
   shards?: number;
-  /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). */
+  /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). Never reads `index` (pushNumbered passes a packet without it). */
   zoneOf?: (p: CapturedPacket) => number;
   /** NOTRACK, NAT and helper assignment rules (see ConntrackEngine). */
   rules?: ConntrackRules;
@@ -102,7 +102,6 @@ export class ConntrackPipeline {
     if (p.ip.fragment || index !== this.nextOut || this.slots.size !== 0) return false;
     // The common case: a whole datagram with no verdict waiting before it goes straight out.
     // The engine's verdict is a fresh object, so it becomes the PacketVerdict itself (no copy).
-    // (zoneOf reads what a packet carries, never its index.)
     const v = this.engine.process(p.ip, p.tsUs, index, this.events, this.zoneOf(p as CapturedPacket)) as PacketVerdict;
     v.frame = p.frame;
     v.tsUs = p.tsUs;
