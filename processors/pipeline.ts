@@ -31,7 +31,7 @@ export interface PacketVerdict extends Verdict {
 export interface PipelineOptions {
   sysctl?: Sysctl;
   shards?: number;
-  /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). */
+  /** The packet's conntrack zone; 0 unless configured, as in the kernel (a VLAN tag alone is no zone). Never reads `index` (pushNumbered passes a packet without it). */
   zoneOf?: (p: CapturedPacket) => number;
   /** NOTRACK, NAT and helper assignment rules (see ConntrackEngine). */
   rules?: ConntrackRules;
@@ -82,19 +82,37 @@ export class ConntrackPipeline {
   }
 
   push(p: CapturedPacket): void {
-    if (this.nextOut < 0) this.nextOut = p.index;
+    if (!this.direct(p, p.index)) this.queued(p);
+  }
+
+  /**
+   * push() of a packet given its index apart: the common whole packet is judged as it is, and only
+   * a packet the pipeline has to keep (a fragment, or one whose verdict waits for an earlier
+   * packet's) is copied into a CapturedPacket. Saves the per-packet copy a caller numbering
+   * packets itself would otherwise make (the Kafka partition processor).
+   */
+  pushNumbered(p: Omit<CapturedPacket, 'index'>, index: number): void {
+    if (!this.direct(p, index)) this.queued({ ...p, index });
+  }
+
+  /** The start of push(): the clock, expired fragments, and the direct path; false when the packet must go through the slots. */
+  private direct(p: Omit<CapturedPacket, 'index'>, index: number): boolean {
+    if (this.nextOut < 0) this.nextOut = index;
     if (this.defrag.holding) for (const gone of this.defrag.expire(p.tsUs)) this.giveUp(gone.members, 'ip_fragment_timeout');
-    if (!p.ip.fragment && p.index === this.nextOut && this.slots.size === 0) {
-      // The common case: a whole datagram with no verdict waiting before it goes straight out.
-      // The engine's verdict is a fresh object, so it becomes the PacketVerdict itself (no copy).
-      const v = this.engine.process(p.ip, p.tsUs, p.index, this.events, this.zoneOf(p)) as PacketVerdict;
-      v.frame = p.frame;
-      v.tsUs = p.tsUs;
-      this.emitEvents();
-      this.nextOut++;
-      this.sink.verdict(v);
-      return;
-    }
+    if (p.ip.fragment || index !== this.nextOut || this.slots.size !== 0) return false;
+    // The common case: a whole datagram with no verdict waiting before it goes straight out.
+    // The engine's verdict is a fresh object, so it becomes the PacketVerdict itself (no copy).
+    const v = this.engine.process(p.ip, p.tsUs, index, this.events, this.zoneOf(p as CapturedPacket)) as PacketVerdict;
+    v.frame = p.frame;
+    v.tsUs = p.tsUs;
+    this.emitEvents();
+    this.nextOut++;
+    this.sink.verdict(v);
+    return true;
+  }
+
+  /** The rest of push(): fragments to reassembly, verdicts into their slots in capture order. */
+  private queued(p: CapturedPacket): void {
     // A fragment moves the engine's clock too, as any packet does (so expiries fall at the same
     // place in the event stream whichever packets a pipeline judges itself: see tick()).
     this.engine.advance(p.tsUs, this.events);

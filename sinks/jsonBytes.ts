@@ -87,6 +87,54 @@ export class JsonBytes {
   }
 
   /**
+   * `us / 1e6` as num() writes it: seconds from integer microseconds (the records' times), without
+   * making a string. Below 2^32 s, doubles near a time are closer together than 1e-6 (2^-21 at
+   * most), so a decimal with 6 or fewer fraction digits other than the exact one is at least 1e-6
+   * from it and cannot round to the same double: the exact decimal, trailing zeros dropped, is the
+   * shortest round-trip form JSON.stringify writes. Any other value goes through num().
+   */
+  micros(us: number): this {
+    if (!(us >= 0 && us < MICROS_LIMIT && Number.isInteger(us))) return this.num(us / 1e6);
+    // Whole seconds by a division (exact enough: us / 1e6 is within 2^-22 of the true quotient,
+    // which is at least 1e-6 from the next integer), then the µs left, an int32: no float modulo.
+    let seconds = Math.floor(us / 1e6);
+    let frac = us - seconds * 1e6;
+    if (frac < 0) {
+      seconds--;
+      frac += 1e6;
+    }
+    let digits = 1;
+    for (let t = seconds; t >= 10; t = Math.floor(t / 10)) digits++;
+    let fracDigits = 0;
+    if (frac !== 0) {
+      fracDigits = 6;
+      while (frac % 10 === 0) {
+        frac = (frac / 10) | 0;
+        fracDigits--;
+      }
+    }
+    const n = digits + (fracDigits ? fracDigits + 1 : 0);
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const b = this.buf;
+    const start = this.pos;
+    let p = start + n;
+    this.pos = p;
+    for (let k = 0; k < fracDigits; k++) {
+      const q = (frac / 10) | 0;
+      b[--p] = 0x30 + frac - 10 * q;
+      frac = q;
+    }
+    if (fracDigits) b[--p] = 0x2e;
+    let x = seconds;
+    while (p > start) {
+      const q = Math.floor(x / 10);
+      b[--p] = 0x30 + x - 10 * q;
+      x = q;
+    }
+    return this;
+  }
+
+  /**
    * `,"key":value` for an optional field of a record (`key` is plain ASCII), or nothing where
    * JSON.stringify leaves the key out (undefined, functions, symbols, an object whose toJSON gives
    * undefined).
@@ -161,6 +209,9 @@ export class JsonBytes {
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
+
+/** 2^32 seconds in µs: micros() writes times below it itself (an integer below 2^53, so its arithmetic is exact). */
+const MICROS_LIMIT = 4294967296e6;
 
 /** What JSON.stringify leaves out of an object (objects were stringified before asking). */
 function omitted(v: unknown): boolean {

@@ -5,7 +5,7 @@
  * output topics write one of these per transition and flow record. A field added to a shape in
  * jsonRecords.ts must be added here too; the test fails until it is.
  */
-import type { FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket } from '../processors/flow';
+import type { Counters, FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket, Tuple } from '../processors/flow';
 import { STATUS } from '../processors/flow';
 import type { PacketVerdict } from '../processors/pipeline';
 import { protoName } from './conntrackText';
@@ -34,20 +34,52 @@ function orNull(w: JsonBytes, x: string | undefined): void {
   else w.value(x);
 }
 
+/** The keys of the engine's tuples (conn.ts) and counters, in their order. */
+const TUPLE_KEYS = ['src', 'dst', 'sport', 'dport'];
+const COUNTER_KEYS = ['packets', 'bytes'];
+
+/** Whether for-in gives exactly `keys`, in that order (plain objects, as merged() assumes: for-in visits their own keys). */
+function keysAre(o: object, keys: readonly string[]): boolean {
+  let n = 0;
+  for (const k in o) if (k !== keys[n++]) return false;
+  return n === keys.length;
+}
+
+/**
+ * `{ ...t, ...c }` (what merged() writes) for a tuple and counters of the engine's shape, written
+ * field by field; merged() asks every key of both objects what to do with it, and this is two of
+ * them per record. Any other shape (an ICMP tuple, a parsed record with keys of its own, a value
+ * of another type) goes through merged().
+ */
+function tupleWith(w: JsonBytes, t: Tuple, c: Counters): void {
+  if (
+    typeof t.src === 'string' && typeof t.dst === 'string' && typeof t.sport === 'number' && typeof t.dport === 'number' &&
+    typeof c.packets === 'number' && typeof c.bytes === 'number' && keysAre(t, TUPLE_KEYS) && keysAre(c, COUNTER_KEYS)
+  ) {
+    w.raw('{"src":').str(t.src).raw(',"dst":').str(t.dst).raw(',"sport":').num(t.sport).raw(',"dport":').num(t.dport);
+    w.raw(',"packets":').num(c.packets).raw(',"bytes":').num(c.bytes).raw('}');
+  } else {
+    w.merged(t, c);
+  }
+}
+
 /** flowJson's keys from `id` to `last` and its optional helper and master; `state` null when `noState`. */
 function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
   w.raw('"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family)).raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto);
   w.raw(',"state":');
   orNull(w, noState ? undefined : f.state);
-  w.raw(',"timeout":').num(f.timeout).raw(',"orig":').merged(f.orig, f.counters.orig).raw(',"reply":').merged(f.reply, f.counters.reply);
-  w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').num(f.startUs / 1e6).raw(',"last":').num(f.lastUs / 1e6);
+  w.raw(',"timeout":').num(f.timeout).raw(',"orig":');
+  tupleWith(w, f.orig, f.counters.orig);
+  w.raw(',"reply":');
+  tupleWith(w, f.reply, f.counters.reply);
+  w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').micros(f.startUs).raw(',"last":').micros(f.lastUs);
   if (f.helper) w.raw(',"helper":').value(f.helper);
   if (f.masterId !== undefined) w.field('master', f.masterId);
 }
 
 /** JSON.stringify(eventJson(e)). */
 export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
-  w.begin().raw('{"ts":').num(e.tsUs / 1e6).raw(',"type":').str(e.type).raw(',');
+  w.begin().raw('{"ts":').micros(e.tsUs).raw(',"type":').str(e.type).raw(',');
   flowFields(w, e.flow, !e.protoinfo && e.type !== 'DESTROY');
   if (e.reason) w.raw(',"reason":').value(e.reason);
   if (e.packetIndex !== undefined) w.field('packet', e.packetIndex);
@@ -58,18 +90,21 @@ export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
 /** JSON.stringify(flowRecordJson(r)). */
 export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
   const f = r.flow;
-  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
   w.raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto).raw(',"state":');
   orNull(w, f.state);
-  w.raw(',"status":').raw(statusText(f.status)).raw(',"orig":').merged(f.orig, r.delta.orig).raw(',"reply":').merged(f.reply, r.delta.reply);
-  w.raw(',"first":').num(r.firstUs / 1e6).raw(',"last":').num(r.lastUs / 1e6);
+  w.raw(',"status":').raw(statusText(f.status)).raw(',"orig":');
+  tupleWith(w, f.orig, r.delta.orig);
+  w.raw(',"reply":');
+  tupleWith(w, f.reply, r.delta.reply);
+  w.raw(',"first":').micros(r.firstUs).raw(',"last":').micros(r.lastUs);
   if (r.reason) w.raw(',"reason":').value(r.reason);
   return w.raw('}').end();
 }
 
 /** JSON.stringify(invalidJson(r)). */
 export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
-  w.begin().raw('{"ts":').num(r.tsUs / 1e6).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
   w.raw(',"proto":').str(protoName(r.proto)).raw(',"protonum":').num(r.proto).raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
   w.raw(',"sport":').num(r.sport).raw(',"dport":').num(r.dport).raw(',"dir":');
   if (r.dir === null) w.raw('null');
@@ -92,7 +127,7 @@ export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
   if (v.reason !== undefined) w.field('reason', v.reason);
   if (v.detail !== undefined) w.field('detail', v.detail);
   if (v.note !== undefined) w.field('note', v.note);
-  w.raw(',"ts":').num(v.tsUs / 1e6).raw(',"frame":').num(v.frame);
+  w.raw(',"ts":').micros(v.tsUs).raw(',"frame":').num(v.frame);
   if (v.flowId !== undefined) w.field('flow', v.flowId);
   return w.raw('}').end();
 }

@@ -46,9 +46,16 @@ export function decodeInputMessage(kind: InputKind, msg: InputMessage, h: InputH
       return;
     }
     const frames = decodeCapturedTraffic(msg.value, msg.headers, msg.timestampMs);
+    // One argument object for the message's frames: decodeFrame copies what it keeps out of it.
+    const arg = { frame: 0, tsUs: 0, linkType: 0, interfaceId: 0, data: msg.value as Uint8Array };
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
-      const r = decodeFrame({ frame: i, tsUs: f.tsUs, linkType: f.linkType, interfaceId: f.interfaceId, data: f.data });
+      arg.frame = i;
+      arg.tsUs = f.tsUs;
+      arg.linkType = f.linkType;
+      arg.interfaceId = f.interfaceId;
+      arg.data = f.data;
+      const r = decodeFrame(arg);
       if (r.kind === 'ip') {
         const p: TopicPacket = r.packet;
         p.zone = zoneOf(p, headerZone);

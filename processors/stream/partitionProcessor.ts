@@ -73,8 +73,11 @@ export class PartitionProcessor {
   /** Flows in the order they started: [flow id, first packet index]; ended ones are skipped lazily. */
   private readonly startOrder: number[] = [];
   private startHead = 0;
-  /** Packets waiting for their verdict (one, unless fragments are being held for reassembly). */
+  /** Packets whose verdict is held back past their push() (fragments being reassembled, packets behind them). */
   private readonly waiting = new Map<number, ZonedPacket>();
+  /** The packet push() is judging, until its verdict comes (null once it has, or between calls). */
+  private judging: ZonedPacket | null = null;
+  private judgingIndex = -1;
   /** Events of the packet being judged, waiting for its ctstate. */
   private eventsFrom = 0;
   private readonly ports = { sport: 0, dport: 0 };
@@ -127,9 +130,16 @@ export class PartitionProcessor {
 
   push(p: ZonedPacket): number {
     const index = this.nextIndex++;
-    this.waiting.set(index, p);
     this.eventsFrom = this.out.events.length;
-    this.pipeline.push({ ...p, index });
+    // Almost every packet is judged within this call; only one whose verdict is held back (a
+    // fragment, or a packet behind one) joins `waiting`, after the call, still in index order.
+    this.judging = p;
+    this.judgingIndex = index;
+    this.pipeline.pushNumbered(p, index);
+    if (this.judging !== null) {
+      this.waiting.set(index, p);
+      this.judging = null;
+    }
     return index;
   }
 
@@ -204,8 +214,14 @@ export class PartitionProcessor {
   }
 
   private onVerdict(v: PacketVerdict): void {
-    const p = this.waiting.get(v.index);
-    this.waiting.delete(v.index);
+    let p: ZonedPacket | undefined;
+    if (v.index === this.judgingIndex && this.judging !== null) {
+      p = this.judging;
+      this.judging = null;
+    } else {
+      p = this.waiting.get(v.index);
+      this.waiting.delete(v.index);
+    }
     const length = p?.ip.length ?? 0;
     const events = this.out.events;
     for (let i = this.eventsFrom; i < events.length; i++) if (events[i].packetIndex === v.index) events[i].ctstate = v.ctstate;

@@ -63,6 +63,15 @@ test('pieces: values and merged objects as JSON.stringify writes them', () => {
   fc.assert(fc.property(writer, fc.jsonValue(), (w, v) => same(one(w, (x) => x.value(v)), v)), RUNS);
   fc.assert(fc.property(writer, fc.oneof(number, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })), (w, n) => same(one(w, (x) => x.num(n)), n)), RUNS);
   fc.assert(fc.property(writer, fc.object(), fc.object(), (w, a, b) => same(one(w, (x) => x.merged(a, b)), { ...a, ...b })), RUNS);
+  // Times in µs as seconds: whole µs around today, over the whole range micros() writes itself
+  // (below 2^32 s) and past it, and any number at all.
+  const micros = fc.oneof(
+    fc.integer({ min: 1_700_000_000_000_000, max: 1_800_000_000_000_000 }),
+    fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    fc.constantFrom(0, 1, 10, 999_999, 1_000_000, 4294967296e6 - 1, 4294967296e6, 4294967296e6 + 1, 2 ** 53, -1),
+    number,
+  );
+  fc.assert(fc.property(writer, micros, (w, us) => same(one(w, (x) => x.micros(us)), us / 1e6)), RUNS);
   fc.assert(fc.property(writer, fc.anything(), (w, v) => same(one(w, (x) => x.raw('{"a":1').field('b', v).raw('}')), { a: 1, b: v })), RUNS);
   expect(() => new JsonBytes().begin().field('x', 1n)).toThrow(TypeError);
   // Views of one chunk stay intact as later records are written after them.
@@ -101,6 +110,37 @@ test('flow records', () => {
     { requiredKeys: ['kind', 'flow', 'firstUs', 'lastUs', 'delta', 'tsUs'] },
   );
   fc.assert(fc.property(writer, record, (w, r) => same(writeFlowRecord(w, r), flowRecordJson(r))), RUNS);
+});
+
+test('tuples and counters of any shape (keys missing, reordered, extra, of other types) as the spread writes them', () => {
+  // The writers take the engine's shape (src, dst, sport, dport; packets, bytes) field by field
+  // and anything else through merged(): both must give what JSON.stringify gives.
+  const key = fc.constantFrom('src', 'dst', 'sport', 'dport', 'icmp', 'packets', 'bytes', 'state', '0', '7');
+  const value = fc.oneof(text, number, fc.jsonValue(), fc.constant(undefined));
+  const entries = fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 7 });
+  // The engine's keys with their values, then perhaps more keys (a repeated key keeps its place
+  // and takes the later value), perhaps in reverse order; or any keys at all.
+  const shaped = <T extends object>(engine: fc.Arbitrary<T>) =>
+    fc.oneof(
+      fc.tuple(engine, fc.array(fc.tuple(key, value), { maxLength: 2 }), fc.boolean()).map(([o, extra, reverse]) => {
+        const all: Array<[string, unknown]> = [...Object.entries(o), ...extra];
+        return Object.fromEntries(reverse ? all.reverse() : all);
+      }),
+      entries.map((e) => Object.fromEntries(e)),
+    );
+  const tupleLike = shaped(fc.record({ src: text, dst: text, sport: number, dport: number }));
+  const countersLike = shaped(fc.record({ packets: number, bytes: number }));
+  const record = fc.record({ f: flow, orig: tupleLike, reply: tupleLike, co: countersLike, cr: countersLike, tsUs: number });
+  fc.assert(
+    fc.property(writer, record, (w, { f, orig, reply, co, cr, tsUs }) => {
+      const flowOf = { ...f, orig, reply, counters: { orig: co, reply: cr } } as unknown as FlowRecord;
+      const e: FlowEvent = { type: 'UPDATE', tsUs, flow: flowOf, protoinfo: true };
+      same(writeEvent(w, e), eventJson(e));
+      const r: FlowAccountingRecord = { kind: 'active', flow: flowOf, firstUs: tsUs, lastUs: tsUs, delta: { orig: co, reply: cr } as never, tsUs };
+      same(writeFlowRecord(w, r), flowRecordJson(r));
+    }),
+    RUNS,
+  );
 });
 
 test('INVALID packets and verdicts', () => {

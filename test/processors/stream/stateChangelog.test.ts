@@ -17,7 +17,9 @@ import { icmpMessage, ipv4Packet, ipv6Packet, tcpSegment, udpDatagram } from '..
 import { writePcap } from '../../../ingest/capture/pcapWriter';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import { PartitionProcessor } from '../../../processors/stream/partitionProcessor';
-import type { PartitionProcessorOptions } from '../../../processors/stream/partitionProcessor';
+import type { PartitionProcessorOptions, ZonedPacket } from '../../../processors/stream/partitionProcessor';
+import { ConntrackPipeline } from '../../../processors/pipeline';
+import type { PacketVerdict } from '../../../processors/pipeline';
 import { compact, META_KEY } from '../../../processors/stream/stateChangelog';
 import type { StateRecord } from '../../../processors/stream/stateChangelog';
 import { oracleArgs } from '../../../scripts/parityLib';
@@ -162,6 +164,39 @@ test('random streams: fragments (some never completed), time going back, expirie
         expectSameAcrossCuts({ sysctl, activeTimeoutUs: 2_000_000, verdicts: true }, ops, batches, [a, b]);
       },
     ),
+    { numRuns: 300 },
+  );
+});
+
+test('random streams: every packet is judged as the pipeline judges it and counted with its own zone, protocol and length, held fragments too', () => {
+  // The processor keeps a packet apart only while its verdict is held back (a fragment, or a
+  // packet behind one); the packet must still be found when its verdict comes.
+  fc.assert(
+    fc.property(fc.array(stepArb, { minLength: 1, maxLength: 100 }), (steps) => {
+      const ops = streamOps(steps);
+      const sysctl = makeSysctl({ nf_conntrack_udp_timeout: 5 });
+      const judged: Array<[number, number, number, number]> = [];
+      const proc = new PartitionProcessor({ sysctl, activeTimeoutUs: 2_000_000, verdicts: true, onJudged: (zone, proto, bytes, v) => judged.push([v.index, zone, proto, bytes]) });
+      const want: PacketVerdict[] = [];
+      const ref = new ConntrackPipeline({ verdict: (v) => want.push(v), event: () => undefined }, { sysctl });
+      const packets: ZonedPacket[] = [];
+      for (const op of ops) {
+        if ('packet' in op) {
+          ref.push({ ...op.packet, index: packets.length });
+          packets.push(op.packet);
+        } else ref.engine.advance(op.advanceTo, []);
+      }
+      ref.end();
+      const out = runOps(proc, ops);
+      proc.end();
+      const last = proc.drain();
+      const verdicts = [...out.verdicts, ...last.verdicts];
+      const invalid = [...out.invalid, ...last.invalid];
+      expect(verdicts).toEqual(want);
+      expect(judged).toEqual(want.map((v) => [v.index, 0, packets[v.index].ip.proto, packets[v.index].ip.length]));
+      const bad = want.filter((v) => v.ctstate === 'INVALID');
+      expect(invalid.map((r) => [r.src, r.dst, r.reason])).toEqual(bad.map((v) => [packets[v.index].ip.src, packets[v.index].ip.dst, v.reason]));
+    }),
     { numRuns: 300 },
   );
 });
