@@ -168,26 +168,28 @@ async function main(): Promise<void> {
         const readMs = Number(process.hrtime.bigint() - t0) / 1e6;
         let entries = 0;
         let messages = 0;
+        const procs = new Map<number, PartitionProcessor>();
         for (const part of restored) {
           const proc = PartitionProcessor.restore({ sysctl: makeSysctl(), activeTimeoutUs: 1800e6, verdicts: false, trackState: true }, part.records);
+          procs.set(part.partition, proc);
           entries += proc.engine.count;
           messages += part.changelogMessages;
         }
-        return { store, entries, messages, fromCheckpoint: restored.filter((r) => r.checkpoint).length, readMs, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+        return { store, procs, entries, messages, fromCheckpoint: restored.filter((r) => r.checkpoint).length, readMs, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
       };
       const stateDir = mkdtempSync(join(tmpdir(), 'ctflow-bench-state-'));
       const local = () => new StateDirectory(stateDir, group, topic);
-      /** What a clean stop adds: confirm ownership and write every partition's checkpoint. */
-      const checkpoint = async (store: StateStore) => {
+      /** What a clean stop adds: confirm ownership and write every partition's checkpoint (its engine's state). */
+      const checkpoint = async ({ store, procs }: { store: StateStore; procs: Map<number, PartitionProcessor> }) => {
         const t0 = process.hrtime.bigint();
-        const written = await store.writeCheckpoints();
+        const written = await store.writeCheckpoints((p) => procs.get(p)?.stateSnapshot());
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         await store.close();
         if (written.some((w) => w.skipped)) throw new Error(`checkpoint not written: ${written.map((w) => w.skipped).join('; ')}`);
         return { ms, bytes: written.reduce((n, w) => n + (w.bytes ?? 0), 0) };
       };
       const first = await takeOver(local());
-      let written = await checkpoint(first.store);
+      let written = await checkpoint(first);
       const full: number[] = [];
       const fromCheckpoint: number[] = [];
       /** The part before the engines are rebuilt: fencing, and reading the changelog (and the checkpoint). */
@@ -211,7 +213,7 @@ async function main(): Promise<void> {
         checkpointRead.push(c.readMs);
         tail = c.messages;
         progress(`  checkpoint restore ${r + 1}: ${c.entries} entries, ${c.messages} changelog messages after the checkpoint, in ${c.ms.toFixed(0)} ms (${c.readMs.toFixed(0)} ms of it before the rebuild)`);
-        written = await checkpoint(c.store);
+        written = await checkpoint(c);
         writeMs.push(written.ms);
         progress(`  checkpoint written: ${written.bytes} bytes in ${written.ms.toFixed(0)} ms`);
       }

@@ -43,6 +43,9 @@ export interface Checkpoint extends CheckpointIdentity {
   records: Map<string, Uint8Array>;
 }
 
+/** A checkpoint as written: its records may be any map (the processor's snapshot). */
+export type CheckpointToWrite = Omit<Checkpoint, 'records'> & { records: ReadonlyMap<string, Uint8Array> };
+
 /** Why a checkpoint cannot be used: said in the log line of the full restore that replaces it. */
 export class CheckpointFormatError extends Error {}
 
@@ -50,7 +53,7 @@ const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The file's bytes, as a list of chunks to write in order (one per entry would be too many: they are gathered into ~1 MiB chunks). */
-export function encodeCheckpoint(c: Checkpoint): Buffer[] {
+export function encodeCheckpoint(c: CheckpointToWrite): Buffer[] {
   const group = utf8.encode(c.group);
   const topic = utf8.encode(c.inputTopic);
   const head = Buffer.alloc(8 + 2 + 2 + 8 + 8 + 8 + 1 + 8 + 8 + 4 + 4 + group.length + 4 + topic.length + 4);

@@ -16,7 +16,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpointFile';
-import type { Checkpoint } from './checkpointFile';
+import type { Checkpoint, CheckpointToWrite } from './checkpointFile';
 
 export const CHECKPOINT_FILE = 'checkpoint';
 export const LOCK_FILE = '.lock';
@@ -126,7 +126,7 @@ export class StateDirectory {
    * renamed over the old name (rename within a file system is atomic on POSIX), then the folder
    * flushed so the rename itself survives a power loss. A reader sees the old file or the new one.
    */
-  writeCheckpoint(c: Checkpoint): number {
+  writeCheckpoint(c: CheckpointToWrite): number {
     const folder = this.folder(c.partition);
     mkdirSync(folder, { recursive: true });
     const tmp = join(folder, `${CHECKPOINT_FILE}.tmp-${process.pid}`);

@@ -13,10 +13,10 @@
  * one left open), then reads the changelog partition to its end and rebuilds the engine from it:
  * the live entries and the position, not a replay of the input.
  *
- * With a state directory (cli/stateDirectory.ts) the store also keeps, per partition, the
- * compaction of every changelog record it committed (what the changelog holds, key by key), and
- * writes it to a local checkpoint when the partition is given up cleanly (SIGINT/SIGTERM, or a
- * rebalance that revokes it). The next owner on that machine loads the checkpoint and reads only
+ * With a state directory (cli/stateDirectory.ts) the state of a partition given up cleanly
+ * (SIGINT/SIGTERM, or a rebalance that revokes it) is written to a local checkpoint once its last
+ * transaction has committed: the processor's whole state as changelog records, which is then what
+ * the compacted changelog holds (PartitionProcessor.stateSnapshot). The next owner on that machine loads the checkpoint and reads only
  * the changelog after it: Kafka Streams' local state directory and `.checkpoint` file.
  */
 import type { KafkaConnection, OutputMessage, TopicAdmin, TransactionalProducer } from '../kafka/client';
@@ -62,9 +62,8 @@ export interface CheckpointWritten {
   skipped?: string;
 }
 
-/** The committed state of a partition this store restored: every changelog record it committed since, compacted. */
+/** What the store knows of a partition it restored, for its checkpoint: the input position last committed. */
 interface CommittedState {
-  records: Map<string, Uint8Array>;
   position?: Position;
 }
 
@@ -139,9 +138,6 @@ export class StateStore {
         starts.set(p, c.changelogOffset);
       }
     }
-    // Kept for the next checkpoint, a value must not pin the fetch response it came in (kafkajs
-    // hands out views of it): copied then.
-    const keep = this.local !== undefined;
     const ranges = partitions.map((p) => ({ partition: p, start: starts.get(p)!, end: BigInt(offsets.get(p)!.high) }));
     await readOffsetRanges(this.conn, this.changelogTopic, ranges, (m) => {
       const r = result.get(m.partition)!;
@@ -150,11 +146,11 @@ export class StateStore {
       if (key === POSITION_KEY) {
         if (m.value) r.position = JSON.parse(m.value.toString('utf8')) as Position;
       } else if (m.value === null) r.records.delete(key);
-      else r.records.set(key, keep ? new Uint8Array(m.value) : new Uint8Array(m.value.buffer, m.value.byteOffset, m.value.byteLength));
+      else r.records.set(key, new Uint8Array(m.value.buffer, m.value.byteOffset, m.value.byteLength));
     }, { groupPrefix: `${this.groupId}-restore`, admin: this.admin, what: `changelog '${this.changelogTopic}'` });
     const ms = Date.now() - t0;
     for (const r of result.values()) {
-      if (this.local?.holds(r.partition)) this.committed.set(r.partition, { records: r.records, position: r.position });
+      if (this.local?.holds(r.partition)) this.committed.set(r.partition, { position: r.position });
       else this.committed.delete(r.partition);
     }
     return [...result.values()].map((r) => ({ ...r, ms }));
@@ -259,7 +255,7 @@ export class StateStore {
    * checkpoint and finds what it already has). A partition whose transaction fails gets no
    * checkpoint, and its next owner reads the whole changelog.
    */
-  async writeCheckpoints(keep: ReadonlySet<number> = new Set()): Promise<CheckpointWritten[]> {
+  async writeCheckpoints(stateOf: (partition: number) => ReadonlyMap<string, Uint8Array> | undefined, keep: ReadonlySet<number> = new Set()): Promise<CheckpointWritten[]> {
     const local = this.local;
     const out: CheckpointWritten[] = [];
     if (!local) return out;
@@ -283,9 +279,11 @@ export class StateStore {
       } catch (err) {
         return out.push({ partition: p, skipped: `its ownership could not be confirmed: ${(err as Error).message}` });
       }
+      const records = stateOf(p);
+      if (!records) return out.push({ partition: p, skipped: 'its state has changes not yet written to the changelog' });
       try {
-        const bytes = local.writeCheckpoint({ group: this.groupId, inputTopic: this.inputTopic, partition: p, writtenMs: Date.now(), changelogOffset: BigInt(end.high), position: state.position, records: state.records });
-        return out.push({ partition: p, entries: state.records.size, bytes, changelogOffset: end.high });
+        const bytes = local.writeCheckpoint({ group: this.groupId, inputTopic: this.inputTopic, partition: p, writtenMs: Date.now(), changelogOffset: BigInt(end.high), position: state.position, records });
+        return out.push({ partition: p, entries: records.size, bytes, changelogOffset: end.high });
       } catch (err) {
         return out.push({ partition: p, skipped: `cannot write it: ${(err as Error).message}` });
       }
@@ -302,9 +300,9 @@ export class StateStore {
     try {
       await producer.commit(messages, { groupId: this.groupId, topic: this.inputTopic, partition, offset: nextOffset });
     } catch (err) {
-      // A commit whose answer was lost may still have committed: the kept state no longer says
-      // what the changelog holds, so no checkpoint is written from it (the restore that follows a
-      // failed transaction reads the changelog again).
+      // A commit whose answer was lost may still have committed: the position kept no longer says
+      // where the changelog stands, so no checkpoint is written for the partition (the restore
+      // that follows a failed transaction reads the changelog again).
       this.committed.delete(partition);
       throw err;
     }
@@ -312,15 +310,13 @@ export class StateStore {
     if (state) this.applyCommitted(state, partition, messages);
   }
 
-  /** Brings a partition's committed state up to a transaction that committed: its changelog records, compacted in. */
+  /** Brings a partition's committed position up to a transaction that committed (its `@position` record comes last). */
   private applyCommitted(state: CommittedState, partition: number, messages: OutputMessage[]): void {
-    for (const m of messages) {
-      if (m.topic !== this.changelogTopic || m.partition !== partition) continue;
-      const key = typeof m.key === 'string' ? m.key : m.key?.toString('utf8') ?? '';
-      if (key === POSITION_KEY) state.position = JSON.parse(String(m.value)) as Position;
-      else if (m.value === null) state.records.delete(key);
-      // A copy: the processor's encoder hands out views of 1 MiB slabs, which one kept value would pin.
-      else state.records.set(key, typeof m.value === 'string' ? new TextEncoder().encode(m.value) : new Uint8Array(m.value));
+    for (let i = messages.length - 1; i >= 0; i--) {
+      const m = messages[i];
+      if (m.topic !== this.changelogTopic || m.partition !== partition || m.key !== POSITION_KEY) continue;
+      state.position = JSON.parse(String(m.value)) as Position;
+      return;
     }
   }
 

@@ -325,7 +325,8 @@ export class StreamPipeline {
   private async checkpoint(keep: Set<number>): Promise<void> {
     if (!this.o.stateDir) return;
     try {
-      for (const w of await this.serially(() => this.store!.writeCheckpoints(keep))) {
+      const stateOf = (p: number) => this.parts.get(p)?.proc.stateSnapshot();
+      for (const w of await this.serially(() => this.store!.writeCheckpoints(stateOf, keep))) {
         if (w.skipped !== undefined) {
           this.o.log?.('warn', `partition ${w.partition}: no checkpoint written: ${w.skipped}`);
           continue;

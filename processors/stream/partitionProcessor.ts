@@ -105,6 +105,15 @@ export class PartitionProcessor {
   }
 
   /**
+   * The whole state as the compacted changelog holds it once every stateChanges() so far was
+   * written (a local checkpoint's content); undefined while changes are pending. Only with trackState.
+   */
+  stateSnapshot(): Map<string, Uint8Array> | undefined {
+    if (!this.tracker) throw new Error('stateSnapshot() needs a PartitionProcessor made with trackState');
+    return this.tracker.snapshot({ pipeline: this.pipeline, open: this.open, waiting: this.waiting, nextIndex: this.nextIndex });
+  }
+
+  /**
    * A processor rebuilt from the latest value of every key (a compacted changelog read to its end;
    * keys whose latest value is null are absent), with the options the saved one had. It goes on
    * exactly as the saved one would have.

@@ -115,6 +115,27 @@ export class StateTracker {
     return out;
   }
 
+  /**
+   * The whole state as changelog records, key by key: what the changelog holds once compacted,
+   * if everything collect() returned was written. Undefined while changes are pending (not
+   * collected yet, so not in the changelog either): the state is ahead of what was written.
+   */
+  snapshot(parts: ProcessorParts): Map<string, Uint8Array> | undefined {
+    if (this.entries.pending || this.flows.size > 0) return undefined;
+    const meta = encodeMeta(this.w.reset(), parts);
+    if (this.lastMeta === null || !sameBytes(meta, this.lastMeta)) return undefined;
+    const shard = parts.pipeline.engine.soleShard();
+    const store = shard.store;
+    const out = new Map<string, Uint8Array>();
+    for (let slot = 0; slot < store.capacity; slot++) {
+      if (store.life(slot) !== (LIFE_USED | LIFE_CONFIRMED)) continue;
+      const id = store.id(slot);
+      out.set(ENTRY_PREFIX + id, this.entryValue(shard, slot, parts.open.get(id)));
+    }
+    out.set(META_KEY, meta);
+    return out;
+  }
+
   private entryValue(shard: ConntrackShard, slot: number, f: OpenFlow | undefined): Uint8Array {
     const w = this.w.reset();
     writeEntry(w, shard, slot);

@@ -28,6 +28,11 @@ export class EntryChanges {
     this.gone.push(id);
   }
 
+  /** Whether anything was marked since the last take(). */
+  get pending(): boolean {
+    return this.slots.length > 0 || this.gone.length > 0;
+  }
+
   /** What was marked since the last call; starts over. Slots may since hold another entry, or none. */
   take(): { slots: number[]; gone: number[] } {
     const out = { slots: this.slots, gone: this.gone };

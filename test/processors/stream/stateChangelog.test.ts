@@ -227,6 +227,24 @@ describe('changelog records', () => {
     expect(PartitionProcessor.restore(opts(), [...created, ...gone]).engine.count).toBe(0);
   });
 
+  test('the snapshot for a checkpoint exists only while everything changed has been collected', () => {
+    const proc = new PartitionProcessor(opts());
+    expect(proc.stateSnapshot()).toBeUndefined(); // the meta record is not written yet
+    const log = proc.stateChanges();
+    expect(proc.stateSnapshot()).toEqual(compact(log));
+    proc.push(zoned(udp('10.0.0.1', '10.0.0.2', 1000, 53), 1e6));
+    expect(proc.stateSnapshot()).toBeUndefined();
+    log.push(...proc.stateChanges());
+    expect([...proc.stateSnapshot()!.keys()].sort()).toEqual(['c1', META_KEY]);
+    expect(proc.stateSnapshot()).toEqual(compact(log));
+    proc.advanceTo(7e6);
+    expect(proc.stateSnapshot()).toBeUndefined();
+    log.push(...proc.stateChanges());
+    expect(proc.stateSnapshot()).toEqual(compact(log));
+    expect(proc.stateSnapshot()!.has('c1')).toBe(false);
+    expect(() => new PartitionProcessor({ ...opts(), trackState: false }).stateSnapshot()).toThrow('trackState');
+  });
+
   test('compact keeps the last value of each key, and a tombstone deletes', () => {
     const v = (n: number) => new Uint8Array([n]);
     const log: StateRecord[] = [{ key: 'a', value: v(1) }, { key: 'b', value: v(2) }, { key: 'a', value: null }, { key: 'b', value: v(3) }, { key: 'a', value: v(4) }, { key: 'c', value: v(5) }, { key: 'c', value: null }];
