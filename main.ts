@@ -29,7 +29,7 @@ export function buildProgram(io: Output): Command {
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
       .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
-      .option('--workers <n>', "classify, events, list, stats, replay: worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
+      .option('--workers <n>', "worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat; not for a Kafka topic or replay --http/--otlp)")
       .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
       .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect))
       .addOption(helperOption());
@@ -59,7 +59,12 @@ export function buildProgram(io: Output): Command {
     .option('--from <time>', 'with --topic: start at this packet time (ISO 8601 or epoch seconds)')
     .option('--to <time>', 'with --topic: stop before this packet time')
     .option('--quiet', 'print nothing but errors')
-    .action((path: string | undefined, o) => (o.topic !== undefined ? report.reportTopic(path, o, io).then(() => undefined) : void report.report(path, o, io)));
+    .action((path: string | undefined, o) => {
+      // A capture report with one thread is written (or fails) before this returns; with
+      // --workers, and for a topic, it finishes later.
+      const written = o.topic !== undefined ? report.reportTopic(path, o, io) : report.report(path, o, io);
+      return written instanceof Promise ? written.then(() => undefined) : undefined;
+    });
   common(program.command('replay [capture]').description('run the whole pipeline on a capture (in process), or on a Kafka topic with --topic'))
     .option('--quiet', 'print neither progress nor summary')
     .option('--json', 'print the summary (or, with --events-out, the transitions) as JSON')

@@ -30,7 +30,7 @@ import type { ReadSummary } from '../ingest/packetSource';
 export interface CommonOptions extends RuleOptions, ZoneFlags {
   sysctl: string[];
   shards: string;
-  /** Worker threads (classify, events, list, stats): a count or `auto`; default 1. */
+  /** Worker threads (the capture commands: cli/workerCommands.ts): a count or `auto`; default 1. */
   workers?: string;
   /** `--helper NAME:PROTO/PORT`, repeatable. */
   helper?: string[];
@@ -43,7 +43,7 @@ export interface Output {
 
 /** A command that runs its engine on one thread only says so instead of ignoring --workers. */
 export function refuseWorkers(what: string, o: { workers?: string; nat?: readonly string[] }): void {
-  if (workerCount(o.workers, o.nat) > 1) throw new Error(`${what}: --workers is not supported (one thread); give it to classify, events, list, stats or replay of a capture`);
+  if (workerCount(o.workers, o.nat) > 1) throw new Error(`${what}: --workers is not supported (one thread); give it to classify, events, list, stats, whatif, report or replay of a capture`);
 }
 
 export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules; zoneOf?: (p: CapturedPacket) => number } {
@@ -121,9 +121,9 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
   problemLines(r.summary).forEach(io.err);
 }
 
-export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void {
-  refuseWorkers('whatif', o);
+export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
+  if (workerCount(o.workers, o.nat) > 1) return inWorkers.whatif(path, o, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules, zoneOf);
   if (o.json) io.out(JSON.stringify(report));

@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import { SYSCTL_DEFAULTS } from '../processors/conntrack/sysctl';
 import type { Sysctl } from '../processors/conntrack/sysctl';
-import { ReportCollector } from '../sinks/report/collect';
+import { ReportCollector, runEnd } from '../sinks/report/collect';
 import type { CollectOptions, ReportModel } from '../sinks/report/collect';
 import { encodeReport } from '../sinks/report/encode';
 import { reportHtml } from '../sinks/report/html';
@@ -21,6 +21,12 @@ import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
 import type { PacketStream, ReadSummary } from '../ingest/packetSource';
 import { whatIf } from './whatif';
+import type { WhatIfReport } from './whatif';
+import { limitWarning, shareOptions, whatIfInShares, workerCount } from './workerCommands';
+import { feedReport } from './workers/reportShare';
+import { runShares } from './workers/shareJobs';
+import type { ShareRunOptions } from './workers/shareJobs';
+import { shareSysctl } from './workers/captureWorkers';
 import type { RunOptions } from './runCapture';
 import { mergedTopicPackets } from '../ingest/kafka/mergedFrames';
 import type { ZonedCapturedPacket } from '../ingest/kafka/mergedFrames';
@@ -65,7 +71,7 @@ function nonDefault(s: Sysctl): Record<string, number> {
 function collectReport(source: Uint8Array | PacketStream, captureName: string, run: ReplaySettings, collect: CollectOptions = {}): { model: ReportModel; summary: ReadSummary } {
   const collector = new ReportCollector(collect);
   const r = runCapture(source, { ...run, onPacket: (p, v) => collector.onPacket(p, v), onEvent: (e) => collector.onEvent(e) });
-  return { model: collector.finish(r, { captureName, sysctl: run.sysctl, generatedBy: 'ctflow report' }), summary: r.summary };
+  return { model: collector.finish(runEnd(r), { captureName, sysctl: run.sysctl, generatedBy: 'ctflow report' }), summary: r.summary };
 }
 
 /** The replay of `bytes` as a report model (tests compare it with the other commands; the bench times it). */
@@ -73,8 +79,24 @@ export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl:
   return collectReport(bytes, captureName, { sysctl, shards, rules: more.rules ?? {}, zoneOf: more.zoneOf }, collect).model;
 }
 
+/**
+ * The replay of `bytes` in shares (cli/workers/reportShare.ts) as a report model: the model one
+ * thread builds, with whether some share reached its part of the table limits.
+ */
+export async function reportModelInShares(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shares: ShareRunOptions, collect: CollectOptions = {}): Promise<{ model: ReportModel; summary: ReadSummary; limitReached: boolean }> {
+  const results = await runShares(bytes, shares, { job: 'report', sysctl: shareSysctl(sysctl, shares.workers) });
+  const collector = new ReportCollector(collect);
+  const end = feedReport(results, collector);
+  const model = collector.finish(end, { captureName, sysctl, generatedBy: 'ctflow report' });
+  return { model, summary: end.summary, limitReached: results.some((r) => r.limitReached) };
+}
+
 export function whatIfData(bytes: Uint8Array, base: Sysctl, other: Sysctl, shards: number, rules: ConntrackRules = {}, zoneOf?: RunOptions['zoneOf']): WhatIfData {
-  const w = whatIf(bytes, base, other, shards, rules, zoneOf);
+  return whatIfDataOf(whatIf(bytes, base, other, shards, rules, zoneOf), base, other);
+}
+
+/** What the report keeps of a what-if: the totals, and the changes up to WHATIF_LIST_LIMIT. */
+function whatIfDataOf(w: WhatIfReport, base: Sysctl, other: Sysctl): WhatIfData {
   return {
     base: { knobs: nonDefault(base) },
     other: { knobs: nonDefault(other) },
@@ -107,11 +129,13 @@ function tell(o: ReportOptions, model: ReportModel, summary: ReadSummary, size: 
   problemLines(summary).forEach(io.err);
 }
 
-/** Writes the report of a capture file; returns the HTML's size in bytes. */
-export function report(path: string | undefined, o: ReportOptions, io: Output): number {
+/**
+ * Writes the report of a capture file; returns the HTML's size in bytes (a promise of it with
+ * --workers: the shares run in worker threads).
+ */
+export function report(path: string | undefined, o: ReportOptions, io: Output): number | Promise<number> {
   // A topic is read asynchronously: main.ts sends --topic to reportTopic().
   if (o.topic !== undefined) throw new Error('report(): a topic report is reportTopic()');
-  refuseWorkers('report', o);
   for (const [flag, value] of [['--brokers', o.brokers], ['--from', o.from], ['--to', o.to]] as const) {
     if (value !== undefined) throw new CliError(`report: ${flag} applies to a Kafka topic (--topic), not to a capture file`);
   }
@@ -122,9 +146,21 @@ export function report(path: string | undefined, o: ReportOptions, io: Output): 
   const other = o.whatif.length ? makeSysctl([...o.sysctl, ...o.whatif]) : undefined;
   const started = process.hrtime.bigint();
   const bytes = loadCapture(path);
+  if (workerCount(o.workers, o.nat) > 1) return reportInShares(bytes, basename(path), o, run.sysctl, other, started, io);
   const { model, summary } = collectReport(bytes, basename(path), run);
   if (other) model.meta.whatif = whatIfData(bytes, run.sysctl, other, run.shards, run.rules, run.zoneOf);
   const size = writeReport(model, o.output);
+  tell(o, model, summary, size, started, io);
+  return size;
+}
+
+/** report --workers: the replay, and the what-if's two, in shares; the same file as one thread writes. */
+async function reportInShares(bytes: Uint8Array, captureName: string, o: ReportOptions, sysctl: Sysctl, other: Sysctl | undefined, started: bigint, io: Output): Promise<number> {
+  const shares = shareOptions(o);
+  const { model, summary, limitReached } = await reportModelInShares(bytes, captureName, sysctl, shares);
+  if (limitReached) io.err(limitWarning(sysctl.nf_conntrack_max, shares.workers));
+  if (other) model.meta.whatif = whatIfDataOf(await whatIfInShares(bytes, sysctl, other, o, io), sysctl, other);
+  const size = writeReport(model, o.output!);
   tell(o, model, summary, size, started, io);
   return size;
 }
@@ -157,7 +193,7 @@ export async function topicReportModel(o: ReportOptions & { topic: string }, io:
 /** Writes the report of a captured-traffic topic; returns the HTML's size in bytes. */
 export async function reportTopic(path: string | undefined, o: ReportOptions & { topic: string }, io: Output): Promise<number> {
   if (path !== undefined) throw new CliError('report: give a capture file or --topic, not both');
-  refuseWorkers('report', o);
+  refuseWorkers('report --topic', o);
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
   const started = process.hrtime.bigint();
   const { model, summary } = await topicReportModel(o, io);

@@ -1,6 +1,8 @@
 /**
  * The capture commands with `--workers N` (N > 1): the same output as with one thread, the engine
- * split over N worker threads (cli/workers/). classify, events, list, stats and replay.
+ * split over N worker threads (cli/workers/). classify, events, list, stats and replay stream
+ * their output as the shares make it; whatif (and report's what-if part) merges the shares'
+ * differences at the end.
  */
 import { availableParallelism } from 'node:os';
 import { flowJson, formatEntry, formatStats } from '../sinks/conntrackText';
@@ -9,7 +11,14 @@ import { printReplaySummary, settings } from './commands';
 import { eventSelector, flowSelector } from './filterOptions';
 import type { FilterOptionValues } from './filterOptions';
 import { loadCapture, problemLines } from './runCapture';
-import { runCaptureInWorkers } from './workers/captureWorkers';
+import { runCaptureInWorkers, shareSysctl } from './workers/captureWorkers';
+import { runShares } from './workers/shareJobs';
+import type { ShareRunOptions } from './workers/shareJobs';
+import { mergeWhatIf } from './workers/whatIfShare';
+import { whatIfReport } from './whatif';
+import type { WhatIfReport } from './whatif';
+import { makeSysctl } from '../processors/conntrack/sysctl';
+import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { WorkerRunOptions, WorkerRunResult } from './workers/captureWorkers';
 
 /**
@@ -27,12 +36,20 @@ export function workerCount(text: string | undefined, nat: readonly string[] = [
 
 export type WorkerOptions = CommonOptions & { workers?: string };
 
+/** How the shares are split and what rules and zones each applies, from the command's options. */
+export function shareOptions(o: WorkerOptions): ShareRunOptions {
+  return { workers: workerCount(o.workers), notrack: o.notrack, helper: o.helper, zones: { zoneFrom: o.zoneFrom, zoneMap: o.zoneMap, zoneDefault: o.zoneDefault } };
+}
+
+/** What a run whose shares reached their part of the table limits says (see captureWorkers.ts). */
+export function limitWarning(nfConntrackMax: number, workers: number): string {
+  return `ctflow: a worker's table reached its share of nf_conntrack_max (${nfConntrackMax} / ${workers}) or nf_conntrack_expect_max: which entries were evicted may differ from --workers 1`;
+}
+
 async function run(path: string, o: WorkerOptions, io: Output, outputs: Omit<WorkerRunOptions, 'sysctl' | 'workers'>): Promise<WorkerRunResult> {
   const { sysctl } = settings(o);
-  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, workers: workerCount(o.workers), notrack: o.notrack, helper: o.helper, zones: { zoneFrom: o.zoneFrom, zoneMap: o.zoneMap, zoneDefault: o.zoneDefault }, ...outputs });
-  if (r.limitReached) {
-    io.err(`ctflow: a worker's table reached its share of nf_conntrack_max (${sysctl.nf_conntrack_max} / ${workerCount(o.workers)}) or nf_conntrack_expect_max: which entries were evicted may differ from --workers 1`);
-  }
+  const r = await runCaptureInWorkers(loadCapture(path), { sysctl, ...shareOptions(o), ...outputs });
+  if (r.limitReached) io.err(limitWarning(sysctl.nf_conntrack_max, workerCount(o.workers)));
   return r;
 }
 
@@ -78,4 +95,22 @@ export async function replay(path: string, o: ReplayOptions, io: Output): Promis
   const r = await run(path, o, io, { tally: true });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   printReplaySummary(path, r, r.tally!, seconds, settings(o).sysctl, o, io);
+}
+
+/**
+ * whatif's two runs in shares (cli/workers/whatIfShare.ts): the report one thread makes, its
+ * changes merged into one thread's order.
+ */
+export async function whatIfInShares(bytes: Uint8Array, base: Sysctl, changed: Sysctl, o: WorkerOptions, io: Output): Promise<WhatIfReport> {
+  const shares = shareOptions(o);
+  const results = await runShares(bytes, shares, { job: 'whatif', base: shareSysctl(base, shares.workers), changed: shareSysctl(changed, shares.workers) });
+  const m = mergeWhatIf(results);
+  if (m.limitReached) io.err(limitWarning(Math.min(base.nf_conntrack_max, changed.nf_conntrack_max), shares.workers));
+  return whatIfReport(base, changed, m.packets, m.verdictChanges, m.flowChanges);
+}
+
+export async function whatif(path: string, o: WorkerOptions & { json?: boolean }, io: Output): Promise<void> {
+  const report = await whatIfInShares(loadCapture(path), makeSysctl(), settings(o).sysctl, o, io);
+  if (o.json) io.out(JSON.stringify(report));
+  else report.lines.forEach(io.out);
 }

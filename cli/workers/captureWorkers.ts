@@ -66,10 +66,13 @@ export interface WorkerRunResult {
 /** How many packets share 0 (this thread) may read ahead of the slowest worker. */
 const MAX_LEAD = 16 * CHUNK_FRAMES;
 
-/** Starts the worker script, from dist/ (JavaScript) or from the TypeScript sources (tests). */
-function startWorker(task: CaptureWorkerTask): Worker {
+/**
+ * Starts a worker script of this folder (by default captureWorker), from dist/ (JavaScript) or
+ * from the TypeScript sources (tests).
+ */
+export function startWorker(task: object, script = 'captureWorker'): Worker {
   const ext = extname(__filename);
-  const entry = join(__dirname, `captureWorker${ext}`);
+  const entry = join(__dirname, `${script}${ext}`);
   if (ext === '.js') return new Worker(entry, { workerData: task });
   const hook = join(__dirname, '..', '..', 'scripts', 'tsRequireHook.js');
   return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(entry)});`, { eval: true, workerData: task });
@@ -156,13 +159,23 @@ class OutputMerge {
   }
 }
 
-export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions): Promise<WorkerRunResult> {
-  openCapture(bytes); // a file that is no capture fails here, once, not in every worker
+/** The knobs of one share of N: its part of the table limits (see above), the rest as given. */
+export function shareSysctl(sysctl: Sysctl, workers: number): Record<string, number> {
+  // The expectation table is shared out the same way (nf_conntrack_expect_max).
+  return { ...sysctl, nf_conntrack_max: Math.ceil(sysctl.nf_conntrack_max / workers), nf_conntrack_expect_max: Math.ceil(sysctl.nf_conntrack_expect_max / workers) };
+}
+
+/** Copies the capture once into memory every share reads (never copied per worker). */
+export function sharedCapture(bytes: Uint8Array): SharedArrayBuffer {
   const shared = new SharedArrayBuffer(bytes.byteLength);
   new Uint8Array(shared).set(bytes);
-  const share = Math.ceil(o.sysctl.nf_conntrack_max / o.workers);
-  // The expectation table is shared out the same way (nf_conntrack_expect_max).
-  const sysctl: Record<string, number> = { ...o.sysctl, nf_conntrack_max: share, nf_conntrack_expect_max: Math.ceil(o.sysctl.nf_conntrack_expect_max / o.workers) };
+  return shared;
+}
+
+export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions): Promise<WorkerRunResult> {
+  openCapture(bytes); // a file that is no capture fails here, once, not in every worker
+  const shared = sharedCapture(bytes);
+  const sysctl = shareSysctl(o.sysctl, o.workers);
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
   const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, tally: o.tally ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });

@@ -4,7 +4,7 @@
  * from here, so its numbers are the engine's own (the same that `ctflow stats`, `list` and
  * `events` print).
  */
-import type { FlowEvent, FlowRecord } from '../../processors/flow';
+import type { CtStats, FlowEvent, FlowRecord } from '../../processors/flow';
 import type { CapturedPacket } from '../../processors/packet';
 import { IPPROTO } from '../../processors/packet';
 import type { PacketVerdict } from '../../processors/pipeline';
@@ -22,6 +22,31 @@ import type { ColumnName, ColumnType, ReportMeta } from './reportData';
 export interface ReportModel {
   meta: Omit<ReportMeta, 'columns'>;
   columns: Record<ColumnName, ArrayLike<number> & ArrayBufferView>;
+}
+
+/** What the report keeps of a packet besides its verdict (whose tsUs and frame are the packet's). */
+export interface JudgedPacket {
+  tsUs: number;
+  frame: number;
+  /** The IP packet's length. */
+  length: number;
+  /** TCP flags; 0 for other protocols. */
+  tcpFlags: number;
+}
+
+/** How a replay ended: the table after the last packet (oldest entry first), the counters, the reader's summary. */
+export interface RunEnd {
+  flows: readonly FlowRecord[];
+  count: number;
+  stats: CtStats;
+  untracked: number;
+  summary: ReadSummary;
+  packets: number;
+}
+
+/** A single engine's RunEnd. */
+export function runEnd(r: { engine: ConntrackEngine; summary: ReadSummary; packets: number }): RunEnd {
+  return { flows: r.engine.list(), count: r.engine.count, stats: r.engine.stats(), untracked: r.engine.untracked, summary: r.summary, packets: r.packets };
 }
 
 export interface CollectOptions {
@@ -92,6 +117,11 @@ export class ReportCollector {
   constructor(private readonly opts: CollectOptions = {}) {}
 
   onPacket(p: CapturedPacket, v: PacketVerdict): void {
+    this.onJudged(v, { tsUs: p.tsUs, frame: p.frame, length: p.ip.length, tcpFlags: p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0 });
+  }
+
+  /** onPacket() with only what the report keeps of the packet (what a --workers share sends). */
+  onJudged(v: PacketVerdict, p: JudgedPacket): void {
     const i = v.index;
     this.packets.ensure(i);
     const c = this.packets.arrays;
@@ -100,7 +130,7 @@ export class ReportCollector {
     if (t < this.firstUs) this.firstUs = t;
     if (t > this.lastUs) this.lastUs = t;
     this.buckets ??= new TimeBuckets(t, this.opts.maxBuckets);
-    this.bytes += p.ip.length;
+    this.bytes += p.length;
     const row = v.flowId === undefined ? -1 : this.rowOfId.get(v.flowId) ?? -1;
     if (row < 0 && v.flowId !== undefined) {
       // No event made a row for this entry (nf_conntrack_events=0): linked at the end if it is still open.
@@ -116,8 +146,8 @@ export class ReportCollector {
     c.pVerdict[i] = verdictCode(ctstate, v.dir === 'original' ? 1 : v.dir === 'reply' ? 2 : 0);
     c.pState[i] = stateIndex;
     c.pReason[i] = this.reasons.of(v.reason);
-    c.pLength[i] = Math.min(p.ip.length, 0xffff);
-    c.pFlags[i] = p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0;
+    c.pLength[i] = Math.min(p.length, 0xffff);
+    c.pFlags[i] = p.tcpFlags;
     this.verdicts[v.ctstate]++;
     this.buckets.count(v.ctstate, t);
     if (v.ctstate === 'INVALID') {
@@ -209,10 +239,10 @@ export class ReportCollector {
     c.fLast[row] = f.lastUs;
   }
 
-  /** The model, once the capture is done: `engine` holds the table after the last packet. */
-  finish(run: { engine: ConntrackEngine; summary: ReadSummary; packets: number }, info: { captureName: string; sysctl: Sysctl; generatedBy: string }): ReportModel {
+  /** The model, once the capture is done: `run` holds the table after the last packet. */
+  finish(run: RunEnd, info: { captureName: string; sysctl: Sysctl; generatedBy: string }): ReportModel {
     const c = this.flowCols.arrays;
-    for (const f of run.engine.list()) {
+    for (const f of run.flows) {
       const row = this.rowOfId.get(f.id);
       if (row === undefined || c.fFate[row] !== 0) this.addRow(f);
       else this.updateRow(row, f);
@@ -265,7 +295,7 @@ export class ReportCollector {
         invalidReasons: Object.fromEntries([...this.invalidReasons].sort((a, b) => b[1] - a[1])),
         events: { ...this.eventCounts },
         // As `ctflow stats --json` prints them: with `untracked`, the packets NOTRACK rules left alone.
-        stats: { entries: run.engine.count, ...run.engine.stats(), untracked: run.engine.untracked },
+        stats: { entries: run.count, ...run.stats, untracked: run.untracked },
         flowsByProto,
         flowCount: this.flowCols.length,
         eventCount: this.events.length,
