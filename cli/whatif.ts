@@ -29,7 +29,9 @@ export interface WhatIfReport {
  * of its first event, [packet index, phase, tsUs, entry id, n] (phase 0: an expiry found while the
  * clock moved to that packet, 1: caused by it; as cli/workers/protocol.ts places event lines), or
  * [AFTER_EVENTS, 2, 0, entry id, n] for an entry that only the final table shows (it lists oldest
- * first). n counts the run's fates and keeps a share's own order where places tie.
+ * first; with nf_conntrack_events=0 that is every entry). n counts the run's fates and keeps a
+ * share's own order where places tie. (A flow's first event is its NEW, caused by a packet of its
+ * own share; the order of expiries is given for completeness, as one engine orders them.)
  */
 export type Place = [number, number, number, number, number];
 

@@ -13,17 +13,15 @@ import { runCliAsync } from '../runCli';
 import { loadCapture, runCapture } from '../../../cli/runCapture';
 import { runCaptureInWorkers } from '../../../cli/workers/captureWorkers';
 import { parseRuleOptions } from '../../../cli/rules';
-import { icmpMessage, ipv4Packet, tcpSegment, udpDatagram } from '../../../ingest/capture/frameBuilders';
-import { writePcap } from '../../../ingest/capture/pcapWriter';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import type { Sysctl } from '../../../processors/conntrack/sysctl';
 import { formatEvent } from '../../../sinks/conntrackText';
 import { eventJson, verdictJson } from '../../../sinks/jsonRecords';
 import { reasonsByCount, replayTally } from '../../../cli/replayTally';
 import type { ReplayTally } from '../../../cli/replayTally';
+import { captureArb } from './randomCaptures';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
-const RAW_IP = 101;
 
 /** replay's counts in a comparable form (reasons in their summary order). */
 const counted = (t: ReplayTally | undefined) => t && { counts: t.counts, reasons: reasonsByCount(t.reasons), events: t.eventCounts };
@@ -100,61 +98,6 @@ test('every crafted kernel scenario (with its helpers), timeouts shortened so ex
   // grows with the fixture set (66 scenarios went past the default 120 s under load).
 }, 300_000);
 
-/** Random traffic among a few hosts: UDP (some in fragments), TCP SYNs and ACKs, ICMP errors quoting earlier packets. */
-const captureArb = fc
-  .array(
-    fc.record({
-      what: fc.constantFrom('udp', 'udp-reply', 'frag', 'syn', 'synack', 'ack', 'icmp-error'),
-      a: fc.integer({ min: 1, max: 6 }),
-      b: fc.integer({ min: 1, max: 6 }),
-      port: fc.constantFrom(53, 80, 123),
-      gapMs: fc.oneof(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1000, max: 40_000 }), fc.constant(-300)),
-      dropLast: fc.boolean(),
-    }),
-    { minLength: 1, maxLength: 120 },
-  )
-  .map((steps) => {
-    let t = 1_700_000_000_000_000;
-    let id = 1;
-    const records: Array<{ tsUs: number; data: Uint8Array }> = [];
-    for (const s of steps) {
-      t += s.gapMs * 1000;
-      const c = `10.0.0.${s.a}`, srv = `10.0.1.${s.b}`;
-      const push = (data: Uint8Array) => records.push({ tsUs: t, data });
-      switch (s.what) {
-        case 'udp':
-          push(ipv4Packet({ src: c, dst: srv, proto: 17, payload: udpDatagram({ sport: 4000, dport: s.port, payload: new Uint8Array(20) }) }));
-          break;
-        case 'udp-reply':
-          push(ipv4Packet({ src: srv, dst: c, proto: 17, payload: udpDatagram({ sport: s.port, dport: 4000, payload: new Uint8Array(20) }) }));
-          break;
-        case 'frag': {
-          // One UDP datagram in two fragments; sometimes the second never comes (given up later).
-          const whole = udpDatagram({ sport: 5000, dport: s.port, payload: new Uint8Array(40) });
-          const fid = id++;
-          push(ipv4Packet({ src: c, dst: srv, proto: 17, id: fid, mf: true, payload: whole.subarray(0, 24) }));
-          if (!s.dropLast) push(ipv4Packet({ src: c, dst: srv, proto: 17, id: fid, fragOffset: 24, payload: whole.subarray(24) }));
-          break;
-        }
-        case 'syn':
-          push(ipv4Packet({ src: c, dst: srv, proto: 6, payload: tcpSegment({ sport: 6000, dport: s.port, seq: 100, ack: 0, flags: 0x02 }) }));
-          break;
-        case 'synack':
-          push(ipv4Packet({ src: srv, dst: c, proto: 6, payload: tcpSegment({ sport: s.port, dport: 6000, seq: 900, ack: 101, flags: 0x12 }) }));
-          break;
-        case 'ack':
-          push(ipv4Packet({ src: c, dst: srv, proto: 6, payload: tcpSegment({ sport: 6000, dport: s.port, seq: 101, ack: 901, flags: 0x10 }) }));
-          break;
-        default: {
-          // Port unreachable from a router, quoting the client's UDP datagram.
-          const quoted = ipv4Packet({ src: c, dst: srv, proto: 17, payload: udpDatagram({ sport: 4000, dport: s.port }) });
-          push(ipv4Packet({ src: '10.9.9.9', dst: c, proto: 1, payload: icmpMessage({ type: 3, code: 3, payload: quoted }) }));
-        }
-      }
-    }
-    return writePcap(records, RAW_IP);
-  });
-
 test('random captures: fragments (some never completed), times that step back, expiries, ICMP errors', async () => {
   const sysctl = makeSysctl({ nf_conntrack_udp_timeout: 5, nf_conntrack_tcp_timeout_syn_sent: 10, nf_conntrack_tcp_timeout_syn_recv: 7, nf_conntrack_icmp_timeout: 3 });
   await fc.assert(
@@ -201,10 +144,10 @@ describe('the CLI', () => {
     expect(text.out.slice(1)).toEqual((await run('replay', sample)).out.slice(1));
   });
 
-  test.each([['whatif', '--sysctl', 'nf_conntrack_tcp_loose=0'], ['report', '-o', '/dev/null']])('%s says it runs one thread instead of ignoring --workers', async (cmd, ...flags) => {
-    const r = await run(cmd, sample, ...flags, '--workers', '2');
+  test('a report of a Kafka topic says it runs one thread instead of ignoring --workers', async () => {
+    const r = await run('report', '--topic', 'captured', '-o', '/dev/null', '--workers', '2');
     expect(r.code).toBe(1);
-    expect(r.err.join('\n')).toMatch(new RegExp(`${cmd}: --workers is not supported`));
+    expect(r.err.join('\n')).toMatch(/report --topic: --workers is not supported/);
   });
 
   test('a bad worker count is refused by name', async () => {
