@@ -7,10 +7,14 @@
  * run in turn within each round. Also the process's CPU time (all threads: what the split costs
  * in total) and the machine's load average, since other work on it moves the wall times. The
  * lines are counted, not printed, and each run's lines are checked equal to one thread's.
+ * Then `ctflow whatif` (the capture replayed with the knobs below and with WHATIF_CHANGE added)
+ * in one thread and in 2 shares, its report checked equal to one thread's.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { runCapture } from '../cli/runCapture';
 import { runCaptureInWorkers } from '../cli/workers/captureWorkers';
+import { whatIf } from '../cli/whatif';
+import { whatIfInShares } from '../cli/workerCommands';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import { eventJson, verdictJson } from '../sinks/jsonRecords';
 import { workload } from './traffic';
@@ -22,6 +26,8 @@ const MAX = Number(process.env.WORKERS_MAX ?? Math.max(2, availableParallelism()
 const w = workload('tcp', FLOWS);
 const pcap = w.packets.pcap(1_700_000_000_000_000);
 const sysctl = makeSysctl({ nf_conntrack_max: 4 * FLOWS });
+/** whatif's other run: flows idle for a second expire (most of the workload's do between their packets). */
+const changed = makeSysctl({ nf_conntrack_max: 4 * FLOWS, nf_conntrack_tcp_timeout_established: Number(process.env.WHATIF_ESTABLISHED ?? 1), nf_conntrack_tcp_loose: 0 });
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A digest of the lines (length-weighted sum of char codes): equal outputs, equal digests. */
@@ -37,11 +43,17 @@ function digest(): { add(line: string): void; value(): number } {
   };
 }
 
-async function timed(kind: 'events' | 'classify', workers: number): Promise<{ seconds: number; cpu: number; digest: number }> {
+type Kind = 'events' | 'classify' | 'whatif';
+
+async function timed(kind: Kind, workers: number): Promise<{ seconds: number; cpu: number; digest: number }> {
   const d = digest();
   const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
-  if (workers === 1) {
+  if (kind === 'whatif') {
+    const report = workers === 1 ? whatIf(pcap, sysctl, changed, 1) : await whatIfInShares(pcap, sysctl, changed, { workers: String(workers), sysctl: [], shards: '1' }, { out: () => undefined, err: (l) => console.error(l) });
+    whatIfChanges = `${report.verdictChanges.length} verdict and ${report.flowChanges.length} fate changes`;
+    d.add(JSON.stringify(report));
+  } else if (workers === 1) {
     runCapture(pcap, {
       sysctl,
       shards: 1,
@@ -54,10 +66,13 @@ async function timed(kind: 'events' | 'classify', workers: number): Promise<{ se
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, cpu: (used.user + used.system) / 1e6, digest: d.value() };
 }
 
+let whatIfChanges = '';
+
 async function main(): Promise<void> {
   console.log(`ctflow bench: worker threads (node ${process.version}, ${w.packets.length.toLocaleString('en-US')} packets, ${FLOWS.toLocaleString('en-US')} TCP flows, ${availableParallelism()} cores, median of ${RUNS})`);
-  const counts = [...new Set([1, 2, MAX])];
-  for (const kind of ['events', 'classify'] as const) {
+  for (const kind of ['events', 'classify', 'whatif'] as const) {
+    // whatif replays twice: one and two threads only.
+    const counts = kind === 'whatif' ? [1, 2] : [...new Set([1, 2, MAX])];
     // The thread counts take turns within each round, so that a change in the machine's load
     // (it is shared) falls on all of them rather than on one.
     const runs = new Map(counts.map((n) => [n, [] as Array<{ seconds: number; cpu: number }>]));
@@ -77,7 +92,7 @@ async function main(): Promise<void> {
       const s = runs.get(workers)!.map((t) => t.seconds).sort((a, b) => a - b);
       const m = median(s);
       const cpu = median(runs.get(workers)!.map((t) => t.cpu));
-      console.log(`${kind} --json, ${workers} thread(s): ${m.toFixed(2)} s (runs ${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}), ${Math.round(w.packets.length / m).toLocaleString('en-US')} packets/s, x${(base / m).toFixed(2)}; CPU ${cpu.toFixed(2)} s (process, all threads)`);
+      console.log(`${kind === 'whatif' ? `whatif (${whatIfChanges})` : `${kind} --json`}, ${workers} thread(s): ${m.toFixed(2)} s (runs ${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}), ${Math.round(w.packets.length / m).toLocaleString('en-US')} packets/s, x${(base / m).toFixed(2)}; CPU ${cpu.toFixed(2)} s (process, all threads)`);
     }
     console.log(`${kind}: 1-minute load average after each run ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${availableParallelism()} cores`);
   }
