@@ -8,7 +8,8 @@
  * in total) and the machine's load average, since other work on it moves the wall times. The
  * lines are counted, not printed, and each run's lines are checked equal to one thread's.
  * Then `ctflow whatif` (the capture replayed with the knobs below and with WHATIF_CHANGE added)
- * in one thread and in 2 shares, its report checked equal to one thread's.
+ * in one thread and in 2 shares, its report checked equal to one thread's. WORKERS_KINDS (default
+ * events,classify,whatif) picks which are timed.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { runCapture } from '../cli/runCapture';
@@ -67,10 +68,12 @@ async function timed(kind: Kind, workers: number): Promise<{ seconds: number; cp
 }
 
 let whatIfChanges = '';
+/** WORKERS_KINDS=whatif (comma-separated) times only those. */
+const KINDS = (process.env.WORKERS_KINDS ?? 'events,classify,whatif').split(',') as Kind[];
 
 async function main(): Promise<void> {
   console.log(`ctflow bench: worker threads (node ${process.version}, ${w.packets.length.toLocaleString('en-US')} packets, ${FLOWS.toLocaleString('en-US')} TCP flows, ${availableParallelism()} cores, median of ${RUNS})`);
-  for (const kind of ['events', 'classify', 'whatif'] as const) {
+  for (const kind of KINDS) {
     // whatif replays twice: one and two threads only.
     const counts = kind === 'whatif' ? [1, 2] : [...new Set([1, 2, MAX])];
     // The thread counts take turns within each round, so that a change in the machine's load

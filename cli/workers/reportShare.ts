@@ -134,7 +134,8 @@ export function feedReport(results: readonly ReportShareResult[], collector: Rep
     reach = Math.max(reach, r.at[k]);
     eventsUpTo(reach);
     const v = r.verdicts[k];
-    collector.onJudged(v, { tsUs: v.tsUs, frame: v.frame, length: r.length[k], tcpFlags: r.tcpFlags[k] });
+    // A verdict's time and frame are its packet's (ConntrackPipeline sets them from it).
+    collector.onJudged(v, v.tsUs, v.frame, r.length[k], r.tcpFlags[k]);
   }
   eventsUpTo(Infinity);
   const stats = emptyStats();

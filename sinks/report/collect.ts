@@ -24,16 +24,6 @@ export interface ReportModel {
   columns: Record<ColumnName, ArrayLike<number> & ArrayBufferView>;
 }
 
-/** What the report keeps of a packet besides its verdict (whose tsUs and frame are the packet's). */
-export interface JudgedPacket {
-  tsUs: number;
-  frame: number;
-  /** The IP packet's length. */
-  length: number;
-  /** TCP flags; 0 for other protocols. */
-  tcpFlags: number;
-}
-
 /** How a replay ended: the table after the last packet (oldest entry first), the counters, the reader's summary. */
 export interface RunEnd {
   flows: readonly FlowRecord[];
@@ -117,20 +107,23 @@ export class ReportCollector {
   constructor(private readonly opts: CollectOptions = {}) {}
 
   onPacket(p: CapturedPacket, v: PacketVerdict): void {
-    this.onJudged(v, { tsUs: p.tsUs, frame: p.frame, length: p.ip.length, tcpFlags: p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0 });
+    this.onJudged(v, p.tsUs, p.frame, p.ip.length, p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0);
   }
 
-  /** onPacket() with only what the report keeps of the packet (what a --workers share sends). */
-  onJudged(v: PacketVerdict, p: JudgedPacket): void {
+  /**
+   * onPacket() with only what the report keeps of the packet (what a --workers share sends): its
+   * time, frame, IP length and TCP flags (0 for other protocols). As arguments, not an object, so
+   * that a packet costs no allocation here.
+   */
+  onJudged(v: PacketVerdict, t: number, frame: number, length: number, tcpFlags: number): void {
     const i = v.index;
     this.packets.ensure(i);
     const c = this.packets.arrays;
     const f = this.flowCols.arrays;
-    const t = p.tsUs;
     if (t < this.firstUs) this.firstUs = t;
     if (t > this.lastUs) this.lastUs = t;
     this.buckets ??= new TimeBuckets(t, this.opts.maxBuckets);
-    this.bytes += p.length;
+    this.bytes += length;
     const row = v.flowId === undefined ? -1 : this.rowOfId.get(v.flowId) ?? -1;
     if (row < 0 && v.flowId !== undefined) {
       // No event made a row for this entry (nf_conntrack_events=0): linked at the end if it is still open.
@@ -141,13 +134,13 @@ export class ReportCollector {
     const ctstate = CTSTATES.indexOf(v.ctstate);
     const stateIndex = this.states.of(v.state);
     c.pTime[i] = t;
-    c.pFrame[i] = p.frame;
+    c.pFrame[i] = frame;
     c.pFlow[i] = row;
     c.pVerdict[i] = verdictCode(ctstate, v.dir === 'original' ? 1 : v.dir === 'reply' ? 2 : 0);
     c.pState[i] = stateIndex;
     c.pReason[i] = this.reasons.of(v.reason);
-    c.pLength[i] = Math.min(p.length, 0xffff);
-    c.pFlags[i] = p.tcpFlags;
+    c.pLength[i] = Math.min(length, 0xffff);
+    c.pFlags[i] = tcpFlags;
     this.verdicts[v.ctstate]++;
     this.buckets.count(v.ctstate, t);
     if (v.ctstate === 'INVALID') {
