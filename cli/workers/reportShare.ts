@@ -6,11 +6,12 @@
  * a single pipeline emits them, so the report is the one a single thread writes: the collector's
  * string tables, flow rows, time buckets and transition counts all follow that order.
  */
-import type { CtStats, FlowEvent, FlowRecord } from '../../processors/flow';
+import type { CtStats } from '../../processors/flow';
 import { emptyStats } from '../../processors/flow';
-import type { PacketVerdict } from '../../processors/pipeline';
 import type { ReadSummary } from '../../ingest/packetSource';
 import type { ReportCollector, RunEnd } from '../../sinks/report/collect';
+import { EVENT_ID_SLOT, EVENT_SLOTS, eventAt, eventSlot, RowWriter, tableOf, VERDICT_SLOTS, verdictAt, verdictSlot } from './reportRecords';
+import type { ShareRows } from './reportRecords';
 import { replayShare } from './shareReplay';
 import type { ShareSetup } from './shareReplay';
 
@@ -22,18 +23,9 @@ export interface ReportShareJob {
 
 export interface ReportShareResult {
   summary: ReadSummary;
-  /** This share's verdicts, in packet order. */
-  verdicts: PacketVerdict[];
-  /** Per verdict: the packet the share was at when it came out (ShareSink.verdict), its packet's IP length and TCP flags. */
-  at: Int32Array;
-  length: Int32Array;
-  tcpFlags: Uint8Array;
-  /** This share's events as it emitted them, and per event its packet index and phase (ShareSink.event). */
-  events: FlowEvent[];
-  eventIndex: Int32Array;
-  eventPhase: Uint8Array;
-  /** The share's table after the last packet, oldest first, and its counters. */
-  flows: FlowRecord[];
+  /** This share's verdicts (in packet order) and events (as it emitted them), with their places, and its final table: reportRecords.ts. */
+  rows: ShareRows;
+  /** The share's counters after the last packet. */
   count: number;
   stats: CtStats;
   untracked: number;
@@ -41,48 +33,28 @@ export interface ReportShareResult {
 }
 
 export function reportShare(bytes: Uint8Array, setup: ShareSetup, job: ReportShareJob): ReportShareResult {
-  const verdicts: PacketVerdict[] = [];
-  const at: number[] = [];
+  const rows = new RowWriter();
   // The share's packets as read, in index order; verdicts come out in the same order.
   const packetIndex: number[] = [];
   const packetLength: number[] = [];
   const packetFlags: number[] = [];
-  const events: FlowEvent[] = [];
-  const eventIndex: number[] = [];
-  const eventPhase: number[] = [];
+  let verdicts = 0;
   const run = replayShare(bytes, setup, job.sysctl, {
     own: (p) => {
       packetIndex.push(p.index);
       packetLength.push(p.ip.length);
       packetFlags.push(p.ip.l4?.kind === 'tcp' ? p.ip.l4.flags : 0);
     },
-    verdict: (v, place) => {
-      if (packetIndex[verdicts.length] !== v.index) throw new Error(`report share ${setup.worker}: a verdict on packet ${v.index}, out of order`);
-      verdicts.push(v);
-      at.push(place);
+    verdict: (v, at) => {
+      const k = verdicts++;
+      if (packetIndex[k] !== v.index) throw new Error(`report share ${setup.worker}: a verdict on packet ${v.index}, out of order`);
+      rows.verdict(v, at, packetLength[k], packetFlags[k]);
     },
-    event: (e, index, phase) => {
-      events.push(e);
-      eventIndex.push(index);
-      eventPhase.push(phase);
-    },
+    event: (e, index, phase) => rows.event(e, index, phase),
   });
   const engine = run.engine;
-  return {
-    summary: run.summary,
-    verdicts,
-    at: Int32Array.from(at),
-    length: Int32Array.from(packetLength),
-    tcpFlags: Uint8Array.from(packetFlags),
-    events,
-    eventIndex: Int32Array.from(eventIndex),
-    eventPhase: Uint8Array.from(eventPhase),
-    flows: engine.list(),
-    count: engine.count,
-    stats: engine.stats(),
-    untracked: engine.untracked,
-    limitReached: run.limitReached,
-  };
+  rows.finalTable(engine.list());
+  return { summary: run.summary, rows: rows.rows(), count: engine.count, stats: engine.stats(), untracked: engine.untracked, limitReached: run.limitReached };
 }
 
 /**
@@ -97,51 +69,57 @@ export function feedReport(results: readonly ReportShareResult[], collector: Rep
   const packets = summary.ipPackets;
   const shareOf = new Int32Array(packets).fill(-1);
   const posOf = new Int32Array(packets);
-  results.forEach((r, s) =>
-    r.verdicts.forEach((v, k) => {
-      if (shareOf[v.index] !== -1) throw new Error(`report: packet ${v.index} judged by two shares`);
-      shareOf[v.index] = s;
-      posOf[v.index] = k;
-    }),
-  );
-  const order: Array<[number, number]> = [];
-  results.forEach((r, s) => r.events.forEach((_, k) => order.push([s, k])));
-  const indexOf = ([s, k]: [number, number]): number => results[s].eventIndex[k];
-  // Stable: a share's events at the same place keep the order it emitted them in.
-  order.sort((x, y) => {
-    const a = results[x[0]];
-    const b = results[y[0]];
-    const phase = a.eventPhase[x[1]];
-    return (
-      a.eventIndex[x[1]] - b.eventIndex[y[1]] ||
-      phase - b.eventPhase[y[1]] ||
-      (phase === 0 ? a.events[x[1]].tsUs - b.events[y[1]].tsUs || a.events[x[1]].flow.id - b.events[y[1]].flow.id : 0)
-    );
-  });
-  let next = 0;
-  const eventsUpTo = (index: number): void => {
-    for (; next < order.length && indexOf(order[next]) <= index; next++) {
-      const [s, k] = order[next];
-      collector.onEvent(results[s].events[k]);
+  results.forEach((r, s) => {
+    for (let k = 0; k < r.rows.verdicts.length / VERDICT_SLOTS; k++) {
+      const i = verdictSlot(r.rows, k, 0);
+      if (shareOf[i] !== -1) throw new Error(`report: packet ${i} judged by two shares`);
+      shareOf[i] = s;
+      posOf[i] = k;
     }
+  });
+  // Every event's place in flat arrays, and their order sorted by it; ties keep the shares' order
+  // and each share's own (the order of equal places is the order they came in).
+  const total = results.reduce((n, r) => n + r.rows.events.length / EVENT_SLOTS, 0);
+  const index = new Float64Array(total);
+  const phase = new Uint8Array(total);
+  const tsUs = new Float64Array(total);
+  const id = new Float64Array(total);
+  const shareOfEvent = new Int32Array(total);
+  const posOfEvent = new Int32Array(total);
+  let n = 0;
+  results.forEach((r, s) => {
+    for (let k = 0; k < r.rows.events.length / EVENT_SLOTS; k++, n++) {
+      index[n] = eventSlot(r.rows, k, 0);
+      phase[n] = eventSlot(r.rows, k, 1);
+      tsUs[n] = eventSlot(r.rows, k, 3);
+      id[n] = eventSlot(r.rows, k, EVENT_ID_SLOT);
+      shareOfEvent[n] = s;
+      posOfEvent[n] = k;
+    }
+  });
+  const order = new Uint32Array(total).map((_, k) => k);
+  order.sort((x, y) => index[x] - index[y] || phase[x] - phase[y] || (phase[x] === 0 ? tsUs[x] - tsUs[y] || id[x] - id[y] : 0) || x - y);
+  let next = 0;
+  const eventsUpTo = (upTo: number): void => {
+    for (; next < total && index[order[next]] <= upTo; next++) collector.onEvent(eventAt(results[shareOfEvent[order[next]]].rows, posOfEvent[order[next]]));
   };
   let reach = -1;
   for (let i = 0; i < packets; i++) {
     const s = shareOf[i];
     if (s < 0) throw new Error(`report: no share judged packet ${i}`);
-    const r = results[s];
+    const rows = results[s].rows;
     const k = posOf[i];
-    reach = Math.max(reach, r.at[k]);
+    reach = Math.max(reach, verdictSlot(rows, k, 1));
     eventsUpTo(reach);
-    const v = r.verdicts[k];
+    const v = verdictAt(rows, k);
     // A verdict's time and frame are its packet's (ConntrackPipeline sets them from it).
-    collector.onJudged(v, v.tsUs, v.frame, r.length[k], r.tcpFlags[k]);
+    collector.onJudged(v, v.tsUs, v.frame, verdictSlot(rows, k, 4), verdictSlot(rows, k, 5));
   }
   eventsUpTo(Infinity);
   const stats = emptyStats();
   for (const r of results) for (const key of Object.keys(stats) as Array<keyof CtStats>) stats[key] += r.stats[key];
   return {
-    flows: results.flatMap((r) => r.flows).sort((a, b) => a.id - b.id),
+    flows: results.flatMap((r) => tableOf(r.rows)).sort((a, b) => a.id - b.id),
     count: results.reduce((n, r) => n + r.count, 0),
     stats,
     untracked: results.reduce((n, r) => n + r.untracked, 0),
