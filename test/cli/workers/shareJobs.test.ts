@@ -155,7 +155,7 @@ test('the sample capture in 2 and 3 worker threads: the same report model', asyn
 describe('the CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ctflow-share-jobs-'));
 
-  test.each([['--json'], []])('whatif %s with --workers 2 and 3 prints what one thread prints', async (...flags) => {
+  test.each([['--json'], [], ['--json', '--zone-default', '3', '--notrack', 'udp/53', '--helper', 'ftp:tcp/21']])('whatif %s with --workers 2 and 3 prints what one thread prints', async (...flags) => {
     const knobs = ['--sysctl', 'nf_conntrack_tcp_loose=0', '--sysctl', 'nf_conntrack_udp_timeout=1'];
     const one = await runCliAsync('whatif', sample, ...knobs, ...flags);
     expect(one.code).toBe(0);
