@@ -174,6 +174,8 @@ function planPartition(p: ProducePartitionData, firstRecord: number): PartitionP
 function writePartition(w: Writer, plan: PartitionPlan, attributes: number, producerId: bigint, producerEpoch: number): void {
   const { messages, firstRecord } = plan;
   const batchBytes = BATCH_OVERHEAD + plan.recordsBytes;
+  // sendMessages.js passes partition ids as the string keys of its grouping; writeInt32BE turns
+  // them into numbers exactly as kafkajs's Encoder (which calls it too) does.
   w.int32(plan.partition as number);
   w.int32(batchBytes);
   w.int64(0n); // base offset: the broker assigns offsets
