@@ -57,6 +57,7 @@ const RULES: Array<[RegExp, string]> = [
   [/\/dist\/processors\/stream\//, 'partition processor (flow records, commit points)'],
   [/\/dist\/processors\//, 'conntrack engine (processors/)'],
   [/\/dist\/cli\//, 'StreamPipeline glue (cli/streamPipeline.ts)'],
+  [/\/dist\/kafka\/(produceRequest|crc32c)\.js$/, 'produce request encoding (kafka/produceRequest.ts)'],
   [/\/dist\/kafka\//, 'kafka/client.ts wrapper (message conversion)'],
   [/\/dist\/bench\//, 'bench harness'],
 ];
@@ -86,6 +87,9 @@ const STAGES: Array<[string, string, RegExp, number?]> = [
   ['  kafkajs RecordBatch decode', 'module.exports', /\/node_modules\/kafkajs\/src\/protocol\/recordBatch\/v0\/decoder\.js$/],
   ['    kafkajs Record decode (once per Kafka record)', 'module.exports', /\/node_modules\/kafkajs\/src\/protocol\/recordBatch\/record\/v0\/decoder\.js$/],
   ['kafkajs Produce request encode', 'encode', /\/node_modules\/kafkajs\/src\/protocol\/requests\/produce\/v\d+\/request\.js$/],
+  ['ctflow Produce request encode (kafka/produceRequest.ts, in kafkajs)', 'encodeProduceRequest', /\/dist\/kafka\/produceRequest\.js$/],
+  ["grouping a produce's messages per partition (kafkajs's)", 'module.exports', /\/node_modules\/kafkajs\/src\/producer\/groupMessagesPerPartition\.js$/],
+  ["grouping a produce's messages per partition (ctflow's, in kafkajs)", 'groupMessagesPerPartition', /\/dist\/kafka\/kafkajsProduceSeam\.js$/],
 ];
 
 function categoryOf(url: string): string | undefined {

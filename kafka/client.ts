@@ -2,10 +2,14 @@
  * The only module that imports kafkajs. kafkajs is in maintenance mode, so everything ctflow
  * needs from Kafka goes through the narrow surface below (connection settings, topic admin, a
  * batch producer, a consumer group, a group-less reader) in ctflow's own types; replacing the
- * client means rewriting this file and nothing else. docs/kafka.md lists what kafkajs does and
- * does not do against Kafka 4.x.
+ * client means rewriting this file and nothing else (kafkajsProduceSeam.ts and the produce request
+ * encoder it installs, produceRequest.ts, exist only for kafkajs and would go with it).
+ * docs/kafka.md lists what kafkajs does and does not do against Kafka 4.x.
  */
 import { readFileSync } from 'node:fs';
+// First, before kafkajs: ctflow's produce request encoding goes into kafkajs, and one of its
+// modules is replaced in node's module cache before kafkajs loads it (kafkajsProduceSeam.ts).
+import './kafkajsProduceSeam';
 import { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
 
