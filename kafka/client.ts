@@ -39,6 +39,12 @@ export interface KafkaSettings {
   log?: (level: 'error' | 'warn', message: string) => void;
 }
 
+/**
+ * kafkajs's error types for a partition without a leader yet (after a broker restart). Not all it
+ * calls retriable: an unknown topic is too, and should fail at once.
+ */
+const LEADERLESS: ReadonlySet<string> = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REPLICA_NOT_AVAILABLE']);
+
 /** A consumed message, in ctflow's terms. Offsets stay strings: Kafka's are 64-bit. */
 export interface InputMessage {
   topic: string;
@@ -196,9 +202,13 @@ export class TopicAdmin {
     }
   }
 
-  /** [low, high) offsets of each partition: what a reader from the beginning will see. */
+  /**
+   * [low, high) offsets of each partition: what a reader from the beginning will see. Right after
+   * a broker restart a partition's leader may not be elected yet (NOT_LEADER_OR_FOLLOWER,
+   * LEADER_NOT_AVAILABLE), which kafkajs's admin passes on: retried here for up to 30 s.
+   */
   async offsets(topic: string): Promise<Array<{ partition: number; low: string; high: string }>> {
-    const r = await this.admin.fetchTopicOffsets(topic);
+    const r = await this.whileRetriable(`cannot read the offsets of topic '${topic}'`, () => this.admin.fetchTopicOffsets(topic), LEADERLESS);
     return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
   }
 
@@ -213,16 +223,21 @@ export class TopicAdmin {
    * loading or moving (right after a broker restart): retried here for up to 30 s.
    */
   async groupOffsets(groupId: string, topic: string): Promise<Map<number, string>> {
+    // kafkajs marks GROUP_LOAD_IN_PROGRESS, GROUP_COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR_FOR_GROUP retriable.
+    const r = await this.whileRetriable(`cannot read the offsets of group '${groupId}'`, () => this.admin.fetchOffsets({ groupId, topics: [topic] }));
+    return new Map(r[0].partitions.map((p) => [p.partition, p.offset]));
+  }
+
+  /** Runs `op` again every 200 ms while it fails with an error kafkajs marks retriable (of `types`, when given), for up to 30 s. */
+  private async whileRetriable<T>(what: string, op: () => Promise<T>, types?: ReadonlySet<string>): Promise<T> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
-        const r = await this.admin.fetchOffsets({ groupId, topics: [topic] });
-        return new Map(r[0].partitions.map((p) => [p.partition, p.offset]));
+        return await op();
       } catch (err) {
-        // kafkajs marks GROUP_LOAD_IN_PROGRESS, GROUP_COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR_FOR_GROUP retriable.
-        if ((err as { retriable?: boolean }).retriable !== true || Date.now() > deadline) {
-          throw explain(this.s, `cannot read the offsets of group '${groupId}'`, err);
-        }
+        const e = err as { retriable?: boolean; type?: string };
+        const again = e.retriable === true && (types === undefined || types.has(e.type ?? ''));
+        if (!again || Date.now() > deadline) throw explain(this.s, what, err);
         await new Promise((r) => setTimeout(r, 200));
       }
     }
