@@ -27,6 +27,7 @@ import type { CaptureWorkerTask, EventLine, WorkerChunk, WorkerDone, WorkerMessa
 import { EVENT_PLACE_FIELDS } from './protocol';
 import { LineReader } from './lineBatch';
 import { CaptureShare, CHUNK_FRAMES } from './captureShare';
+import { reachedShareLimit } from './sharePipeline';
 import { addCounts, replayTally } from '../replayTally';
 import type { ReplayTally } from '../replayTally';
 
@@ -242,7 +243,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
     untracked: results.reduce((n, r) => n + r.untracked, 0),
     count: results.reduce((n, r) => n + r.count, 0),
     flows,
-    limitReached: stats.early_drop + stats.drop > 0 || results.some((r) => r.expectTableFull > 0),
+    limitReached: reachedShareLimit(stats, results.reduce((n, r) => n + r.expectTableFull, 0)),
     tally,
   };
 }

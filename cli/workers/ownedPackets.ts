@@ -71,10 +71,3 @@ export class OwnedPacketReader {
     return true;
   }
 }
-
-/** Reads the whole capture, handing each IP packet to `sink` as own or foreign; returns readPackets()'s summary. */
-export function readOwnedPackets(bytes: Uint8Array, o: Ownership, sink: OwnedPacketSink): ReadSummary {
-  const reader = new OwnedPacketReader(bytes, o, sink);
-  while (reader.read());
-  return reader.summary;
-}

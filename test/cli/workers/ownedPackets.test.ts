@@ -1,5 +1,5 @@
 /**
- * readOwnedPackets, a capture as one of N workers reads it, against readPackets: over all workers,
+ * OwnedPacketReader, a capture as one of N workers reads it (a few frames a call, as shares do), against readPackets: over all workers,
  * every IP packet comes out exactly once as its owner's (flowKeyOf % N) with the index and content
  * readPackets gives it, as foreign with its index and time everywhere else, and every worker ends
  * with readPackets' summary (frames, non-IP, malformed frames and their reasons). Random captures
@@ -10,11 +10,20 @@ import { ethernetFrame, icmpMessage, ipv4Packet, ipv6Packet, tcpSegment, udpData
 import { writePcap } from '../../../ingest/capture/pcapWriter';
 import { LINKTYPE } from '../../../ingest/capture/types';
 import { readAllPackets } from '../../../ingest/packetSource';
-import { readOwnedPackets } from '../../../cli/workers/ownedPackets';
+import type { ReadSummary } from '../../../ingest/packetSource';
+import { OwnedPacketReader } from '../../../cli/workers/ownedPackets';
+import type { Ownership, OwnedPacketSink } from '../../../cli/workers/ownedPackets';
 import { flowKeyOf } from '../../../processors/conntrack/engine';
 import type { CapturedPacket } from '../../../processors/packet';
 import { IPPROTO, TCP_FLAG } from '../../../processors/packet';
 import { zoneResolver } from '../../../processors/zones';
+
+/** The whole capture read a few frames at a time, as a share resumes between chunks; readPackets()'s summary. */
+function readOwnedPackets(bytes: Uint8Array, o: Ownership, sink: OwnedPacketSink): ReadSummary {
+  const reader = new OwnedPacketReader(bytes, o, sink);
+  while (reader.read(7));
+  return reader.summary;
+}
 
 const host = (n: number): string => `10.0.${n >> 4}.${n & 15}`;
 
