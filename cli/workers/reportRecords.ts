@@ -10,6 +10,7 @@
  */
 import type { CtState, Direction, EventType, FlowEvent, FlowRecord, DestroyReason, Tuple } from '../../processors/flow';
 import type { PacketVerdict } from '../../processors/pipeline';
+import { StringTable } from '../../sinks/report/collect';
 
 const CTSTATES: CtState[] = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED'];
 const DIRS: Array<Direction | null> = [null, 'original', 'reply'];
@@ -23,22 +24,6 @@ const EVENT_HEAD = 7;
 const TUPLE_SLOTS = 8;
 const FLOW_SLOTS = 7 + 2 * TUPLE_SLOTS + 6;
 export const EVENT_SLOTS = EVENT_HEAD + FLOW_SLOTS;
-
-/** Strings by index; -1 stands for undefined. */
-class StringList {
-  readonly list: string[] = [];
-  private readonly ids = new Map<string, number>();
-  id(s: string | undefined): number {
-    if (s === undefined) return -1;
-    let k = this.ids.get(s);
-    if (k === undefined) {
-      k = this.list.length;
-      this.list.push(s);
-      this.ids.set(s, k);
-    }
-    return k;
-  }
-}
 
 /** A share's rows as they cross the thread. */
 export interface ShareRows {
@@ -56,7 +41,8 @@ export class RowWriter {
   private readonly verdicts: number[] = [];
   private readonly events: number[] = [];
   private readonly table: number[] = [];
-  private readonly strings = new StringList();
+  /** Strings by index; -1 stands for undefined. */
+  private readonly strings = new StringTable(-1);
   private readonly extras: ShareRows['extras'] = [];
 
   verdict(v: PacketVerdict, at: number, length: number, tcpFlags: number): void {
@@ -67,11 +53,11 @@ export class RowWriter {
     }
     const dir = v.dir === 'original' ? 1 : v.dir === 'reply' ? 2 : 0;
     const s = this.strings;
-    this.verdicts.push(v.index, at, v.tsUs, v.frame, length, tcpFlags, CTSTATES.indexOf(v.ctstate), dir, s.id(v.state), s.id(v.reason), v.flowId ?? -1, extra);
+    this.verdicts.push(v.index, at, v.tsUs, v.frame, length, tcpFlags, CTSTATES.indexOf(v.ctstate), dir, s.of(v.state), s.of(v.reason), v.flowId ?? -1, extra);
   }
 
   event(e: FlowEvent, index: number, phase: number): void {
-    this.events.push(index, phase, EVENT_TYPES.indexOf(e.type), e.tsUs, this.strings.id(e.reason), e.packetIndex ?? -1, e.protoinfo ? 1 : 0);
+    this.events.push(index, phase, EVENT_TYPES.indexOf(e.type), e.tsUs, this.strings.of(e.reason), e.packetIndex ?? -1, e.protoinfo ? 1 : 0);
     this.flow(this.events, e.flow);
   }
 
@@ -82,7 +68,7 @@ export class RowWriter {
 
   private flow(out: number[], f: FlowRecord): void {
     const c = f.counters;
-    out.push(f.id, f.zone, f.family, f.proto, this.strings.id(f.state), f.timeout, f.status);
+    out.push(f.id, f.zone, f.family, f.proto, this.strings.of(f.state), f.timeout, f.status);
     this.tuple(out, f.orig);
     this.tuple(out, f.reply);
     out.push(c.orig.packets, c.orig.bytes, c.reply.packets, c.reply.bytes, f.startUs, f.lastUs);
@@ -90,7 +76,7 @@ export class RowWriter {
 
   private tuple(out: number[], t: Tuple): void {
     const i = t.icmp;
-    out.push(this.strings.id(t.src), this.strings.id(t.dst), t.sport, t.dport, i ? 1 : 0, i ? i.type : 0, i ? i.code : 0, i ? i.id : 0);
+    out.push(this.strings.of(t.src), this.strings.of(t.dst), t.sport, t.dport, i ? 1 : 0, i ? i.type : 0, i ? i.code : 0, i ? i.id : 0);
   }
 
   rows(): ShareRows {

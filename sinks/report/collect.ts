@@ -60,12 +60,20 @@ const FLOW_COLUMN_TYPES: Record<FlowColumn, ColumnType> = {
 /** Time columns are collected in µs and written as offsets in the capture's time unit. */
 const TIME_COLUMNS: ColumnName[] = ['pTime', 'eTime', 'fFirst', 'fLast'];
 
-/** Strings stored once and referred to by index; index 0 is the empty string ("none"). */
-class StringTable {
-  readonly list: string[] = [''];
-  private readonly index = new Map<string, number>([['', 0]]);
+/**
+ * Strings stored once and referred to by index. `undefined` gets `none`: by default 0, which holds
+ * the empty string (the report's "none"); with -1 it stays apart from every string (rows crossing
+ * threads, cli/workers/reportRecords.ts).
+ */
+export class StringTable {
+  readonly list: string[];
+  private readonly index: Map<string, number>;
+  constructor(private readonly none: 0 | -1 = 0) {
+    this.list = none === 0 ? [''] : [];
+    this.index = new Map(none === 0 ? [['', 0]] : []);
+  }
   of(s: string | undefined): number {
-    if (s === undefined) return 0;
+    if (s === undefined) return this.none;
     let k = this.index.get(s);
     if (k === undefined) {
       k = this.list.length;
