@@ -7,6 +7,7 @@
  * callers that must let the event loop run between packets (`ctflow replay --http` answers scrapes
  * while it replays, and paces the capture with --speed): one loop, so both see the same verdicts.
  */
+import { AwaitingVerdict } from '../processors/awaitingVerdict';
 import { readFileSync } from 'node:fs';
 import { readPackets } from '../ingest/packetSource';
 import type { PacketStream, ReadSummary } from '../ingest/packetSource';
@@ -83,9 +84,8 @@ export class CaptureRun {
   private reading = 0;
   /** Undecodable frames met while reading ahead, each before packet `before` of the group. */
   private metMalformed: Array<{ before: number; frame: number; reason: string }> = [];
-  /** The packet being pushed, and packets whose verdict is still held (fragments): onPacket only. */
-  private current: CapturedPacket | undefined;
-  private readonly waiting = new Map<number, CapturedPacket>();
+  /** onPacket only: packets pushed whose verdict has not come out. */
+  private readonly awaiting = new AwaitingVerdict<CapturedPacket>();
   private finished = false;
   /** IP packets pushed so far. */
   packets = 0;
@@ -97,13 +97,7 @@ export class CaptureRun {
         verdict: onPacket
           ? (v) => {
               opts.onVerdict?.(v);
-              // Usually the verdict is the current packet's, out before push() returns: no Map.
-              let p = this.current;
-              if (p && p.index === v.index) this.current = undefined;
-              else {
-                p = this.waiting.get(v.index);
-                this.waiting.delete(v.index);
-              }
+              const p = this.awaiting.take(v.index);
               if (p) onPacket(p, v);
             }
           : (v) => opts.onVerdict?.(v),
@@ -168,11 +162,9 @@ export class CaptureRun {
       if (this.metMalformed.length) this.reportMalformed(this.head);
       this.head++;
       if (onPacket) {
-        this.current = p;
+        this.awaiting.pushing(p.index, p);
         this.pipeline.push(p);
-        // Its verdict did not come out: a fragment held, or a packet queued behind one.
-        if (this.current) this.waiting.set(p.index, p);
-        this.current = undefined;
+        this.awaiting.pushed();
       } else this.pipeline.push(p);
       this.packets++;
       if (onProgress && (this.packets & 4095) === 0) onProgress(this.packets);

@@ -6,6 +6,7 @@
  * accounting records (at DESTROY and every active timeout) and knows the oldest packet an open
  * flow still depends on, which bounds the offset that may be committed.
  */
+import { AwaitingVerdict } from '../awaitingVerdict';
 import type { CapturedPacket } from '../packet';
 import type { Counters, FlowAccountingRecord, FlowEvent, FlowRecord, InvalidPacket } from '../flow';
 import { tuplePorts } from '../conntrack/tuple';
@@ -73,11 +74,8 @@ export class PartitionProcessor {
   /** Flows in the order they started: [flow id, first packet index]; ended ones are skipped lazily. */
   private readonly startOrder: number[] = [];
   private startHead = 0;
-  /** Packets whose verdict is held back past their push() (fragments being reassembled, packets behind them). */
-  private readonly waiting = new Map<number, ZonedPacket>();
-  /** The packet push() is judging, until its verdict comes (null once it has, or between calls). */
-  private judging: ZonedPacket | null = null;
-  private judgingIndex = -1;
+  /** Packets pushed whose verdict has not come out (held ones are part of the saved state). */
+  private readonly awaiting = new AwaitingVerdict<ZonedPacket>();
   /** Events of the packet being judged, waiting for its ctstate. */
   private eventsFrom = 0;
   private readonly ports = { sport: 0, dport: 0 };
@@ -101,7 +99,7 @@ export class PartitionProcessor {
    */
   stateChanges(): StateRecord[] {
     if (!this.tracker) throw new Error('stateChanges() needs a PartitionProcessor made with trackState');
-    return this.tracker.collect({ pipeline: this.pipeline, open: this.open, waiting: this.waiting, nextIndex: this.nextIndex });
+    return this.tracker.collect({ pipeline: this.pipeline, open: this.open, waiting: this.awaiting.held, nextIndex: this.nextIndex });
   }
 
   /**
@@ -110,7 +108,7 @@ export class PartitionProcessor {
    */
   stateSnapshot(): Map<string, Uint8Array> | undefined {
     if (!this.tracker) throw new Error('stateSnapshot() needs a PartitionProcessor made with trackState');
-    return this.tracker.snapshot({ pipeline: this.pipeline, open: this.open, waiting: this.waiting, nextIndex: this.nextIndex });
+    return this.tracker.snapshot({ pipeline: this.pipeline, open: this.open, waiting: this.awaiting.held, nextIndex: this.nextIndex });
   }
 
   /**
@@ -122,7 +120,7 @@ export class PartitionProcessor {
     const p = new PartitionProcessor(opts);
     const { parts, meta } = restoreState(p.pipeline, records);
     p.nextIndex = parts.nextIndex;
-    for (const [index, packet] of parts.waiting) p.waiting.set(index, packet);
+    for (const [index, packet] of parts.waiting) p.awaiting.held.set(index, packet);
     // Flows join startOrder when they start, which is id order (ids number the creating packets).
     for (const [id, f] of parts.open) {
       p.open.set(id, f);
@@ -140,15 +138,9 @@ export class PartitionProcessor {
   push(p: ZonedPacket): number {
     const index = this.nextIndex++;
     this.eventsFrom = this.out.events.length;
-    // Almost every packet is judged within this call; only one whose verdict is held back (a
-    // fragment, or a packet behind one) joins `waiting`, after the call, still in index order.
-    this.judging = p;
-    this.judgingIndex = index;
+    this.awaiting.pushing(index, p);
     this.pipeline.pushNumbered(p, index);
-    if (this.judging !== null) {
-      this.waiting.set(index, p);
-      this.judging = null;
-    }
+    this.awaiting.pushed();
     return index;
   }
 
@@ -223,14 +215,7 @@ export class PartitionProcessor {
   }
 
   private onVerdict(v: PacketVerdict): void {
-    let p: ZonedPacket | undefined;
-    if (v.index === this.judgingIndex && this.judging !== null) {
-      p = this.judging;
-      this.judging = null;
-    } else {
-      p = this.waiting.get(v.index);
-      this.waiting.delete(v.index);
-    }
+    const p = this.awaiting.take(v.index);
     const length = p?.ip.length ?? 0;
     const events = this.out.events;
     for (let i = this.eventsFrom; i < events.length; i++) if (events[i].packetIndex === v.index) events[i].ctstate = v.ctstate;
