@@ -294,7 +294,7 @@ class Bench {
    * coming, at most TAIL_WAIT_S; what is still missing then counts as infinitely late, so an
    * overloaded pipeline shows as such instead of as the latency of the verdicts that made it.
    */
-  async latency(rate: number): Promise<LatencyCase> {
+  async latency(rate: number, profDir?: string): Promise<LatencyCase> {
     const o = this.o;
     const topic = `${this.base}-live-${rate}`;
     const outputs = { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter`, verdicts: `${topic}.verdicts` };
@@ -305,7 +305,8 @@ class Bench {
       await (await conn.admin()).ensureTopics([
         { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
       ]);
-      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group` });
+      const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group` }, profile);
       await pipeline.ready; // consuming, and the output topics exist
       const packetMs: number[] = [];
       const latencyMs: number[] = [];
@@ -536,24 +537,24 @@ async function main(): Promise<void> {
     }
 
     if (o.profile) {
-      const dir = join(ROOT, '.cache', 'bench');
-      mkdirSync(dir, { recursive: true });
       for (const form of ['batched', 'single'] as const) {
         const topic = topics[form];
         if (!topic) continue;
         progress(`profiling one ${form} replay (node --cpu-prof)`);
         const profDir = mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-'));
         await bench.replayOnce(topic, 'prof', ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-        const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-        if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
-        const kept = join(dir, `kafka-replay-${form}.cpuprofile`);
-        copyFileSync(join(profDir, file), kept);
-        rmSync(profDir, { recursive: true, force: true });
-        report.profiles[form] = { ...summarizeProfile(kept), file: kept };
+        report.profiles[`${form} replay`] = keepProfile(profDir, `kafka-replay-${form}.cpuprofile`);
       }
     }
 
-    if (o.cases.has('latency')) for (const rate of o.rates) report.latency.push(await bench.latency(rate));
+    if (o.cases.has('latency')) {
+      for (const rate of o.rates) {
+        // With --profile the live pipeline of each rate runs under --cpu-prof (slower, so its figures are not comparable).
+        const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-')) : undefined;
+        report.latency.push(await bench.latency(rate, profDir));
+        if (profDir) report.profiles[`live at ${fmt(rate)} packets/s`] = keepProfile(profDir, `kafka-live-${rate}.cpuprofile`);
+      }
+    }
 
     const batched = report.throughput.find((t) => t.label === L.batched);
     report.targets.push({
@@ -575,6 +576,18 @@ async function main(): Promise<void> {
     process.off('SIGTERM', onSignal);
     await shutdown();
   }
+}
+
+/** Moves the one profile written in `profDir` to .cache/bench/NAME and summarises it. */
+function keepProfile(profDir: string, name: string): ProfileSummary & { file: string } {
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
+  const dir = join(ROOT, '.cache', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const kept = join(dir, name);
+  copyFileSync(join(profDir, file), kept);
+  rmSync(profDir, { recursive: true, force: true });
+  return { ...summarizeProfile(kept), file: kept };
 }
 
 function printReport(r: Report, o: Options): void {
@@ -610,7 +623,7 @@ function printReport(r: Report, o: Options): void {
     out();
     const idle = p.categories.find((c) => c.name.startsWith('idle'))?.ms ?? 0;
     const busy = p.totalMs - idle;
-    out(`profile of one ${form} replay (node --cpu-prof, ${(p.totalMs / 1000).toFixed(1)} s of which ${(busy / 1000).toFixed(1)} s busy; ${p.file})`);
+    out(`profile of one ${form} (node --cpu-prof, ${(p.totalMs / 1000).toFixed(1)} s of which ${(busy / 1000).toFixed(1)} s busy; ${p.file})`);
     out('  self time by category (share of all; of busy time):');
     for (const c of p.categories) if (c.share >= 0.005) out(`  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name.startsWith('idle') ? '     ' : `${((100 * c.ms) / busy).toFixed(1).padStart(4)}%`}  ${c.name}`);
     out('  pipeline stages, inclusive CPU time:');
