@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 // First, before kafkajs: ctflow's produce request encoding goes into kafkajs, and one of its
 // modules is replaced in node's module cache before kafkajs loads it (kafkajsProduceSeam.ts).
-import './kafkajsProduceSeam';
+import { acceptsChunkValues } from './kafkajsProduceSeam';
+import { ChunkMessage } from './chunkMessage';
 import { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Admin, Consumer, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
 
@@ -69,6 +70,9 @@ export interface InputBatch {
   isStale(): boolean;
 }
 
+export { ChunkMessage };
+
+/** A message for an output topic. A ChunkMessage (chunkMessage.ts) is one too, its value a range of a shared chunk. */
 export interface OutputMessage {
   topic: string;
   value: Buffer | string | null;
@@ -294,7 +298,7 @@ function* sendParts(messages: OutputMessage[]): Generator<OutputMessage[]> {
   let bytes = 0;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
-    const size = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0);
+    const size = 64 + (m instanceof ChunkMessage ? m.valueLength : (m.value?.length ?? 0)) + (m.key?.length ?? 0);
     if (i > from && bytes + size > SEND_PART_BYTES) {
       yield messages.slice(from, i);
       from = i;
@@ -307,6 +311,9 @@ function* sendParts(messages: OutputMessage[]): Generator<OutputMessage[]> {
 
 /** One produce request in kafkajs's terms: messages grouped by topic, acks from all in-sync replicas. */
 function batchOf(messages: OutputMessage[], compress: boolean) {
+  // A ChunkMessage goes as its own value: the produce encoder copies its bytes from the chunk
+  // (kafkajsProduceSeam.ts), so no Buffer view is made per message.
+  const chunkValues = acceptsChunkValues();
   const byTopic = new Map<string, OutputMessage[]>();
   for (const m of messages) {
     let list = byTopic.get(m.topic);
@@ -320,13 +327,26 @@ function batchOf(messages: OutputMessage[], compress: boolean) {
       topic,
       messages: list.map((m) => ({
         key: m.key ?? null,
-        value: m.value,
+        value: chunkValues && m instanceof ChunkMessage ? (m as unknown as Buffer) : m.value,
         partition: m.partition,
-        timestamp: m.timestampMs === undefined ? undefined : String(Math.floor(m.timestampMs)),
+        // kafkajs's types say string; its code (pinned 2.2.4) takes a number alike (kafkaTimestamp).
+        timestamp: (m.timestampMs === undefined ? undefined : kafkaTimestamp(m.timestampMs)) as string | undefined,
         headers: m.headers,
       })),
     })),
   };
+}
+
+/**
+ * A message time as kafkajs takes it (int64 ms). A positive safe integer goes as a number rather
+ * than a string made per message: kafkajs treats both alike (Long.fromValue, the same difference
+ * for the timestamp delta, and its default sort of the batch's timestamps compares their string
+ * forms either way). 0 and negative times stay strings: kafkajs stamps a falsy timestamp with
+ * Date.now() (`message.timestamp || dateNow`), and the string "0" is not falsy.
+ */
+function kafkaTimestamp(ms: number): number | string {
+  const t = Math.floor(ms);
+  return t > 0 && t <= Number.MAX_SAFE_INTEGER ? t : String(t);
 }
 
 export interface TransactionOffsets {

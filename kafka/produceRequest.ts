@@ -13,8 +13,11 @@
  *
  * Anything outside what it reproduces exactly (compression, keys or values that are neither
  * strings nor Buffers, odd timestamps) makes it return undefined: the caller then lets kafkajs
- * encode the request.
+ * encode the request. A value may also be a ChunkMessage (chunkMessage.ts), whose value bytes are
+ * copied from its chunk: kafkajs would encode the same bytes given `value` (its Buffer view), as
+ * the caller must give it when kafkajs encodes.
  */
+import { ChunkMessage } from './chunkMessage';
 import { crc32c } from './crc32c';
 
 /** What kafkajs's producer (sendMessages.js) hands the Produce request: kafkajs's message shape. */
@@ -78,8 +81,12 @@ interface PartitionPlan {
   recordsBytes: number;
 }
 
-/** The request's bytes after kafkajs's request header, or undefined where kafkajs should encode it. */
-export function encodeProduceRequest(req: ProduceRequestArgs): Buffer | undefined {
+/**
+ * The request's bytes after kafkajs's request header, or undefined where kafkajs should encode it.
+ * With `headroom`, the buffer starts with that many bytes left unwritten, then the body: room for
+ * the request's size and header, so the framed request can be sent without another copy.
+ */
+export function encodeProduceRequest(req: ProduceRequestArgs, headroom = 0): Buffer | undefined {
   if ((req.compression ?? NO_COMPRESSION) !== NO_COMPRESSION) return undefined;
   // kafkajs's defaults for a request without them (produce/v3/request.js).
   const transactionalId = req.transactionalId === undefined ? null : req.transactionalId;
@@ -107,7 +114,8 @@ export function encodeProduceRequest(req: ProduceRequestArgs): Buffer | undefine
     plans.push(topicPlans);
   }
 
-  const w = new Writer(Buffer.allocUnsafe(total));
+  const w = new Writer(Buffer.allocUnsafe(headroom + total));
+  w.pos = headroom;
   w.string(transactionalId);
   w.int16(req.acks);
   w.int32(req.timeout);
@@ -118,7 +126,7 @@ export function encodeProduceRequest(req: ProduceRequestArgs): Buffer | undefine
     for (const plan of plans[i]) writePartition(w, plan, transactionalId ? TRANSACTIONAL_BIT : 0, producerId, producerEpoch);
   });
   // Every byte of the allocUnsafe buffer must have been written, exactly once.
-  if (w.pos !== total) throw new Error(`produce request encoder wrote ${w.pos} bytes of ${total}`);
+  if (w.pos !== headroom + total) throw new Error(`produce request encoder wrote ${w.pos - headroom} bytes of ${total}`);
   return w.buf;
 }
 
@@ -129,15 +137,31 @@ function planPartition(p: ProducePartitionData, firstRecord: number): PartitionP
   // The smallest and largest timestamp in Array.prototype.sort's default order: by their string
   // forms, so "999" comes after "1000". (Of equal strings, such as 5 and "5", a stable sort keeps
   // the first smallest and the last largest; they stand for the same int64 either way.)
+  // Numbers of 13 digits (ms times from 2001 to 2286, what ctflow sends) order as their strings
+  // do, so they are compared as numbers, without a string per message; any other timestamp
+  // switches to comparing strings.
   let first: string | number | undefined;
   let max: string | number | undefined;
   let firstText = '';
   let maxText = '';
+  let asText = false;
   for (const m of messages) {
     if (typeof m !== 'object' || m === null) return undefined;
     const ts = m.timestamp;
     if (ts === undefined || ts === null) continue;
+    if (!asText && typeof ts === 'number' && ts >= 1e12 && ts < 1e13 && Number.isInteger(ts)) {
+      if (first === undefined) first = max = ts;
+      else {
+        if (ts < (first as number)) first = ts;
+        if (ts >= (max as number)) max = ts;
+      }
+      continue;
+    }
     if (typeof ts !== 'string' && typeof ts !== 'number') return undefined;
+    if (!asText) {
+      asText = true;
+      if (first !== undefined) (firstText = String(first)), (maxText = String(max));
+    }
     const text = String(ts);
     if (first === undefined) {
       first = max = ts;
@@ -227,7 +251,7 @@ function stringSize(s: string | null): number {
 /** A key or value with a zigzag varint length, -1 for null; -1 (not encodable here) for other types. */
 function bytesFieldSize(v: unknown): number {
   if (v === undefined || v === null) return 1;
-  const n = Buffer.isBuffer(v) ? v.length : typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : -1;
+  const n = v instanceof ChunkMessage ? v.valueEnd - v.valueStart : Buffer.isBuffer(v) ? v.length : typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : -1;
   return n < 0 ? -1 : varintSize(n) + n;
 }
 
@@ -285,6 +309,9 @@ function varlongSize(u: number): number {
   return n;
 }
 
+/** Longest range of a chunk copied byte by byte (chunkBytes). */
+const SHORT_COPY = 512;
+
 /** Writes big-endian fixed-width fields, varints and Kafka's byte fields at a moving position. */
 class Writer {
   pos = 0;
@@ -335,15 +362,38 @@ class Writer {
   /** A key, value or header value: varint length (-1 for null) and the bytes. */
   bytesField(v: unknown): void {
     if (v === undefined || v === null) return this.varint(-1);
+    if (v instanceof ChunkMessage) return this.chunkBytes(v.chunk, v.valueStart, v.valueEnd);
     if (Buffer.isBuffer(v)) {
       this.varint(v.length);
-      this.pos += v.copy(this.buf, this.pos);
+      // TypedArray set (a V8 builtin), not Buffer copy: a few hundred bytes per record, where
+      // copy's argument checks cost more than the bytes.
+      this.buf.set(v, this.pos);
+      this.pos += v.length;
     } else {
       const s = v as string;
       const n = Buffer.byteLength(s, 'utf8');
       this.varint(n);
       this.pos += this.buf.write(s, this.pos, n, 'utf8');
     }
+  }
+
+  /**
+   * Bytes [start, end) of a chunk with their varint length. A short range is copied a byte at a
+   * time: Buffer copy of a range and TypedArray set both need a view of it made first, which costs
+   * more than the copy for a JSON record of a few hundred bytes.
+   */
+  private chunkBytes(chunk: Buffer, start: number, end: number): void {
+    const n = end - start;
+    this.varint(n);
+    const b = this.buf;
+    if (n > SHORT_COPY) {
+      b.set(new Uint8Array(chunk.buffer, chunk.byteOffset + start, n), this.pos);
+      this.pos += n;
+      return;
+    }
+    let p = this.pos;
+    for (let i = start; i < end; i++) b[p++] = chunk[i];
+    this.pos = p;
   }
 
   headers(h: Record<string, unknown>): void {

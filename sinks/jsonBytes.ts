@@ -17,14 +17,14 @@ export class JsonBytes {
   private pos = 0;
   private start = 0;
 
-  constructor(private readonly chunk = CHUNK) {
-    this.buf = Buffer.allocUnsafe(chunk);
+  constructor(private readonly chunkSize = CHUNK) {
+    this.buf = Buffer.allocUnsafe(chunkSize);
   }
 
   /** Starts a record. */
   begin(): this {
-    if (this.buf.length - this.pos < Math.min(ROOM, this.chunk)) {
-      this.buf = Buffer.allocUnsafe(this.chunk);
+    if (this.buf.length - this.pos < Math.min(ROOM, this.chunkSize)) {
+      this.buf = Buffer.allocUnsafe(this.chunkSize);
       this.pos = 0;
     }
     this.start = this.pos;
@@ -34,6 +34,19 @@ export class JsonBytes {
   /** The record written since begin(), as a view of the chunk (the chunk lives as long as a view of it). */
   end(): Buffer {
     return this.buf.subarray(this.start, this.pos);
+  }
+
+  /** The chunk holding the record written since begin(), at [recordStart, recordEnd): the record without a view made of it. */
+  get chunk(): Buffer {
+    return this.buf;
+  }
+
+  get recordStart(): number {
+    return this.start;
+  }
+
+  get recordEnd(): number {
+    return this.pos;
   }
 
   /** Text known to be ASCII and to need no escaping: keys, punctuation, literals, number text. */
@@ -200,7 +213,7 @@ export class JsonBytes {
   /** Moves the record begun so far to a chunk with room for `need` more bytes. */
   private grow(need: number): void {
     const used = this.pos - this.start;
-    const next = Buffer.allocUnsafe(Math.max(this.chunk, 2 * (used + need)));
+    const next = Buffer.allocUnsafe(Math.max(this.chunkSize, 2 * (used + need)));
     this.buf.copy(next, 0, this.start, this.pos);
     this.buf = next;
     this.start = 0;

@@ -79,16 +79,28 @@ function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
 
 /** JSON.stringify(eventJson(e)). */
 export function writeEvent(w: JsonBytes, e: FlowEvent): Buffer {
+  putEvent(w, e);
+  return w.end();
+}
+
+/** writeEvent without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
+export function putEvent(w: JsonBytes, e: FlowEvent): void {
   w.begin().raw('{"ts":').micros(e.tsUs).raw(',"type":').str(e.type).raw(',');
   flowFields(w, e.flow, !e.protoinfo && e.type !== 'DESTROY');
   if (e.reason) w.raw(',"reason":').value(e.reason);
   if (e.packetIndex !== undefined) w.field('packet', e.packetIndex);
   if (e.ctstate !== undefined) w.field('ctstate', e.ctstate);
-  return w.raw('}').end();
+  w.raw('}');
 }
 
 /** JSON.stringify(flowRecordJson(r)). */
 export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
+  putFlowRecord(w, r);
+  return w.end();
+}
+
+/** writeFlowRecord without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
+export function putFlowRecord(w: JsonBytes, r: FlowAccountingRecord): void {
   const f = r.flow;
   w.begin().raw('{"ts":').micros(r.tsUs).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
   w.raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto).raw(',"state":');
@@ -99,11 +111,17 @@ export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
   tupleWith(w, f.reply, r.delta.reply);
   w.raw(',"first":').micros(r.firstUs).raw(',"last":').micros(r.lastUs);
   if (r.reason) w.raw(',"reason":').value(r.reason);
-  return w.raw('}').end();
+  w.raw('}');
 }
 
 /** JSON.stringify(invalidJson(r)). */
 export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
+  putInvalid(w, r);
+  return w.end();
+}
+
+/** writeInvalid without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
+export function putInvalid(w: JsonBytes, r: InvalidPacket): void {
   w.begin().raw('{"ts":').micros(r.tsUs).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
   w.raw(',"proto":').str(protoName(r.proto)).raw(',"protonum":').num(r.proto).raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
   w.raw(',"sport":').num(r.sport).raw(',"dport":').num(r.dport).raw(',"dir":');
@@ -115,11 +133,17 @@ export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
   if (r.state !== undefined) w.field('state', r.state);
   if (r.detail !== undefined) w.field('detail', r.detail);
   if (r.note !== undefined) w.field('note', r.note);
-  return w.raw('}').end();
+  w.raw('}');
 }
 
 /** JSON.stringify(verdictJson(v)). */
 export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
+  putVerdict(w, v);
+  return w.end();
+}
+
+/** writeVerdict without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
+export function putVerdict(w: JsonBytes, v: PacketVerdict): void {
   w.begin().raw('{"i":').num(v.index).raw(',"ctstate":').str(v.ctstate).raw(',"dir":');
   if (v.dir === null) w.raw('null');
   else w.str(v.dir);
@@ -129,5 +153,5 @@ export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
   if (v.note !== undefined) w.field('note', v.note);
   w.raw(',"ts":').micros(v.tsUs).raw(',"frame":').num(v.frame);
   if (v.flowId !== undefined) w.field('flow', v.flowId);
-  return w.raw('}').end();
+  w.raw('}');
 }

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { encodeProduceRequest } from '../../kafka/produceRequest';
 import type { ProduceMessage, ProduceRequestArgs } from '../../kafka/produceRequest';
-import { groupMessagesPerPartition, produceSeamStatus } from '../../kafka/kafkajsProduceSeam';
+import { frameRequest, groupMessagesPerPartition, produceSeamStatus } from '../../kafka/kafkajsProduceSeam';
+import { ChunkMessage } from '../../kafka/chunkMessage';
 import '../../kafka/client';
 
 interface KafkajsEncoder {
@@ -48,6 +49,9 @@ const timestamp = fc.oneof(
   fc.integer({ min: -2000, max: 20_000 }).map(String),
   fc.integer({ min: 0, max: 2_000_000_000_000 }),
   fc.constantFrom(0, '0'),
+  // Numbers of 13 digits (compared as numbers by the encoder) next to longer ones and strings.
+  fc.integer({ min: 1e12, max: 1e13 - 1 }),
+  fc.integer({ min: 1e13 - 1000, max: 1e13 + 1000 }),
 );
 const message: fc.Arbitrary<ProduceMessage> = fc.record(
   { key: keyOrValue, value: keyOrValue, timestamp, headers },
@@ -126,9 +130,51 @@ describe('produce request encoder', () => {
   });
 });
 
+/** The request with some Buffer values moved into a ChunkMessage: the same bytes inside a larger chunk. */
+function withChunkValues(args: ProduceRequestArgs, pick: boolean[], pad: number): ProduceRequestArgs {
+  let i = 0;
+  return {
+    ...args,
+    topicData: args.topicData.map((t) => ({
+      ...t,
+      partitions: t.partitions.map((p) => ({
+        ...p,
+        messages: p.messages.map((m) => {
+          if (!Buffer.isBuffer(m.value) || !pick[i++ % pick.length]) return m;
+          const chunk = Buffer.concat([Buffer.alloc(pad, 0x7b), m.value, Buffer.alloc(pad + 3, 0x7d)]);
+          return { ...m, value: new ChunkMessage(t.topic, null, 0, 0, chunk, pad, pad + m.value.length) };
+        }),
+      })),
+    })),
+  };
+}
+
+describe('ChunkMessage values', () => {
+  it("are written as kafkajs writes their bytes as Buffers, directly and through the seam (compressed ones by kafkajs)", async () => {
+    await fc.assert(
+      fc.asyncProperty(request, fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), fc.nat(40), fc.integer({ min: 3, max: 7 }), fc.constantFrom(undefined, GZIP), async (args, pick, pad, version, compression) => {
+        await atTime(1_700_000_000_000, async () => {
+          const chunked = withChunkValues(args, pick, pad);
+          const want = await kafkajsBytes(args);
+          expect(encodeProduceRequest(chunked)!.equals(want)).toBe(true);
+          const viaSeam = (await produceDefinition.protocol({ version })({ ...chunked, compression }).request.encode()).buffer;
+          expect(viaSeam.equals(await kafkajsBytes({ ...args, compression }))).toBe(true);
+        });
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('give their value as a Buffer to everyone else', () => {
+    const m = new ChunkMessage('t', 'k', 2, 5, Buffer.from('ab{"x":1}cd'), 2, 9);
+    expect(m.value.toString()).toBe('{"x":1}');
+    expect(m.valueLength).toBe(7);
+  });
+});
+
 describe('kafkajs produce seam', () => {
   it('is installed here (kafkajs 2.2.4, loaded after the seam)', () => {
-    expect(produceSeamStatus()).toEqual({ encoder: 'ctflow', grouping: 'ctflow', reasons: [] });
+    expect(produceSeamStatus()).toEqual({ encoder: 'ctflow', grouping: 'ctflow', framing: 'ctflow', reasons: [] });
     // kafkajs's producer took the replacement when it was loaded.
     expect(require('kafkajs/src/producer/groupMessagesPerPartition')).toBe(groupMessagesPerPartition);
   });
@@ -139,7 +185,7 @@ describe('kafkajs produce seam', () => {
       jest.isolateModules(() => {
         jest.doMock('kafkajs/package.json', () => ({ version: '2.3.0' }));
         const seam = require('../../kafka/kafkajsProduceSeam') as typeof import('../../kafka/kafkajsProduceSeam');
-        expect(seam.produceSeamStatus()).toMatchObject({ encoder: 'kafkajs', grouping: 'kafkajs' });
+        expect(seam.produceSeamStatus()).toMatchObject({ encoder: 'kafkajs', grouping: 'kafkajs', framing: 'kafkajs' });
         expect(require('kafkajs/src/producer/groupMessagesPerPartition')).not.toBe(seam.groupMessagesPerPartition);
         const produce = require('kafkajs/src/protocol/requests/produce') as { protocol: unknown; [k: symbol]: unknown };
         expect(Object.getOwnPropertySymbols(produce)).toEqual([]);
@@ -158,7 +204,7 @@ describe('kafkajs produce seam', () => {
       jest.isolateModules(() => {
         require('kafkajs');
         const seam = require('../../kafka/kafkajsProduceSeam') as typeof import('../../kafka/kafkajsProduceSeam');
-        expect(seam.produceSeamStatus()).toMatchObject({ encoder: 'ctflow', grouping: 'kafkajs' });
+        expect(seam.produceSeamStatus()).toMatchObject({ encoder: 'ctflow', grouping: 'kafkajs', framing: 'kafkajs' });
       });
       expect(warn).toHaveBeenCalledTimes(1);
     } finally {
@@ -176,6 +222,34 @@ describe('kafkajs produce seam', () => {
         });
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it("frames requests as kafkajs's protocol/request.js does: produce requests in the room left in front of them, others by kafkajs", async () => {
+    type Frame = (o: { correlationId: number; clientId: string | null; request: unknown }) => Promise<KafkajsEncoder>;
+    let kafkajsFrame: Frame | undefined;
+    let kafkajsProduce: typeof produceDefinition | undefined;
+    jest.isolateModules(() => {
+      kafkajsFrame = require('kafkajs/src/protocol/request');
+      kafkajsProduce = require('kafkajs/src/protocol/requests/produce');
+    });
+    expect(kafkajsFrame).not.toBe(frameRequest);
+    expect(require('kafkajs/src/protocol/request')).toBe(frameRequest);
+    const clientId = fc.oneof(fc.constant(null), fc.string({ maxLength: 30 }), fc.string({ unit: fc.constantFrom('é', '\ud800', 'x'), maxLength: 120 }), fc.constant('c'.repeat(300)));
+    await fc.assert(
+      fc.asyncProperty(request, fc.integer({ min: 3, max: 7 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), clientId, async (args, version, correlationId, id) => {
+        await atTime(1_700_000_000_000, async () => {
+          const request = produceDefinition.protocol({ version })(args).request as unknown as { apiKey: number; apiVersion: number; encode(): Promise<{ buf: Buffer; offset: number }> };
+          const payload = await request.encode();
+          const ours = await frameRequest({ correlationId, clientId: id, request: { apiKey: request.apiKey, apiVersion: request.apiVersion, encode: async () => payload } });
+          const theirs = await kafkajsFrame!({ correlationId, clientId: id, request: kafkajsProduce!.protocol({ version })(args).request });
+          expect(ours.buf.subarray(0, ours.offset).equals(theirs.buffer)).toBe(true);
+          // Uncompressed, with a client id that fits the room: framed where the encoder wrote the body.
+          const fits = args.compression === undefined && Buffer.byteLength(id ?? '') <= 256 - 14;
+          expect(ours.buf.buffer === payload.buf.buffer).toBe(fits);
+        });
+      }),
+      { numRuns: 150 },
     );
   });
 
