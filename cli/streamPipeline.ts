@@ -701,7 +701,11 @@ export class StreamPipeline {
     if (this.store) {
       await this.writeTransactions(items);
     } else {
-      await this.producer!.send(items.flatMap((w) => [...w.parts.values()].flatMap((p) => p.messages)));
+      // Plain loops: flatMap copied each of the ~1.5 messages per packet through a generic
+      // element-by-element path (3% of a live pipeline's CPU with verdicts on).
+      const messages: OutputMessage[] = [];
+      for (const w of items) for (const pw of w.parts.values()) for (const m of pw.messages) messages.push(m);
+      await this.producer!.send(messages);
       for (const w of items) {
         if (this.o.mode === 'live' && w.generation === this.generation) for (const [p, pw] of w.parts) if (pw.commit !== undefined) this.pendingCommits.set(p, pw.commit);
       }

@@ -309,9 +309,6 @@ function varlongSize(u: number): number {
   return n;
 }
 
-/** Longest range of a chunk copied byte by byte (chunkBytes). */
-const SHORT_COPY = 512;
-
 /** Writes big-endian fixed-width fields, varints and Kafka's byte fields at a moving position. */
 class Writer {
   pos = 0;
@@ -378,22 +375,16 @@ class Writer {
   }
 
   /**
-   * Bytes [start, end) of a chunk with their varint length. A short range is copied a byte at a
-   * time: Buffer copy of a range and TypedArray set both need a view of it made first, which costs
-   * more than the copy for a JSON record of a few hundred bytes.
+   * Bytes [start, end) of a chunk with their varint length. The range is copied through a plain
+   * Uint8Array view made here, which dies at once (a view kept per message from when the record
+   * was written survived until the acknowledgement); a byte-by-byte loop was several times slower
+   * than the view and TypedArray set.
    */
   private chunkBytes(chunk: Buffer, start: number, end: number): void {
     const n = end - start;
     this.varint(n);
-    const b = this.buf;
-    if (n > SHORT_COPY) {
-      b.set(new Uint8Array(chunk.buffer, chunk.byteOffset + start, n), this.pos);
-      this.pos += n;
-      return;
-    }
-    let p = this.pos;
-    for (let i = start; i < end; i++) b[p++] = chunk[i];
-    this.pos = p;
+    this.buf.set(new Uint8Array(chunk.buffer, chunk.byteOffset + start, n), this.pos);
+    this.pos += n;
   }
 
   headers(h: Record<string, unknown>): void {

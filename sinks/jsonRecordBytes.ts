@@ -74,7 +74,7 @@ function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
   tupleWith(w, f.reply, f.counters.reply);
   w.raw(',"status":').raw(statusText(f.status)).raw(',"start":').micros(f.startUs).raw(',"last":').micros(f.lastUs);
   if (f.helper) w.raw(',"helper":').value(f.helper);
-  if (f.masterId !== undefined) w.field('master', f.masterId);
+  if (f.masterId !== undefined) w.fieldAs(',"master":', 'master', f.masterId);
 }
 
 /** JSON.stringify(eventJson(e)). */
@@ -88,8 +88,8 @@ export function putEvent(w: JsonBytes, e: FlowEvent): void {
   w.begin().raw('{"ts":').micros(e.tsUs).raw(',"type":').str(e.type).raw(',');
   flowFields(w, e.flow, !e.protoinfo && e.type !== 'DESTROY');
   if (e.reason) w.raw(',"reason":').value(e.reason);
-  if (e.packetIndex !== undefined) w.field('packet', e.packetIndex);
-  if (e.ctstate !== undefined) w.field('ctstate', e.ctstate);
+  if (e.packetIndex !== undefined) w.fieldAs(',"packet":', 'packet', e.packetIndex);
+  if (e.ctstate !== undefined) w.fieldAs(',"ctstate":', 'ctstate', e.ctstate);
   w.raw('}');
 }
 
@@ -129,10 +129,10 @@ export function putInvalid(w: JsonBytes, r: InvalidPacket): void {
   else w.str(r.dir);
   w.raw(',"reason":');
   orNull(w, r.reason);
-  if (r.flowId !== undefined) w.field('id', r.flowId);
-  if (r.state !== undefined) w.field('state', r.state);
-  if (r.detail !== undefined) w.field('detail', r.detail);
-  if (r.note !== undefined) w.field('note', r.note);
+  if (r.flowId !== undefined) w.fieldAs(',"id":', 'id', r.flowId);
+  if (r.state !== undefined) w.fieldAs(',"state":', 'state', r.state);
+  if (r.detail !== undefined) w.fieldAs(',"detail":', 'detail', r.detail);
+  if (r.note !== undefined) w.fieldAs(',"note":', 'note', r.note);
   w.raw('}');
 }
 
@@ -147,11 +147,11 @@ export function putVerdict(w: JsonBytes, v: PacketVerdict): void {
   w.begin().raw('{"i":').num(v.index).raw(',"ctstate":').str(v.ctstate).raw(',"dir":');
   if (v.dir === null) w.raw('null');
   else w.str(v.dir);
-  if (v.state !== undefined) w.field('state', v.state);
-  if (v.reason !== undefined) w.field('reason', v.reason);
-  if (v.detail !== undefined) w.field('detail', v.detail);
-  if (v.note !== undefined) w.field('note', v.note);
+  if (v.state !== undefined) w.fieldAs(',"state":', 'state', v.state);
+  if (v.reason !== undefined) w.fieldAs(',"reason":', 'reason', v.reason);
+  if (v.detail !== undefined) w.fieldAs(',"detail":', 'detail', v.detail);
+  if (v.note !== undefined) w.fieldAs(',"note":', 'note', v.note);
   w.raw(',"ts":').micros(v.tsUs).raw(',"frame":').num(v.frame);
-  if (v.flowId !== undefined) w.field('flow', v.flowId);
+  if (v.flowId !== undefined) w.fieldAs(',"flow":', 'flow', v.flowId);
   w.raw('}');
 }
