@@ -28,6 +28,26 @@ function statusText(status: number): string {
 
 const l3 = (family: number): string => (family === 4 ? '"ipv4"' : '"ipv6"');
 
+/**
+ * `,"l3":…,"proto":…,"protonum":N` for a protocol number 0-255, made once per family and number:
+ * three members every record carries, one piece of text instead of six writes.
+ */
+const l3ProtoTexts: Array<Array<string | undefined>> = [new Array(256).fill(undefined), new Array(256).fill(undefined)];
+
+function writeL3Proto(w: JsonBytes, family: number, proto: number): void {
+  if (!(proto >= 0 && proto < 256 && Number.isInteger(proto))) {
+    w.raw(',"l3":').raw(l3(family)).raw(',"proto":').str(protoName(proto)).raw(',"protonum":').num(proto);
+    return;
+  }
+  const texts = l3ProtoTexts[family === 4 ? 0 : 1];
+  let text = texts[proto];
+  if (text === undefined) {
+    text = `,"l3":${l3(family)},"proto":${JSON.stringify(protoName(proto))},"protonum":${proto}`;
+    texts[proto] = text;
+  }
+  w.raw(text);
+}
+
 /** `x ?? null`. */
 function orNull(w: JsonBytes, x: string | undefined): void {
   if (x === undefined || x === null) w.raw('null');
@@ -65,7 +85,8 @@ function tupleWith(w: JsonBytes, t: Tuple, c: Counters): void {
 
 /** flowJson's keys from `id` to `last` and its optional helper and master; `state` null when `noState`. */
 function flowFields(w: JsonBytes, f: FlowRecord, noState: boolean): void {
-  w.raw('"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family)).raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto);
+  w.raw('"id":').num(f.id).raw(',"zone":').num(f.zone);
+  writeL3Proto(w, f.family, f.proto);
   w.raw(',"state":');
   orNull(w, noState ? undefined : f.state);
   w.raw(',"timeout":').num(f.timeout).raw(',"orig":');
@@ -102,8 +123,9 @@ export function writeFlowRecord(w: JsonBytes, r: FlowAccountingRecord): Buffer {
 /** writeFlowRecord without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
 export function putFlowRecord(w: JsonBytes, r: FlowAccountingRecord): void {
   const f = r.flow;
-  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone).raw(',"l3":').raw(l3(f.family));
-  w.raw(',"proto":').str(protoName(f.proto)).raw(',"protonum":').num(f.proto).raw(',"state":');
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"record":').str(r.kind).raw(',"id":').num(f.id).raw(',"zone":').num(f.zone);
+  writeL3Proto(w, f.family, f.proto);
+  w.raw(',"state":');
   orNull(w, f.state);
   w.raw(',"status":').raw(statusText(f.status)).raw(',"orig":');
   tupleWith(w, f.orig, r.delta.orig);
@@ -122,8 +144,9 @@ export function writeInvalid(w: JsonBytes, r: InvalidPacket): Buffer {
 
 /** writeInvalid without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
 export function putInvalid(w: JsonBytes, r: InvalidPacket): void {
-  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone).raw(',"l3":').raw(l3(r.family));
-  w.raw(',"proto":').str(protoName(r.proto)).raw(',"protonum":').num(r.proto).raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
+  w.begin().raw('{"ts":').micros(r.tsUs).raw(',"type":"INVALID","ctstate":"INVALID","zone":').num(r.zone);
+  writeL3Proto(w, r.family, r.proto);
+  w.raw(',"src":').str(r.src).raw(',"dst":').str(r.dst);
   w.raw(',"sport":').num(r.sport).raw(',"dport":').num(r.dport).raw(',"dir":');
   if (r.dir === null) w.raw('null');
   else w.str(r.dir);
@@ -136,6 +159,12 @@ export function putInvalid(w: JsonBytes, r: InvalidPacket): void {
   w.raw('}');
 }
 
+/** A verdict's `,"ctstate":…,"dir":…` by its direction and ctstate: a dozen texts. */
+const ctstateOriginal = new Map<string, string>();
+const ctstateReply = new Map<string, string>();
+const ctstateNoDir = new Map<string, string>();
+const PLAIN_ASCII = /^[\x20-\x7e]*$/;
+
 /** JSON.stringify(verdictJson(v)). */
 export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
   putVerdict(w, v);
@@ -144,9 +173,21 @@ export function writeVerdict(w: JsonBytes, v: PacketVerdict): Buffer {
 
 /** writeVerdict without the view: the record is left at w.chunk [w.recordStart, w.recordEnd). */
 export function putVerdict(w: JsonBytes, v: PacketVerdict): void {
-  w.begin().raw('{"i":').num(v.index).raw(',"ctstate":').str(v.ctstate).raw(',"dir":');
-  if (v.dir === null) w.raw('null');
-  else w.str(v.dir);
+  w.begin().raw('{"i":').num(v.index);
+  const byState = v.dir === 'original' ? ctstateOriginal : v.dir === 'reply' ? ctstateReply : v.dir === null ? ctstateNoDir : undefined;
+  let text = byState?.get(v.ctstate);
+  if (text === undefined) {
+    text = `,"ctstate":${JSON.stringify(v.ctstate)},"dir":${JSON.stringify(v.dir)}`;
+    // Kept only for the few ctstates there are, and only as text raw() writes as it is (ASCII).
+    if (byState && byState.size < 16 && PLAIN_ASCII.test(text)) byState.set(v.ctstate, text);
+    else text = undefined;
+  }
+  if (text !== undefined) w.raw(text);
+  else {
+    w.raw(',"ctstate":').str(v.ctstate).raw(',"dir":');
+    if (v.dir === null) w.raw('null');
+    else w.str(v.dir);
+  }
   if (v.state !== undefined) w.fieldAs(',"state":', 'state', v.state);
   if (v.reason !== undefined) w.fieldAs(',"reason":', 'reason', v.reason);
   if (v.detail !== undefined) w.fieldAs(',"detail":', 'detail', v.detail);
