@@ -97,7 +97,7 @@ export class JsonBytes {
       b[this.pos++] = 0x2d;
       x = -x;
     }
-    const digits = x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 1e4 ? 4 : x < 1e5 ? 5 : x < 1e6 ? 6 : x < 1e7 ? 7 : x < 1e8 ? 8 : x < 1e9 ? 9 : 10;
+    const digits = countDigits(x);
     let p = this.pos + digits;
     this.pos = p;
     do {
@@ -125,8 +125,8 @@ export class JsonBytes {
       seconds--;
       frac += 1e6;
     }
-    let digits = 1;
-    for (let t = seconds; t >= 10; t = Math.floor(t / 10)) digits++;
+    // Below 2^32 s: at most 10 digits, counted by comparisons rather than divisions.
+    const digits = countDigits(seconds);
     let fracDigits = 0;
     if (frac !== 0) {
       fracDigits = 6;
@@ -149,7 +149,7 @@ export class JsonBytes {
     if (fracDigits) b[--p] = 0x2e;
     let x = seconds;
     while (p > start) {
-      const q = Math.floor(x / 10);
+      const q = (x / 10) >>> 0;
       b[--p] = 0x30 + x - 10 * q;
       x = q;
     }
@@ -242,6 +242,11 @@ export class JsonBytes {
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Decimal digits of a whole number below 10^10. */
+function countDigits(x: number): number {
+  return x < 10 ? 1 : x < 100 ? 2 : x < 1000 ? 3 : x < 1e4 ? 4 : x < 1e5 ? 5 : x < 1e6 ? 6 : x < 1e7 ? 7 : x < 1e8 ? 8 : x < 1e9 ? 9 : 10;
+}
 
 /** 2^32 seconds in µs: micros() writes times below it itself (an integer below 2^53, so its arithmetic is exact). */
 const MICROS_LIMIT = 4294967296e6;
