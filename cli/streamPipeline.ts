@@ -199,6 +199,7 @@ export class StreamPipeline {
     this.drained.catch((err: Error) => {
       this.failed = err;
       this.o.log?.('error', err.message);
+      this.finishReplay?.(); // a replay waiting for partitions that will never finish ends with the error
     });
   }
 
@@ -708,7 +709,6 @@ export class StreamPipeline {
     this.failed = err;
     this.capacity();
     this.writer?.reject(err);
-    this.finishReplay?.(); // a replay waiting for partitions that will never finish ends with the error
   }
 
   /**

@@ -138,6 +138,24 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
     expect(ticked.tally.transitions.DESTROY).toBe(ticked.tally.transitions.NEW);
   }, 300_000);
 
+  test('a replay whose workers die ends with an error naming the worker, and does not hang', async () => {
+    const prefix = `${topic}.dead.`;
+    const o: StreamOptions = {
+      kind: 'captured-traffic',
+      inputTopic: topic,
+      outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter` },
+      sysctl: makeSysctl(),
+      activeTimeoutUs: 0,
+      mode: 'replay',
+      groupId: '',
+      workers: 2,
+      // A zone policy that is no policy: each worker throws as it starts.
+      zoneOf: () => 0,
+      zoneSource: { policy: { map: null } as never, topic },
+    };
+    await expect(new StreamPipeline(connect(), o).run()).rejects.toThrow(/^partition worker [01] (failed|exited)/);
+  }, 120_000);
+
   test('an exactly-once run with 2 workers, stopped mid-stream and restarted, writes what one thread writes', async () => {
     const eosInput = `${topic}-eos`;
     const r = await cliAsync('produce', sample, '--topic', eosInput, '--partitions', '3', '--batch-frames', '1', '--brokers', brokers, '--quiet');
