@@ -178,6 +178,7 @@ export class StreamPipeline {
   /** The StateStore's restores and checkpoint writes, one at a time (a rebalance can start one while another is under way). */
   private storeWork: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  private consumerStopped = false;
 
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
     this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
@@ -294,6 +295,7 @@ export class StreamPipeline {
       await this.restoring?.done;
       if (!this.failed) await this.checkpoint(new Set());
     }
+    this.consumerStopped = true;
     await this.consumer?.stop();
     await this.store?.close();
     if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
@@ -545,7 +547,7 @@ export class StreamPipeline {
   private capacity(): void {
     if (!this.paused || (this.inFlight > (this.o.maxInFlightBatches ?? 16) / 2 && !this.failed)) return;
     this.paused = false;
-    this.consumer?.resume(this.o.inputTopic);
+    if (!this.consumerStopped) this.consumer?.resume(this.o.inputTopic); // kafkajs throws for a stopped consumer
     const waiters = this.capacityWaiters;
     this.capacityWaiters = [];
     waiters.forEach((w) => w());
@@ -673,7 +675,8 @@ export class StreamPipeline {
 
   /** Starts the writer if it is idle: one write at a time, so outputs keep input order. */
   private pump(): void {
-    if (this.writing) return;
+    // After a failure nothing more is written (the run is ending with that error).
+    if (this.writing || this.failed) return;
     if (this.writeQueue.length === 0) {
       if (this.inputDone) this.writer?.resolve();
       return;
