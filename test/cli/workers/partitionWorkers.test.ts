@@ -21,6 +21,7 @@ import type { PartitionRunConfig, PartitionStep } from '../../../cli/workers/par
 import { PartitionWorkers } from '../../../cli/workers/partitionWorkers';
 import type { PartitionWorkerSetup } from '../../../cli/workers/partitionProtocol';
 import { captureArb } from './randomCaptures';
+import { runCliAsync } from '../runCli';
 
 const SAMPLE = join(__dirname, '..', '..', 'fixtures', 'sample.pcap');
 const PARTITIONS = 3;
@@ -168,5 +169,23 @@ describe('partition workers', () => {
     await workers.open(0, START);
     await workers.stop();
     await expect(workers.tick(0, 1)).rejects.toThrow(/partition worker 0/);
+  });
+});
+
+describe('--workers on the Kafka commands, before connecting', () => {
+  test('run refuses workers with the live API or OTLP, saying why', async () => {
+    for (const serve of [['--http', '0'], ['--otlp', 'http://127.0.0.1:1/v1/metrics']]) {
+      const r = await runCliAsync('run', '--brokers', '127.0.0.1:1', '--workers', '2', ...serve);
+      expect(r.code).toBe(1);
+      expect(r.err.join('\n')).toMatch(/2 workers with (the HTTP API|OTLP metrics): .*tables live in other threads/);
+    }
+  });
+
+  test('a bad worker count is refused by name', async () => {
+    for (const argv of [['replay', '--topic', 't'], ['run']]) {
+      const r = await runCliAsync(...argv, '--brokers', '127.0.0.1:1', '--workers', '0');
+      expect(r.code).toBe(1);
+      expect(r.err.join('\n')).toMatch(/--workers: '0' is not 'auto' or an integer from 1 to 64/);
+    }
   });
 });
