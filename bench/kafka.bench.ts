@@ -24,6 +24,8 @@
  * Options: --runs N (default 3), --packets N (default 300000), --partitions N (default 4),
  * --rate PPS[,PPS...] (latency rates, default 50000), --seconds S (latency window, default 25),
  * --warmup S (default 5), --cases inprocess,codec,batched,single,latency (default all),
+ * --workers N[,N...] (the Kafka throughput replays with each count of partition worker threads,
+ * interleaved in every round; default 1),
  * --profile, --json (with npm, `npm run --silent bench:kafka -- --json`: npm's own banner goes to
  * stdout too). Profiles are kept in .cache/bench/ for Chrome DevTools or speedscope.
  */
@@ -68,6 +70,8 @@ interface Options {
   seconds: number;
   warmup: number;
   cases: Set<Case>;
+  /** Partition worker threads of the throughput replays, each count measured in every round. */
+  workers: number[];
   profile: boolean;
   json: boolean;
 }
@@ -80,6 +84,14 @@ function rates(argv: string[]): number[] {
   return list;
 }
 
+function workerCounts(argv: string[]): number[] {
+  const i = argv.indexOf('--workers');
+  if (i < 0) return [1];
+  const list = (argv[i + 1] ?? '').split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new Error(`--workers: '${argv[i + 1]}' is not a list of thread counts from 1 to 64`);
+  return list;
+}
+
 function options(argv: string[]): Options {
   const value = (name: string, fallback: number, min: number): number => {
     const i = argv.indexOf(`--${name}`);
@@ -88,7 +100,7 @@ function options(argv: string[]): Options {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: '${argv[i + 1]}' is not a number >= ${min}`);
     return n;
   };
-  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--profile', '--json']);
+  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--workers', '--profile', '--json']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (see the comment at the top of bench/kafka.bench.ts)`);
     if (!a.startsWith('--') && !(i > 0 && known.has(argv[i - 1]) && !['--profile', '--json'].includes(argv[i - 1]))) throw new Error(`unexpected argument '${a}'`);
@@ -104,6 +116,7 @@ function options(argv: string[]): Options {
     seconds: value('seconds', 25, 1),
     warmup: value('warmup', 5, 0),
     cases,
+    workers: workerCounts(argv),
     profile: argv.includes('--profile'),
     json: argv.includes('--json'),
   };
@@ -269,10 +282,10 @@ class Bench {
   }
 
   /** One timed replay of `topic` in a child; its output topics are deleted afterwards. */
-  async replayOnce(topic: string, run: string, execArgv: string[] = []): Promise<{ r: ReplayResult; brokerCpu?: number }> {
+  async replayOnce(topic: string, run: string, execArgv: string[] = [], workers = 1): Promise<{ r: ReplayResult; brokerCpu?: number }> {
     const outPrefix = `${topic}.${run}.`;
     const b0 = processCpuSeconds(this.brokerPid);
-    const r = await startWorker<ReplayResult>({ role: 'replay', brokers: this.brokers, topic, outPrefix }, execArgv).result;
+    const r = await startWorker<ReplayResult>({ role: 'replay', brokers: this.brokers, topic, outPrefix, workers }, execArgv).result;
     const b1 = processCpuSeconds(this.brokerPid);
     await this.deleteTopics(['transitions', 'flows', 'dead-letter'].map((k) => `${outPrefix}${k}`));
     if (r.packets !== this.o.packets) throw new Error(`replay of ${topic} saw ${r.packets} packets, not ${this.o.packets}`);
@@ -512,12 +525,15 @@ async function main(): Promise<void> {
       for (const form of ['batched', 'single'] as const) {
         const topic = topics[form];
         if (!topic) continue;
-        const { r, brokerCpu } = await bench.replayOnce(topic, `r${run}`);
-        const c = r.counters;
-        const note = `${fmt(c.messages)} input messages, ${fmt(c.batches)} fetched batches, ${fmt(c.events)} transitions + ${fmt(c.flowRecords)} flow records written, ${fmt(c.pauses)} backpressure pauses (last run)`;
-        add(form === 'batched' ? L.batched : L.single, r.packets / r.seconds, r.seconds, r.cpuSeconds, brokerCpu, r.packets / r.fromFirstBatch, note);
-        acc.get(form === 'batched' ? L.batched : L.single)!.notes = new Set([note]);
-        progress(`  Kafka ${form}: ${fmt(r.packets / r.seconds)} packets/s (${r.seconds.toFixed(2)} s; ${fmt(r.packets / r.fromFirstBatch)} from the first batch)`);
+        for (const workers of o.workers) {
+          const { r, brokerCpu } = await bench.replayOnce(topic, `r${run}w${workers}`, [], workers);
+          const c = r.counters;
+          const note = `${fmt(c.messages)} input messages, ${fmt(c.batches)} fetched batches, ${fmt(c.events)} transitions + ${fmt(c.flowRecords)} flow records written, ${fmt(c.pauses)} backpressure pauses (last run)`;
+          const label = `${form === 'batched' ? L.batched : L.single}${o.workers.length > 1 || workers > 1 ? `, --workers ${workers}` : ''}`;
+          add(label, r.packets / r.seconds, r.seconds, r.cpuSeconds, brokerCpu, r.packets / r.fromFirstBatch, note);
+          acc.get(label)!.notes = new Set([note]);
+          progress(`  Kafka ${form}, ${workers} worker${workers > 1 ? 's' : ''}: ${fmt(r.packets / r.seconds)} packets/s (${r.seconds.toFixed(2)} s; ${fmt(r.packets / r.fromFirstBatch)} from the first batch)`);
+        }
       }
     }
     if (acc.size) report.machine.loadavgAfterThroughput = loadavg().map((x) => Number(x.toFixed(2)));

@@ -38,6 +38,8 @@ export interface ReplayConfig {
   brokers: string;
   topic: string;
   outPrefix: string;
+  /** Threads for the partitions' engines (`ctflow replay --topic T --workers N`); default 1. */
+  workers?: number;
 }
 
 export interface CaptureConfig {
@@ -132,6 +134,7 @@ async function replay(c: ReplayConfig): Promise<ReplayResult> {
     activeTimeoutUs: ACTIVE_TIMEOUT_US,
     mode: 'replay',
     groupId: '',
+    workers: c.workers,
     log: (level, m) => level !== 'info' && log(level, m),
   });
   const cpu0 = process.cpuUsage();

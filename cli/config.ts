@@ -158,8 +158,13 @@ export const configSchema = z.strictObject({
        * restore reads the whole changelog).
        */
       stateDir: z.union([z.string().min(1), z.literal(false)]).optional(),
+      /**
+       * Threads running the partitions' engines (cli/workers/partitionWorkers.ts), or 'auto' for
+       * one per core; the outputs are the same for any number. 1: the pipeline's own thread.
+       */
+      workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
     })
-    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000 }),
+    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000, workers: 1 }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */
   zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });

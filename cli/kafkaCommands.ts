@@ -15,7 +15,7 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import { formatEvent } from '../sinks/conntrackText';
 import { eventJson } from '../sinks/jsonRecords';
 import type { Output } from './commands';
-import { refuseWorkers } from './commands';
+import { workerCount } from './workerCommands';
 import { kafkaSettingsOf, loadConfig, rulesOf, sysctlOf } from './config';
 import { mergeRules, parseRuleOptions } from './rules';
 import type { RuleOptions } from './rules';
@@ -197,6 +197,8 @@ export interface ReplayTopicOptions extends ConnectionOptions, ZoneFlags {
   helper?: string[];
   quiet?: boolean;
   repartition?: boolean;
+  /** Threads for the partitions' engines: a count or `auto`. */
+  workers?: string;
 }
 
 function inputKind(text: string | undefined): InputKind | 'flow-events' {
@@ -213,8 +215,8 @@ function seconds(name: string, text: string | undefined, fallback: number): numb
 }
 
 export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<void> {
-  // A topic scales out by its partitions (one process per partition group), not by threads.
-  refuseWorkers('replay --topic', o as { workers?: string; nat?: string[] });
+  // Each partition has its own engine, so --nat needs no single thread here (unlike a capture's shares).
+  const workers = workerCount(o.workers);
   if (o.eventsOut !== undefined && o.eventsOut !== '-') throw new CliError(`--events-out: only '-' (stdout) is supported, not '${o.eventsOut}'`);
   const sysctl = makeSysctl(o.sysctl);
   const rules = parseRuleOptions(o);
@@ -227,6 +229,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
   if (kind === 'flow-events' && zoneFlagsGiven(o)) throw new CliError(FLOW_EVENTS_ZONES);
   // The topic source is the topic named here, also when packets go through an internal topic first.
   const zoneOf = zoneResolver(zones, o.topic);
+  const zoneSource = { policy: zones, topic: o.topic };
   const note = topicZoneNote(zones, o.topic);
   if (note && !o.quiet) io.err(`ctflow: ${note}`);
   const started = Date.now();
@@ -250,6 +253,8 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
     sysctl,
     rules,
     zoneOf,
+    zoneSource,
+    workers,
     activeTimeoutUs: seconds('--active-timeout', o.activeTimeout, 1800) * 1e6,
     mode: 'replay',
     groupId: '',
@@ -287,6 +292,8 @@ export interface RunOptions extends ConnectionOptions, RuleOptions, ZoneFlags {
   json?: boolean;
   guarantee?: 'at-least-once' | 'exactly-once';
   stateDir?: string;
+  /** Threads for the partitions' engines (default: pipeline.workers). */
+  workers?: string;
 }
 
 /** The live pipeline, until SIGINT or SIGTERM: then it drains, writes, commits and exits. */
@@ -305,6 +312,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const zoneOf = zoneResolver(zones, topic);
   const note = topicZoneNote(zones, topic);
   if (note) io.err(`ctflow: ${note}`);
+  const workers = o.workers !== undefined ? workerCount(o.workers) : cfg.pipeline.workers === 'auto' ? workerCount('auto') : cfg.pipeline.workers;
   // A topic-sourced zone is the one zone this process serves: the OTLP resource says so unless configured.
   const servedZone = cfg.telemetry.zone ?? (zones.source === 'topic' ? zoneOf({ interfaceId: 0 }) : undefined);
   let stage: RepartitionStage | undefined;
@@ -316,6 +324,9 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   // Metrics, OTLP and the live API load only when asked for (they pull in prom-client and OpenTelemetry).
   const http = o.http ?? cfg.telemetry.http ?? undefined;
   const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
+  if (workers > 1 && (http !== undefined || otlp !== undefined)) {
+    throw new CliError(`${workers} workers with ${http !== undefined ? 'the HTTP API' : 'OTLP metrics'}: /flows, /stats and the table and top-flows metrics read each partition's flow table as it is, and with workers the tables live in other threads; run with one worker (pipeline.workers: 1), or scale out by partitions over processes`);
+  }
   const svc = http !== undefined || otlp !== undefined
     ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: servedZone, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
     : undefined;
@@ -329,6 +340,8 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     sysctl,
     rules,
     zoneOf,
+    zoneSource: { policy: zones, topic },
+    workers,
     activeTimeoutUs: cfg.engine.activeTimeout * 1e6,
     mode: 'live',
     groupId: group,

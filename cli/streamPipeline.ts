@@ -19,23 +19,21 @@ import { Subject, map, share } from 'rxjs';
 import type { FlowEvent } from '../processors/flow';
 import type { Sysctl } from '../processors/conntrack/sysctl';
 import type { ConntrackRules } from '../processors/conntrack/rules';
-import { PartitionProcessor } from '../processors/stream/partitionProcessor';
-import { CommitPoint } from '../processors/stream/commitPoint';
 import { EventTimeMerge } from '../processors/stream/eventTimeMerge';
-import type { GroupConsumer, InputBatch, InputMessage, KafkaConnection, OutputMessage, OutputProducer, TopicAdmin } from '../kafka/client';
-import { decodeInputMessage } from '../ingest/kafka/inputMessages';
-import type { InputHandlers } from '../ingest/kafka/inputMessages';
-import { FlowEventFormatError, parseFlowEventMessage } from '../ingest/flowEvents/index';
-import { FleetProcessor } from '../processors/stream/fleetProcessor';
+import type { GroupConsumer, InputBatch, KafkaConnection, OutputMessage, OutputProducer, TopicAdmin } from '../kafka/client';
 import type { InputKind } from '../ingest/kafka/inputMessages';
 import { OutputEncoder } from '../sinks/kafka/outputTopics';
-import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
+import type { OutputPartitions, OutputTopicNames } from '../sinks/kafka/outputTopics';
 import type { PacketSample, PipelineObserver } from '../sinks/telemetry/observer';
-import type { ZoneOf } from '../processors/zones';
+import type { ZoneOf, ZonePolicy } from '../processors/zones';
 import { StateStore, changelogTopicOf, CHANGELOG_TOPIC_CONFIG } from './stateStore';
 import { StateDirectory } from './stateDirectory';
 import type { RestoredPartition } from './stateStore';
-import type { PartitionProcessorOptions } from '../processors/stream/partitionProcessor';
+import { PartitionRun } from './workers/partitionRun';
+import type { PartitionStart, PartitionStep } from './workers/partitionRun';
+import { PartitionWorkers } from './workers/partitionWorkers';
+import type { WorkerStep } from './workers/partitionWorkers';
+import { replaySamples } from './workers/partitionProtocol';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -67,6 +65,14 @@ export interface StreamOptions {
   onEvents?(events: FlowEvent[]): void;
   /** Each packet's conntrack zone (processors/zones.ts); without it, the zone the message carries, else 0. */
   zoneOf?: ZoneOf;
+  /** What zoneOf was made from (zoneResolver(policy, topic)): workers make their own from it. Needed with zoneOf and workers > 1. */
+  zoneSource?: { policy: ZonePolicy; topic: string };
+  /**
+   * Threads running the partitions' engines (cli/workers/partitionWorkers.ts; default 1: this
+   * thread). The outputs are the same for any number. With more than one, the observer gets no
+   * table views (observer.table(p, undefined)): a table in another thread cannot be read synchronously.
+   */
+  workers?: number;
   /**
    * exactly-once: the local state directory (cli/stateDirectory.ts): a partition given up cleanly
    * leaves a checkpoint there, and its next restore on this machine reads only the changelog after
@@ -99,11 +105,9 @@ export interface StreamCounters {
   checkpointsWritten: number;
 }
 
+/** What this thread knows of a partition; its engine is `run`, or in its worker (as of the last step applied). */
 interface PartitionState {
-  proc: PartitionProcessor;
-  /** Flow-events input: the partition's fleet table instead of an engine. */
-  fleet?: FleetProcessor;
-  commit: CommitPoint;
+  run?: PartitionRun;
   /** replay: [start, end) offsets to read. */
   start: bigint;
   end: bigint;
@@ -114,6 +118,8 @@ interface PartitionState {
   nextOffset: string;
   /** live: the group generation this state was built in (a rebalance restarts from committed offsets). */
   generation: number;
+  /** Packets judged by the partition's engine. */
+  packets: number;
 }
 
 type Work = { kind: 'batch'; batch: InputBatch; generation: number } | { kind: 'tick'; wallMs: number };
@@ -151,8 +157,15 @@ export class StreamPipeline {
   private finishReplay?: () => void;
   private failed?: Error;
   private replayFirst?: { packetMs: number; wallMs: number };
-  /** Processed batches waiting to be written; the writer takes all of them in one produce request. */
-  private writeQueue: Written[] = [];
+  /**
+   * Processed batches waiting to be written; the writer takes all of them in one produce request.
+   * With workers, an item is a promise until its worker's step is back: the writer waits for the
+   * head, then takes every item ready behind it.
+   */
+  private writeQueue: Array<Written | Promise<Written>> = [];
+  private workers?: PartitionWorkers;
+  /** With workers: the last step applied to this thread's counters, observer and merge (steps are applied in input order). */
+  private applied: Promise<unknown> = Promise.resolve();
   private writing = false;
   private inputDone = false;
   private writer?: { resolve(): void; reject(err: Error): void };
@@ -165,6 +178,7 @@ export class StreamPipeline {
   /** The StateStore's restores and checkpoint writes, one at a time (a rebalance can start one while another is under way). */
   private storeWork: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  private consumerStopped = false;
 
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
     this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
@@ -186,11 +200,21 @@ export class StreamPipeline {
     this.drained.catch((err: Error) => {
       this.failed = err;
       this.o.log?.('error', err.message);
+      this.finishReplay?.(); // a replay waiting for partitions that will never finish ends with the error
     });
   }
 
   /** Connects, prepares the output topics and starts consuming. In replay mode, resolves when the window is read. */
   async run(): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      await this.workers?.stop(); // a worker thread left running would keep the process alive
+      throw err;
+    }
+  }
+
+  private async start(): Promise<void> {
     this.admin = await this.conn.admin();
     if (!(await this.admin.topicExists(this.o.inputTopic))) throw new Error(`input topic '${this.o.inputTopic}' does not exist`);
     const inputPartitions = await this.admin.partitionCount(this.o.inputTopic);
@@ -210,12 +234,14 @@ export class StreamPipeline {
       await this.admin.groupOffsets(this.groupId, this.o.inputTopic);
     }
     const count = async (t?: string) => (t ? this.admin!.partitionCount(t) : 1);
-    this.encoder = new OutputEncoder(this.o.outputs, {
+    const outputPartitions: OutputPartitions = {
       transitions: await count(this.o.outputs.transitions),
       flows: await count(this.o.outputs.flows),
       verdicts: await count(this.o.outputs.verdicts),
       deadLetter: await count(this.o.outputs.deadLetter),
-    });
+    };
+    this.encoder = new OutputEncoder(this.o.outputs, outputPartitions);
+    if ((this.o.workers ?? 1) > 1) this.startWorkers(outputPartitions);
     // exactly-once writes through the StateStore's transactional producers only.
     if (!this.store) this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
@@ -224,6 +250,8 @@ export class StreamPipeline {
       if (this.o.mode !== 'live') return;
       this.generation++; // kafkajs restarts from the committed offsets: fresh engines
       this.assigned = assignment[this.o.inputTopic] ?? [];
+      // Workers drop the engines of partitions another member owns now (the ones kept are rebuilt on their next batch).
+      if (this.workers && !this.exactlyOnce) for (const p of this.parts.keys()) if (!this.assigned.includes(p)) void this.workers.close(p).catch(() => undefined);
       // A rebalance: the partitions held until now are checkpointed before anything is restored.
       if (this.exactlyOnce) this.startRestore(true);
     });
@@ -267,11 +295,13 @@ export class StreamPipeline {
       await this.restoring?.done;
       if (!this.failed) await this.checkpoint(new Set());
     }
+    this.consumerStopped = true;
     await this.consumer?.stop();
     await this.store?.close();
     if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
     this.work.complete();
     await this.drained.catch(() => undefined);
+    await this.workers?.stop();
     if (this.o.mode === 'replay') await this.admin?.deleteGroup(this.groupId);
     await this.conn.close();
     if (this.failed) throw this.failed;
@@ -325,7 +355,10 @@ export class StreamPipeline {
   private async checkpoint(keep: Set<number>): Promise<void> {
     if (!this.o.stateDir) return;
     try {
-      const stateOf = (p: number) => this.parts.get(p)?.proc.stateSnapshot();
+      // A worker's state is asked for first: writeCheckpoints reads it synchronously.
+      const remote = new Map<number, Map<string, Uint8Array> | undefined>();
+      if (this.workers) for (const p of this.parts.keys()) remote.set(p, await this.workers.snapshot(p));
+      const stateOf = (p: number) => (this.workers ? remote.get(p) : this.parts.get(p)?.run?.snapshot());
       for (const w of await this.serially(() => this.store!.writeCheckpoints(stateOf, keep))) {
         if (w.skipped !== undefined) {
           this.o.log?.('warn', `partition ${w.partition}: no checkpoint written: ${w.skipped}`);
@@ -359,17 +392,16 @@ export class StreamPipeline {
     for (const p of [...this.parts.keys()]) {
       if (mine.has(p)) continue;
       this.parts.delete(p);
+      void this.workers?.close(p).catch(() => undefined); // a dead worker fails the next batch with its reason
       this.o.observer?.table(p, undefined); // revoked: another member's table now
     }
     const low = restored.some((r) => !r.position) ? new Map((await this.admin!.offsets(this.o.inputTopic)).map((o) => [o.partition, o.low])) : undefined;
     if (generation !== this.generation) return;
     for (const r of restored) {
-      const s = this.newState(0n, undefined, r);
       // Without a changelog yet, from the group's committed offset (left by an at-least-once run, say), else the start.
       const fromGroup = committed.get(r.partition);
-      s.nextOffset = r.position?.nextOffset ?? (fromGroup !== undefined && BigInt(fromGroup) >= 0n ? fromGroup : low?.get(r.partition) ?? '0');
-      this.parts.set(r.partition, s);
-      this.o.observer?.table(r.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
+      const nextOffset = r.position?.nextOffset ?? (fromGroup !== undefined && BigInt(fromGroup) >= 0n ? fromGroup : low?.get(r.partition) ?? '0');
+      const s = this.newState(r.partition, { nextOffset, lastPacketUs: r.position?.lastPacketUs ?? 0, records: r.records });
       // kafkajs may be ahead (after a failed transaction) or behind (a commit it fetched before the fence): read from the state's end.
       this.consumer?.seek(this.o.inputTopic, r.partition, s.nextOffset);
       this.counters.restores++;
@@ -412,10 +444,8 @@ export class StreamPipeline {
       const start = BigInt(from?.get(partition) ?? low);
       const toOffset = to?.get(partition);
       const end = toOffset !== undefined && BigInt(toOffset) >= 0n && BigInt(toOffset) < BigInt(high) ? BigInt(toOffset) : BigInt(high);
-      const s = this.newState(start < BigInt(low) ? BigInt(low) : start, end);
-      s.done = s.start >= s.end;
-      this.parts.set(partition, s);
-      this.o.observer?.table(partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
+      const first = start < BigInt(low) ? BigInt(low) : start;
+      const s = this.newState(partition, { start: first, end, nextOffset: first.toString() });
       if (!s.done) active.push(partition);
     }
     if (this.o.onEvents) this.merge = new EventTimeMerge(active);
@@ -426,7 +456,22 @@ export class StreamPipeline {
     return { done };
   }
 
-  private newState(start = 0n, end = BigInt(Number.MAX_SAFE_INTEGER), restored?: RestoredPartition): PartitionState {
+  /**
+   * A partition's fresh engine (exactly-once: restored), here or in its worker, registered and
+   * shown to the observer. Its worker builds it before any batch posted after this.
+   */
+  private newState(partition: number, at: Partial<PartitionStart>): PartitionState {
+    const start: PartitionStart = { start: at.start ?? 0n, end: at.end ?? BigInt(Number.MAX_SAFE_INTEGER), nextOffset: at.nextOffset ?? '0', lastPacketUs: at.lastPacketUs ?? 0, records: at.records };
+    const run = this.workers ? undefined : new PartitionRun(partition, this.runConfig(), start);
+    // A worker reports a failed restore with its reason on the partition's next batch.
+    if (this.workers) void this.workers.open(partition, start).catch(() => undefined);
+    const s: PartitionState = { run, start: start.start, end: start.end, done: start.start >= start.end, lastPacketUs: start.lastPacketUs, lastInputWallMs: Date.now(), nextOffset: start.nextOffset, generation: this.generation, packets: 0 };
+    this.parts.set(partition, s);
+    this.o.observer?.table(partition, this.o.kind === 'flow-events' || !run ? undefined : run.proc.engine);
+    return s;
+  }
+
+  private runConfig(): ConstructorParameters<typeof PartitionRun>[1] {
     const observer = this.o.observer;
     const sample: PacketSample = { zone: 0, proto: 0, bytes: 0, ctstate: 'NEW', dir: null };
     const onJudged = observer
@@ -440,9 +485,25 @@ export class StreamPipeline {
           observer.packet(sample);
         }
       : undefined;
-    const opts: PartitionProcessorOptions = { sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, onJudged, trackState: this.exactlyOnce };
-    const proc = restored?.records.size ? PartitionProcessor.restore(opts, restored.records) : new PartitionProcessor(opts);
-    return { proc, commit: new CommitPoint(), start, end, done: false, lastPacketUs: restored?.position?.lastPacketUs ?? 0, lastInputWallMs: Date.now(), nextOffset: start.toString(), generation: this.generation };
+    return { kind: this.o.kind, sysctl: this.o.sysctl, rules: this.o.rules, activeTimeoutUs: this.o.activeTimeoutUs, verdicts: this.o.outputs.verdicts !== undefined, changelog: this.exactlyOnce, zoneOf: this.o.zoneOf, encoder: this.encoder!, onJudged };
+  }
+
+  /** The partition workers, each building engines and encoders as runConfig() does here. */
+  private startWorkers(outputPartitions: OutputPartitions): void {
+    if (this.o.zoneOf && !this.o.zoneSource) throw new Error('workers: give zoneSource with zoneOf (a function cannot cross threads)');
+    this.workers = new PartitionWorkers(this.o.workers!, {
+      kind: this.o.kind,
+      sysctl: this.o.sysctl,
+      rules: this.o.rules,
+      activeTimeoutUs: this.o.activeTimeoutUs,
+      verdicts: this.o.outputs.verdicts !== undefined,
+      changelog: this.exactlyOnce,
+      zones: this.o.zoneSource,
+      outputs: this.o.outputs,
+      outputPartitions,
+      samples: this.o.observer !== undefined,
+      events: this.o.observer !== undefined || this.o.onEvents !== undefined,
+    });
   }
 
   /** kafkajs hands a batch over; it goes into the RxJS chain, and the consumer pauses if too much is in flight. */
@@ -486,7 +547,7 @@ export class StreamPipeline {
   private capacity(): void {
     if (!this.paused || (this.inFlight > (this.o.maxInFlightBatches ?? 16) / 2 && !this.failed)) return;
     this.paused = false;
-    this.consumer?.resume(this.o.inputTopic);
+    if (!this.consumerStopped) this.consumer?.resume(this.o.inputTopic); // kafkajs throws for a stopped consumer
     const waiters = this.capacityWaiters;
     this.capacityWaiters = [];
     waiters.forEach((w) => w());
@@ -511,152 +572,97 @@ export class StreamPipeline {
     if (slice.length) await this.enqueue({ ...b, messages: slice });
   }
 
-  /** The synchronous part: decode, run the engine, encode the outputs. */
-  private process(w: Work): Written {
-    const parts = new Map<number, PartWrite>();
+  /**
+   * Decode, run the engine, encode the outputs: here (synchronously), or in the partition's
+   * worker, whose step comes back as a promise and is applied once the steps before it are.
+   */
+  private process(w: Work): Written | Promise<Written> {
     if (w.kind === 'tick') {
+      const generation = this.generation;
+      const ticked: Array<[number, PartitionState]> = [];
       for (const [p, s] of this.parts) {
         const idleMs = w.wallMs - s.lastInputWallMs;
         if (s.lastPacketUs === 0 || idleMs < (this.o.idleMs ?? 5000) || s.generation !== this.generation) continue;
-        s.proc.advanceTo(s.lastPacketUs + idleMs * 1000);
-        const out: OutputMessage[] = [];
-        this.collect(p, s, out);
-        parts.set(p, { messages: out, commit: this.commitOffset(p, s, s.nextOffset, out) });
+        ticked.push([p, s]);
       }
-      return { parts, generation: this.generation, batch: false };
+      const steps = ticked.map(([p, s]) => (s.run ? s.run.tick(w.wallMs - s.lastInputWallMs) : this.workers!.tick(p, w.wallMs - s.lastInputWallMs)));
+      return this.settle(this.workers ? Promise.all(steps) : (steps as Array<PartitionStep | undefined>), (done) => {
+        const parts = new Map<number, PartWrite>();
+        done.forEach((step, k) => step && parts.set(ticked[k][0], this.apply(ticked[k][0], ticked[k][1], step)));
+        return { parts, generation, batch: false };
+      });
     }
     const b = w.batch;
-    const skip: Written = { parts, generation: w.generation, batch: true };
+    const skip: Written = { parts: new Map(), generation: w.generation, batch: true };
     if (w.generation !== this.generation) return skip; // fetched before a rebalance: kafkajs delivers it again
     let s = this.parts.get(b.partition);
     if (!s || s.generation !== this.generation) {
       // exactly-once: a partition's state comes only from its changelog (onBatch waited for the restore).
       if (this.exactlyOnce) return skip;
-      s = this.newState();
-      this.parts.set(b.partition, s);
-      this.o.observer?.table(b.partition, this.o.kind === 'flow-events' ? undefined : s.proc.engine);
+      s = this.newState(b.partition, {});
     }
-    const t0 = process.hrtime.bigint();
-    const packetsBefore = s.proc.packets;
-    let messages = 0;
     if (s.done) return skip;
-    const enc = this.encoder!;
-    const out: OutputMessage[] = [];
-    let next = '';
-    // One set of handlers per batch, not per message (one frame per message means 300k closures
-    // per 300k packets); `m` is the message being decoded.
-    let m: InputMessage = b.messages[0];
-    const state = s;
-    const dead = (reason: string, part?: { frame: number; bytes: Uint8Array }) => {
-      this.counters.deadLetters++;
-      enc.deadLetter(m, reason, out, part);
-      this.o.observer?.deadLetter(b.partition, reason);
-    };
-    const handlers: InputHandlers = {
-      packet: (p) => {
-        state.proc.push(p);
-        state.lastPacketUs = p.tsUs;
-      },
-      dead,
-      skipped: () => this.counters.skipped++,
-    };
-    let nextOffset = BigInt(s.nextOffset);
-    for (m of b.messages) {
-      const offset = BigInt(m.offset);
-      // Below the window, or already read: kafkajs delivers a batch again when the consumer is
-      // paused and resumed while the batch is still being handled (its offset not yet resolved).
-      if (offset < s.start || offset < nextOffset) continue;
-      if (offset >= s.end) break;
-      this.counters.messages++;
-      messages++;
-      s.commit.addMessage(s.proc.packets, m.offset);
-      if (this.o.kind === 'flow-events') this.readFlowEvent(s, m, dead);
-      else decodeInputMessage(this.o.kind, m, handlers, this.o.zoneOf);
-      nextOffset = offset + 1n;
-      if (nextOffset >= s.end) {
-        s.done = true;
-        s.proc.end();
-      }
-    }
-    if (messages > 0) {
-      next = nextOffset.toString();
-      s.nextOffset = next;
-    }
     s.lastInputWallMs = Date.now();
-    this.counters.packets = 0;
-    for (const st of this.parts.values()) this.counters.packets += st.proc.packets;
-    this.collect(b.partition, s, out);
-    parts.set(b.partition, { messages: out, commit: next ? this.commitOffset(b.partition, s, next, out) : undefined });
-    this.counters.batches++;
-    this.o.observer?.batch({
-      partition: b.partition,
-      messages,
-      packets: s.proc.packets - packetsBefore,
-      processingSeconds: Number(process.hrtime.bigint() - t0) / 1e9,
-      nextOffset: s.nextOffset,
-      highWatermark: b.highWatermark,
-      packetClockUs: s.lastPacketUs || undefined,
+    const state = s;
+    const step = s.run ? s.run.batch(b.messages) : this.workers!.batch(b.topic, b.partition, b.messages);
+    return this.settle(step, (done) => {
+      if (!done) return skip;
+      const pw = this.apply(b.partition, state, done);
+      this.counters.packets = 0;
+      for (const st of this.parts.values()) this.counters.packets += st.packets;
+      this.counters.batches++;
+      this.o.observer?.batch({
+        partition: b.partition,
+        messages: done.inputMessages,
+        packets: done.packets,
+        processingSeconds: done.processingSeconds,
+        nextOffset: state.nextOffset,
+        highWatermark: b.highWatermark,
+        packetClockUs: state.lastPacketUs || undefined,
+      });
+      if (state.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
+      return { parts: new Map([[b.partition, pw]]), generation: w.generation, batch: true };
     });
-    if (s.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
-    return { parts, generation: w.generation, batch: true };
+  }
+
+  /** Runs `then` now on a step made here, or on a worker's once it and every step before it are applied. */
+  private settle<T>(step: T | Promise<T>, then: (step: T) => Written): Written | Promise<Written> {
+    if (!(step instanceof Promise)) return then(step);
+    const applied = Promise.all([step, this.applied]).then(([done]) => then(done));
+    this.applied = applied.catch(() => undefined);
+    return applied;
   }
 
   /**
-   * The offset to commit once `out` is written. exactly-once: the next offset, since the state's
-   * changes go out with it (appended to `out` here); at-least-once: the oldest open flow's first
-   * message, since the state lives only in memory.
+   * A partition's step as this thread sees it: counters, the observer, the event-time merge, and
+   * (exactly-once) the state's changes appended to the outputs, written in their transaction.
    */
-  private commitOffset(partition: number, s: PartitionState, next: string, out: OutputMessage[]): string {
-    if (!this.store) return s.commit.safeOffset(s.proc.oldestOpenPacket(), s.proc.packets, next);
-    this.store.changelog(partition, s.proc.stateChanges(), { nextOffset: next, lastPacketUs: s.lastPacketUs }, out);
-    return next;
-  }
-
-  /**
-   * One conntrack event from a host: the host is the `ctflow-host` header, else the message key
-   * (agents key by host so a host's events stay in order on one partition).
-   */
-  private readFlowEvent(s: PartitionState, m: InputMessage, dead: (reason: string) => void): void {
-    if (m.value === null) {
-      dead('message has no value (a tombstone) on an input topic');
-      return;
-    }
-    const host = m.headers['ctflow-host'] ?? (m.key && m.key.length ? m.key.toString('utf8') : undefined);
-    try {
-      const e = parseFlowEventMessage(m.value.toString('utf8'), { host });
-      s.fleet ??= new FleetProcessor();
-      s.fleet.apply(e, m.timestampMs * 1000);
-      s.lastPacketUs = Math.max(s.lastPacketUs, e.tsUs ?? m.timestampMs * 1000);
-    } catch (err) {
-      if (err instanceof FlowEventFormatError) dead(err.message);
-      else throw err;
-    }
-  }
-
-  private collect(partition: number, s: PartitionState, out: OutputMessage[]): void {
-    const r = s.proc.drain();
-    if (s.fleet) {
-      const f = s.fleet.drain();
-      r.events.push(...f.events);
-      r.records.push(...f.records);
-      this.counters.skipped += f.ignored.length;
-    }
-    const enc = this.encoder!;
-    if (r.events.length) this.o.observer?.events(partition, r.events);
-    enc.transitions(r.events, partition, out);
-    enc.invalid(r.invalid, partition, out);
-    this.counters.invalid += r.invalid.length;
-    enc.flowRecords(r.records, partition, out);
-    enc.verdicts(r.verdicts, partition, out);
-    this.counters.events += r.events.length;
-    this.counters.flowRecords += r.records.length;
-    if (this.o.onEvents && r.events.length) {
-      if (this.merge) this.o.onEvents(this.merge.push(partition, r.events, s.lastPacketUs));
-      else this.o.onEvents(r.events);
+  private apply(partition: number, s: PartitionState, step: WorkerStep): PartWrite {
+    const observer = this.o.observer;
+    if (step.samples && observer) replaySamples(step.samples, observer);
+    for (const reason of step.deadLetters) observer?.deadLetter(partition, reason);
+    const c = this.counters;
+    c.messages += step.inputMessages;
+    c.deadLetters += step.deadLetters.length;
+    c.skipped += step.skipped;
+    c.invalid += step.invalid;
+    c.events += step.eventCount;
+    c.flowRecords += step.flowRecords;
+    s.packets = step.totalPackets;
+    s.lastPacketUs = step.lastPacketUs;
+    s.nextOffset = step.nextOffset;
+    s.done = step.done;
+    const events = step.events;
+    if (events.length) observer?.events(partition, events);
+    if (this.o.onEvents && events.length) {
+      if (this.merge) this.o.onEvents(this.merge.push(partition, events, s.lastPacketUs));
+      else this.o.onEvents(events);
     } else if (this.merge) {
       const released = this.merge.push(partition, [], s.lastPacketUs);
       if (released.length) this.o.onEvents?.(released);
     }
+    if (this.store && step.commit !== undefined) this.store.changelog(partition, step.stateChanges ?? [], { nextOffset: step.commit, lastPacketUs: step.lastPacketUs }, step.messages);
+    return { messages: step.messages, commit: step.commit };
   }
 
   private replayPartitionDone(partition: number): void {
@@ -669,26 +675,43 @@ export class StreamPipeline {
 
   /** Starts the writer if it is idle: one write at a time, so outputs keep input order. */
   private pump(): void {
-    if (this.writing) return;
+    // After a failure nothing more is written (the run is ending with that error).
+    if (this.writing || this.failed) return;
     if (this.writeQueue.length === 0) {
       if (this.inputDone) this.writer?.resolve();
       return;
     }
     this.writing = true;
-    const items = this.writeQueue;
-    this.writeQueue = [];
+    const head = this.writeQueue[0];
+    if (head instanceof Promise) {
+      // A worker's step not back yet: nothing behind it may be written before it.
+      head.then(
+        (w) => {
+          this.writeQueue[0] = w;
+          this.writing = false;
+          this.pump();
+        },
+        (err: Error) => this.writeFailed(err),
+      );
+      return;
+    }
+    let ready = 1;
+    while (ready < this.writeQueue.length && !(this.writeQueue[ready] instanceof Promise)) ready++;
+    const items = this.writeQueue.splice(0, ready) as Written[];
     this.write(items).then(
       () => {
         this.writing = false;
         this.pump();
       },
-      (err: Error) => {
-        this.writing = false;
-        this.failed = err;
-        this.capacity();
-        this.writer?.reject(err);
-      },
+      (err: Error) => this.writeFailed(err),
     );
+  }
+
+  private writeFailed(err: Error): void {
+    this.writing = false;
+    this.failed = err;
+    this.capacity();
+    this.writer?.reject(err);
   }
 
   /**

@@ -185,7 +185,7 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
   const open: Array<[number, OpenFlow]> = [];
   // Entries with helper data wait until every entry is loaded: their master pointers are linked
   // first, and their snapshots show the helper.
-  const withHelp: Array<{ entry: LoadedEntry; toOpen?: (flow: FlowRecord) => OpenFlow }> = [];
+  const withHelp: Array<{ entry: LoadedEntry; toOpen?: (shard: ConntrackShard, slot: number) => RestoredOpenFlow }> = [];
   for (const { value, key } of ids) {
     const er = new ByteReader(key, value);
     const entry = readEntry(er, shard);
@@ -196,13 +196,14 @@ export function restoreState(pipeline: ConntrackPipeline, records: ChangelogStat
     if (entry.help !== undefined) {
       withHelp.push({ entry, toOpen });
     } else if (toOpen) {
-      open.push([entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))]);
+      // Built when first read (usually never: the flow's next event replaces it), not here: at a
+      // million open flows the snapshots were half of a restore's time, most of it collecting them.
+      open.push([entry.id, toOpen(shard, entry.slot)]);
     }
   }
   const helps = linkMasters(withHelp.map((l) => l.entry));
-  for (const { entry, toOpen } of withHelp) {
-    if (toOpen) open.push([entry.id, toOpen(shard.snapshotOf(new Conn(shard.store, entry.slot), engine.clockUs))]);
-  }
+  // A helper entry's snapshot shows its master, which may end before the snapshot is read: built now.
+  for (const { entry, toOpen } of withHelp) if (toOpen) open.push([entry.id, toOpen(shard, entry.slot).built(engine.clockUs)]);
   if (withHelp.length > 0) open.sort((a, b) => a[0] - b[0]); // back in id order, the order flows started in
 
   const table = engine.expectationTable;
@@ -311,7 +312,7 @@ function writeOpenFlow(w: ByteWriter, f: OpenFlow): void {
   w.value(s.use);
 }
 
-function readOpenFlow(r: ByteReader): (flow: FlowRecord) => OpenFlow {
+function readOpenFlow(r: ByteReader): (shard: ConntrackShard, slot: number) => RestoredOpenFlow {
   if (r.u8() !== 1) r.fail('bad flow accounting marker');
   const firstUs = r.f64(), lastUs = r.f64(), lastRecordUs = r.f64(), first = r.uint();
   const c = (): { packets: number; bytes: number } => ({ packets: r.uint(), bytes: r.uint() });
@@ -322,14 +323,63 @@ function readOpenFlow(r: ByteReader): (flow: FlowRecord) => OpenFlow {
   const flowLastUs = r.f64();
   const state = r.value() as string | undefined;
   const use = r.value() as number | undefined;
-  return (flow) => {
-    Object.assign(flow, { timeout, status, counters, lastUs: flowLastUs });
-    if (state === undefined) delete flow.state;
-    else flow.state = state;
-    if (use === undefined) delete flow.use;
-    else flow.use = use;
-    return { flow, firstUs, lastUs, lastRecordUs, first, seen, sent };
-  };
+  return (shard, slot) => new RestoredOpenFlow(shard, slot, { timeout, status, counters, lastUs: flowLastUs, state, use }, first, firstUs, lastUs, lastRecordUs, seen, sent);
+}
+
+/** What of a flow's last event view can differ from its entry now (the rest never changes after confirmation). */
+interface SavedFlowView {
+  timeout: number;
+  status: number;
+  counters: FlowRecord['counters'];
+  lastUs: number;
+  state: string | undefined;
+  use: number | undefined;
+}
+
+/**
+ * An open flow as restored: its last event view (`flow`) is the entry's snapshot with the saved
+ * values laid over it, built on first read. Until then the entry is still the flow's (an open
+ * flow's entry is alive: its DESTROY closes the flow before the slot is freed), and its tuples,
+ * id and start never change after confirmation, so the view is the one an eager build would give.
+ */
+class RestoredOpenFlow implements OpenFlow {
+  private view: FlowRecord | undefined;
+
+  constructor(
+    private readonly shard: ConntrackShard,
+    private readonly slot: number,
+    private saved: SavedFlowView | undefined,
+    readonly first: number,
+    public firstUs: number,
+    public lastUs: number,
+    public lastRecordUs: number,
+    public seen: OpenFlow['seen'],
+    public sent: OpenFlow['sent'],
+  ) {}
+
+  get flow(): FlowRecord {
+    return this.view ?? this.built(0).view!;
+  }
+
+  set flow(f: FlowRecord) {
+    this.view = f;
+    this.saved = undefined;
+  }
+
+  /** Builds the view now (the clock only sets `timeout`, which the saved value replaces). */
+  built(nowUs: number): this {
+    if (this.view !== undefined) return this;
+    const flow = this.shard.snapshotOf(new Conn(this.shard.store, this.slot), nowUs);
+    const s = this.saved!;
+    Object.assign(flow, { timeout: s.timeout, status: s.status, counters: s.counters, lastUs: s.lastUs });
+    if (s.state === undefined) delete flow.state;
+    else flow.state = s.state;
+    if (s.use === undefined) delete flow.use;
+    else flow.use = s.use;
+    this.view = flow;
+    this.saved = undefined;
+    return this;
+  }
 }
 
 // helpers ------------------------------------------------------------------------------------------

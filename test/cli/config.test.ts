@@ -37,6 +37,13 @@ describe('ctflow run --config', () => {
     expect(() => loadConfig(file('pipeline:\n  stateDir: true\n'))).toThrow(/pipeline\.stateDir/);
   });
 
+  test('pipeline.workers: a thread count from 1 to 64 or auto, 1 by default; anything else is named', () => {
+    expect(loadConfig().pipeline.workers).toBe(1);
+    expect(loadConfig(file('pipeline:\n  workers: 2\n')).pipeline.workers).toBe(2);
+    expect(loadConfig(file('pipeline:\n  workers: auto\n')).pipeline.workers).toBe('auto');
+    for (const bad of ['0', '65', '1.5', 'many']) expect(() => loadConfig(file(`pipeline:\n  workers: ${bad}\n`))).toThrow(/pipeline\.workers/);
+  });
+
   test('zones: the default takes the zone each message carries; a bad key is named with the problem', () => {
     expect(loadConfig().zones).toEqual({ source: 'header', map: {}, default: 0 });
     // YAML numbers as map keys arrive as strings, the way the interface and topic names do.
