@@ -101,7 +101,10 @@ const config = (changelog: boolean): PartitionRunConfig => ({ kind: 'captured-tr
 const setup = (changelog: boolean): Omit<PartitionWorkerSetup, 'worker'> => ({ kind: 'captured-traffic', sysctl, activeTimeoutUs: 30e6, verdicts: true, changelog, outputs, outputPartitions, samples: false, events: true });
 const START = { start: 0n, end: BigInt(Number.MAX_SAFE_INTEGER), nextOffset: '0', lastPacketUs: 0 };
 /** A step as the pipeline reads it, without the timing. */
-const comparable = (s: PartitionStep | undefined) => s && { ...s, processingSeconds: 0, messages: s.messages.map((m) => ({ ...m, value: m.value?.toString(), key: m.key?.toString() })) };
+// A message by its fields, not its own properties: in this thread the output records are
+// ChunkMessages (their value a place in a shared chunk), unpacked from a worker plain objects.
+const comparable = (s: PartitionStep | undefined) =>
+  s && { ...s, processingSeconds: 0, messages: s.messages.map((m) => ({ topic: m.topic, partition: m.partition, timestampMs: m.timestampMs, headers: m.headers, value: m.value?.toString(), key: m.key?.toString() })) };
 
 describe('partition workers', () => {
   test('each partition gives in a worker the steps it gives in this thread, batch after batch, ticks and restores included', async () => {
