@@ -10,9 +10,12 @@
  *     engine, no Kafka), and the pipeline's own synchronous work without Kafka (decode, engine,
  *     JSON output encoding, per partition): the gap between that and the Kafka figure is what
  *     kafkajs and the broker cost.
- *  2. Latency. A live-mode StreamPipeline with the verdicts topic consumes while a producer writes
- *     frame batches at a fixed rate, each frame stamped with the wall time it was due; a consumer of
- *     the verdicts topic takes, for each verdict, its arrival time minus its packet time (`ts`).
+ *  2. Latency. A live-mode StreamPipeline consumes while a producer writes frame batches at a
+ *     fixed rate, each frame stamped with the wall time it was due; a consumer of one output topic
+ *     takes, for each record, its arrival time minus its packet time (`ts`). Measured on
+ *     (a) the transitions topic of a pipeline with the default outputs (`ctflow run` without
+ *     outputs.verdicts), over the transitions a packet caused (those with a `packet` index), and
+ *     (b) the verdicts topic of a pipeline with it on, one record per packet (--latency-on picks).
  *     Producer, pipeline and measuring consumer are separate processes (see kafkaWorker.ts).
  *  3. With --profile, one replay of each form runs under `node --cpu-prof`, and the profile is
  *     summarised by category and function (kafkaProfile.ts).
@@ -24,6 +27,7 @@
  * Options: --runs N (default 3), --packets N (default 300000), --partitions N (default 4),
  * --rate PPS[,PPS...] (latency rates, default 50000), --seconds S (latency window, default 25),
  * --warmup S (default 5), --cases inprocess,codec,batched,single,latency (default all),
+ * --latency-on transitions,verdicts (which output topic the latency is measured on; default both),
  * --workers N[,N...] (the Kafka throughput replays with each count of partition worker threads,
  * interleaved in every round; default 1),
  * --profile, --json (with npm, `npm run --silent bench:kafka -- --json`: npm's own banner goes to
@@ -61,12 +65,16 @@ const broker = require(join(ROOT, 'scripts', 'kafka', 'broker.js')) as BrokerMod
 
 const CASES = ['inprocess', 'codec', 'batched', 'single', 'latency'] as const;
 type Case = (typeof CASES)[number];
+const LATENCY_ON = ['transitions', 'verdicts'] as const;
+type LatencyOn = (typeof LATENCY_ON)[number];
 
 interface Options {
   runs: number;
   packets: number;
   partitions: number;
   rates: number[];
+  /** The output topics the latency is measured on, each with its own live pipeline. */
+  latencyOn: LatencyOn[];
   seconds: number;
   warmup: number;
   cases: Set<Case>;
@@ -100,7 +108,7 @@ function options(argv: string[]): Options {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: '${argv[i + 1]}' is not a number >= ${min}`);
     return n;
   };
-  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--workers', '--profile', '--json']);
+  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--workers', '--latency-on', '--profile', '--json']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (see the comment at the top of bench/kafka.bench.ts)`);
     if (!a.startsWith('--') && !(i > 0 && known.has(argv[i - 1]) && !['--profile', '--json'].includes(argv[i - 1]))) throw new Error(`unexpected argument '${a}'`);
@@ -108,11 +116,15 @@ function options(argv: string[]): Options {
   const ci = argv.indexOf('--cases');
   const cases = new Set((ci >= 0 ? argv[ci + 1] ?? '' : CASES.join(',')).split(',').filter(Boolean) as Case[]);
   for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: '${c}' is not one of ${CASES.join(', ')}`);
+  const li = argv.indexOf('--latency-on');
+  const latencyOn = (li >= 0 ? argv[li + 1] ?? '' : LATENCY_ON.join(',')).split(',').filter(Boolean) as LatencyOn[];
+  for (const l of latencyOn) if (!LATENCY_ON.includes(l)) throw new Error(`--latency-on: '${l}' is not one of ${LATENCY_ON.join(', ')}`);
   return {
     runs: Math.floor(value('runs', Number(process.env.BENCH_RUNS ?? 3), 1)),
     packets: Math.floor(value('packets', 300_000, 1000)),
     partitions: Math.floor(value('partitions', 4, 1)),
     rates: rates(argv),
+    latencyOn,
     seconds: value('seconds', 25, 1),
     warmup: value('warmup', 5, 0),
     cases,
@@ -221,18 +233,20 @@ interface ThroughputCase {
 
 interface LatencyCase {
   rate: number;
+  /** The output topic measured: transitions (default outputs) or verdicts (verdicts topic on). */
+  on: LatencyOn;
   seconds: number;
   warmup: number;
-  /** Frames due in the measured window, and how many of their verdicts arrived. */
+  /** Records of the measured window: due (verdicts: one per frame; transitions: those that arrived plus the missing), and arrived. */
   expected: number;
-  verdicts: number;
-  /** Verdicts still missing when the bench gave up waiting (all frames, warm-up included). */
+  arrived: number;
+  /** Records still missing when the bench gave up waiting (all frames, warm-up included): verdicts not arrived for produced frames, or transitions the pipeline wrote but the reader never saw. */
   missing: number;
   /** How long after the producer's end the bench waited for the tail. */
   waitedS: number;
-  /** Verdicts per second arriving while the producer ran (after the warm-up): does it keep up? */
+  /** Measured records per second arriving while the producer ran (after the warm-up): does it keep up? */
   arrivalPps: number;
-  /** Percentiles over every frame of the window; a verdict that never arrived counts as Infinity. */
+  /** Percentiles over the window's records; one that never arrived counts as Infinity. */
   ms: { p50: number; p90: number; p99: number; max: number };
   producerLagMs: ProducerResult['lagMs'];
   /** 1-minute load average when the producer started and when it stopped (other work on the machine shows here). */
@@ -302,15 +316,18 @@ class Bench {
   }
 
   /**
-   * The verdict latency at a fixed rate, with a live pipeline, producer and reader in three
-   * processes. When the pipeline cannot keep up, the backlog is waited for as long as verdicts keep
-   * coming, at most TAIL_WAIT_S; what is still missing then counts as infinitely late, so an
-   * overloaded pipeline shows as such instead of as the latency of the verdicts that made it.
+   * Produce-to-output latency at a fixed rate, with a live pipeline, producer and reader in three
+   * processes, measured on the verdicts topic (every packet) or on the transitions topic (the
+   * transitions a packet caused: NEW, UPDATE, and a DESTROY by RST or reopen; a DESTROY by timeout
+   * carries the expiry time, not a packet's, and is left out). When the pipeline cannot keep up,
+   * the backlog is waited for as long as records keep coming, at most TAIL_WAIT_S; what is still
+   * missing then counts as infinitely late, so an overloaded pipeline shows as such instead of as
+   * the latency of the records that made it.
    */
-  async latency(rate: number, profDir?: string): Promise<LatencyCase> {
+  async latency(rate: number, on: LatencyOn, profDir?: string): Promise<LatencyCase> {
     const o = this.o;
-    const topic = `${this.base}-live-${rate}`;
-    const outputs = { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter`, verdicts: `${topic}.verdicts` };
+    const topic = `${this.base}-live-${on}-${rate}`;
+    const outputs = { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter`, ...(on === 'verdicts' ? { verdicts: `${topic}.verdicts` } : {}) };
     this.topics.push(topic, ...Object.values(outputs));
     const conn = this.connection('ctflow-bench-reader');
     try {
@@ -324,26 +341,30 @@ class Bench {
       const packetMs: number[] = [];
       const latencyMs: number[] = [];
       const arrivals: number[] = [];
+      let received = 0;
       let lastArrival = Date.now();
-      const reader = await conn.consumer(`${topic}-verdict-reader`);
+      const reader = await conn.consumer(`${topic}-reader`);
       await reader.run({
-        groupId: `${topic}-verdict-reader`,
-        topics: [outputs.verdicts],
+        groupId: `${topic}-reader`,
+        topics: [on === 'verdicts' ? outputs.verdicts! : outputs.transitions],
         fromBeginning: true,
         onBatch: async (b) => {
           // One arrival stamp per fetched batch, taken before any parsing: that is when the
-          // verdicts became visible to a downstream consumer.
+          // records became visible to a downstream consumer.
           const arrival = Date.now();
           lastArrival = arrival;
           for (const m of b.messages) {
-            const ts = (JSON.parse(m.value!.toString()) as { ts: number }).ts * 1000;
+            received++;
+            const r = JSON.parse(m.value!.toString()) as { ts: number; packet?: number };
+            if (on === 'transitions' && r.packet === undefined) continue;
+            const ts = r.ts * 1000;
             packetMs.push(ts);
             latencyMs.push(arrival - ts);
             arrivals.push(arrival);
           }
         },
       });
-      progress(`latency: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
+      progress(`latency on ${on}: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
       const b0 = processCpuSeconds(this.brokerPid);
       const load0 = loadavg()[0];
       const producer = startWorker<ProducerResult>({ role: 'producer', brokers: this.brokers, topic, partitions: o.partitions, rate, seconds: o.warmup + o.seconds, flushMs: 5 });
@@ -351,12 +372,17 @@ class Bench {
       const b1 = processCpuSeconds(this.brokerPid);
       const load1 = loadavg()[0];
       const producedAt = Date.now();
-      while (packetMs.length < pr.frames && Date.now() - lastArrival < 15_000 && Date.now() - producedAt < TAIL_WAIT_S * 1000) await sleep(100);
+      // Verdicts: until every frame's arrived. Transitions: their number is known only to the
+      // pipeline, so until none has come for a few seconds (the pipeline's counters say below
+      // whether any were still missing).
+      const done = () => (on === 'verdicts' ? packetMs.length >= pr.frames : Date.now() - lastArrival > 3000);
+      while (!done() && Date.now() - lastArrival < 15_000 && Date.now() - producedAt < TAIL_WAIT_S * 1000) await sleep(100);
       const waitedS = (Date.now() - producedAt) / 1000;
-      if (packetMs.length < pr.frames) progress(`latency: ${fmt(pr.frames - packetMs.length)} verdicts still missing after waiting ${waitedS.toFixed(0)} s (a few more may land while the pipeline drains); counted as never arriving`);
       pipeline.proc.send({ type: 'stop' });
       const lr = await pipeline.result;
       await reader.stop();
+      const missing = on === 'verdicts' ? pr.frames - packetMs.length : Math.max(0, lr.counters.events - received);
+      if (missing > 0) progress(`latency on ${on}: ${fmt(missing)} records still missing after waiting ${waitedS.toFixed(0)} s; counted as never arriving`);
       const from = pr.startMs + o.warmup * 1000;
       const to = pr.startMs + (o.warmup + o.seconds) * 1000;
       const window: number[] = [];
@@ -365,24 +391,28 @@ class Bench {
         if (packetMs[i] >= from && packetMs[i] < to) window.push(latencyMs[i]);
         if (arrivals[i] >= from && arrivals[i] < to) arrivedWhileProducing++;
       }
-      // Frame k is due at start + k/rate (the producer's schedule), so the window's frames are known exactly.
-      const expected = Math.ceil(((o.warmup + o.seconds) * rate) - 1e-9) - Math.ceil(o.warmup * rate - 1e-9);
+      // Verdicts: frame k is due at start + k/rate (the producer's schedule), so the window's
+      // frames are known exactly. Transitions: every missing one is counted in the window.
+      const expected =
+        on === 'verdicts' ? Math.ceil(((o.warmup + o.seconds) * rate) - 1e-9) - Math.ceil(o.warmup * rate - 1e-9) : window.length + missing;
+      const arrived = window.length;
       const s = sorted(window);
       while (s.length < expected) s.push(Infinity);
       return {
         rate,
+        on,
         seconds: o.seconds,
         warmup: o.warmup,
         expected,
-        verdicts: window.length,
-        missing: pr.frames - packetMs.length,
+        arrived,
+        missing,
         waitedS,
         arrivalPps: arrivedWhileProducing / o.seconds,
         ms: { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), max: s[s.length - 1] },
         producerLagMs: pr.lagMs,
         loadavg: [load0, load1],
         pipelineLoopDelayMs: lr.loopDelayMs,
-        pipeline: { batches: lr.counters.batches, pauses: lr.counters.pauses, commits: lr.counters.commits, outputs: lr.counters.events + lr.counters.flowRecords + lr.counters.packets },
+        pipeline: { batches: lr.counters.batches, pauses: lr.counters.pauses, commits: lr.counters.commits, outputs: lr.counters.events + lr.counters.flowRecords + (on === 'verdicts' ? lr.counters.packets : 0) },
         cpuPerWall: { pipeline: lr.cpuSeconds / lr.seconds, producer: pr.cpuSeconds / pr.seconds, broker: b0 !== undefined && b1 !== undefined ? (b1 - b0) / pr.seconds : undefined },
       };
     } finally {
@@ -565,10 +595,12 @@ async function main(): Promise<void> {
 
     if (o.cases.has('latency')) {
       for (const rate of o.rates) {
-        // With --profile the live pipeline of each rate runs under --cpu-prof (slower, so its figures are not comparable).
-        const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-')) : undefined;
-        report.latency.push(await bench.latency(rate, profDir));
-        if (profDir) report.profiles[`live at ${fmt(rate)} packets/s`] = keepProfile(profDir, `kafka-live-${rate}.cpuprofile`);
+        for (const on of o.latencyOn) {
+          // With --profile the live pipeline of each rate runs under --cpu-prof (slower, so its figures are not comparable).
+          const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-')) : undefined;
+          report.latency.push(await bench.latency(rate, on, profDir));
+          if (profDir) report.profiles[`live at ${fmt(rate)} packets/s, ${on}`] = keepProfile(profDir, `kafka-live-${on}-${rate}.cpuprofile`);
+        }
       }
     }
 
@@ -578,12 +610,14 @@ async function main(): Promise<void> {
       measured: batched ? `${fmt(batched.pps.median)} packets/s (median)` : 'not run',
       met: batched ? batched.pps.median >= 500_000 : null,
     });
-    const at50k = report.latency.find((l) => l.rate === 50_000);
-    report.targets.push({
-      target: 'p99 < 250 ms at 50,000 packets/s',
-      measured: at50k ? `p99 ${ms(at50k.ms.p99)}${at50k.missing > 0 ? `, ${fmt(at50k.missing)} verdicts never arrived` : ''}` : 'not run at 50,000 packets/s',
-      met: at50k ? at50k.ms.p99 < 250 : null,
-    });
+    for (const on of o.latencyOn) {
+      const at50k = report.latency.find((l) => l.rate === 50_000 && l.on === on);
+      report.targets.push({
+        target: `p99 < 250 ms at 50,000 packets/s, on ${on === 'verdicts' ? 'the verdicts topic' : 'the transitions topic (default outputs)'}`,
+        measured: at50k ? `p99 ${ms(at50k.ms.p99)}${at50k.missing > 0 ? `, ${fmt(at50k.missing)} records never arrived` : ''}` : 'not run at 50,000 packets/s',
+        met: at50k ? at50k.ms.p99 < 250 : null,
+      });
+    }
 
     if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else printReport(report, o);
@@ -628,11 +662,15 @@ function printReport(r: Report, o: Options): void {
   }
   for (const l of r.latency) {
     out();
-    out(`latency, live pipeline with the verdicts topic, ${fmt(l.rate)} packets/s into ${o.partitions} partitions, ${l.seconds} s measured after ${l.warmup} s warm-up (produce -> verdict visible to a consumer)`);
-    out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} frames of the window (${fmt(l.verdicts)} verdicts arrived)`);
-    out(`  verdicts arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)}/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);
+    const what = l.on === 'verdicts' ? 'verdicts' : 'transitions caused by a packet';
+    out(
+      `latency, live pipeline ${l.on === 'verdicts' ? 'with the verdicts topic' : 'with the default outputs (transitions, flow records)'}, ${fmt(l.rate)} packets/s into ${o.partitions} partitions, ` +
+        `${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
+    );
+    out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} ${what} of the window (${fmt(l.arrived)} arrived)`);
+    out(`  ${what} arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)} packets/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);
     out(`  producer: oldest frame's age when its request went out p50/p99/max ${fmt(l.producerLagMs.p50)}/${fmt(l.producerLagMs.p99)}/${fmt(l.producerLagMs.max)} ms (included above); pipeline event-loop delay p50/p99/max ${l.pipelineLoopDelayMs.p50.toFixed(0)}/${l.pipelineLoopDelayMs.p99.toFixed(0)}/${l.pipelineLoopDelayMs.max.toFixed(0)} ms`);
-    out(`  pipeline: ${fmt(l.pipeline.batches)} input batches, ${fmt(l.pipeline.pauses)} backpressure pauses, ${fmt(l.pipeline.commits)} commits, ~${fmt(l.pipeline.outputs)} output messages (verdicts + transitions + flow records)`);
+    out(`  pipeline: ${fmt(l.pipeline.batches)} input batches, ${fmt(l.pipeline.pauses)} backpressure pauses, ${fmt(l.pipeline.commits)} commits, ~${fmt(l.pipeline.outputs)} output messages (${l.on === 'verdicts' ? 'verdicts + ' : ''}transitions + flow records)`);
     out(`  CPU/wall: pipeline ${l.cpuPerWall.pipeline.toFixed(2)}, producer ${l.cpuPerWall.producer.toFixed(2)}${l.cpuPerWall.broker !== undefined ? `, broker ${l.cpuPerWall.broker.toFixed(2)}` : ''} (the measuring consumer runs in the bench process); load average ${l.loadavg[0].toFixed(1)} -> ${l.loadavg[1].toFixed(1)}`);
   }
   for (const [form, p] of Object.entries(r.profiles)) {

@@ -13,7 +13,7 @@
  *  - codec:     the StreamPipeline's synchronous work without Kafka: the capture cut into the
  *               same messages `ctflow produce` writes, decoded, run through one PartitionProcessor
  *               per partition and encoded into output messages (what Kafka adds is the rest);
- *  - live:      a live-mode StreamPipeline with the verdicts topic, until told to stop;
+ *  - live:      a live-mode StreamPipeline (verdicts topic on when its outputs name one), until told to stop;
  *  - producer:  frame batches at a fixed packet rate, stamped with the wall time they are due.
  */
 import { readFileSync } from 'node:fs';
@@ -211,7 +211,7 @@ function inprocess(c: CaptureConfig): TimedResult {
 
 async function live(c: LiveConfig): Promise<LiveResult> {
   const conn = new KafkaConnection({ brokers: c.brokers.split(','), clientId: 'ctflow-bench-live', log });
-  // What `ctflow run` builds from a config with outputs.verdicts set; pipeline settings at their defaults.
+  // What `ctflow run` builds from a config with these outputs (verdicts when named); pipeline settings at their defaults.
   const pipeline = new StreamPipeline(conn, {
     kind: 'captured-traffic',
     inputTopic: c.topic,
