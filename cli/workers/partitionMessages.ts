@@ -6,6 +6,7 @@
  * the output encoder slices shared chunks) and allocate an object per message on both sides.
  */
 import type { InputMessage, OutputMessage } from '../../kafka/client';
+import { ChunkMessage } from '../../kafka/chunkMessage';
 
 /** A fetched batch: the values, keys and headers (as JSON) of its messages, back to back. */
 export interface PackedInput {
@@ -103,7 +104,9 @@ export function packOutput(messages: readonly OutputMessage[]): PackedOutput {
   const headers: Array<[number, Record<string, string>]> = [];
   let size = 0;
   for (const m of messages) {
-    if (typeof m.value === 'string') size += Buffer.byteLength(m.value);
+    // A ChunkMessage's value getter makes a view of its chunk each time: its length is known without one.
+    if (m instanceof ChunkMessage) size += m.valueLength;
+    else if (typeof m.value === 'string') size += Buffer.byteLength(m.value);
     else if (m.value) size += m.value.length;
     if (typeof m.key === 'string') size += Buffer.byteLength(m.key);
     else if (m.key) size += m.key.length;
@@ -131,10 +134,15 @@ export function packOutput(messages: readonly OutputMessage[]): PackedOutput {
     }
     layout[f] = t;
     layout[f + 1] = m.partition ?? -1;
-    put(m.value, f + 2);
-    put(m.key, f + 5);
     timestamps[i] = m.timestampMs ?? NaN;
     if (m.headers) headers.push([i, m.headers]);
+    if (m instanceof ChunkMessage) {
+      layout[f + 2] = BYTES;
+      layout[f + 3] = at;
+      at += m.chunk.copy(bytes, at, m.valueStart, m.valueEnd);
+      layout[f + 4] = m.valueLength;
+    } else put(m.value, f + 2);
+    put(m.key, f + 5);
   }
   return { topics, bytes: buffer, layout, timestamps, headers };
 }

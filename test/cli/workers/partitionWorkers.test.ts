@@ -15,6 +15,7 @@ import type { TopicFrame } from '../../../ingest/kafka/capturedTraffic';
 import { flowKeyHash } from '../../../ingest/kafka/partitionKey';
 import { makeSysctl } from '../../../processors/conntrack/sysctl';
 import { OutputEncoder } from '../../../sinks/kafka/outputTopics';
+import { ChunkMessage } from '../../../kafka/chunkMessage';
 import { packInput, packOutput, packRecords, unpackInput, unpackOutput, unpackRecords } from '../../../cli/workers/partitionMessages';
 import { PartitionRun } from '../../../cli/workers/partitionRun';
 import type { PartitionRunConfig, PartitionStep } from '../../../cli/workers/partitionRun';
@@ -64,6 +65,21 @@ describe('what crosses to and from a partition worker', () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 20 }), (messages: OutputMessage[]) => {
         expect(unpackOutput(structuredClone(packOutput(messages)))).toEqual(messages);
+      }),
+    );
+  });
+
+  test('chunk messages (a value that is a range of a shared chunk) unpack to messages with those bytes', () => {
+    const chunkMessage = fc
+      .record({ topic: fc.constantFrom('a', 'b'), key: fc.oneof(fc.constant(null), fc.string({ maxLength: 8 })), partition: fc.nat(50), timestampMs: fc.integer({ min: 0, max: 2 ** 45 }), chunk: fc.uint8Array({ minLength: 1, maxLength: 64 }), a: fc.nat(), b: fc.nat() })
+      .map(({ topic, key, partition, timestampMs, chunk, a, b }) => {
+        const [start, end] = [a % (chunk.length + 1), b % (chunk.length + 1)].sort((x, y) => x - y);
+        return new ChunkMessage(topic, key, partition, timestampMs, Buffer.from(chunk), start, end);
+      });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(chunkMessage, fc.record({ topic: fc.constant('c'), value: bytesArb })), { maxLength: 20 }), (messages: OutputMessage[]) => {
+        const plain = messages.map((m) => (m instanceof ChunkMessage ? { topic: m.topic, key: m.key, partition: m.partition, timestampMs: m.timestampMs, value: Buffer.from(m.value) } : m));
+        expect(unpackOutput(structuredClone(packOutput(messages)))).toEqual(plain);
       }),
     );
   });
