@@ -357,26 +357,36 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   });
   await pipeline.run();
   svc?.setReadiness({ ready: true, status: `consuming ${topic} as group ${group}` });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      io.err(`ctflow: ${signal}: draining`);
-      svc?.setReadiness({ ready: false, status: 'draining' });
+  const failed = await new Promise<Error | undefined>((resolve) => {
+    let stopping = false;
+    const stop = (why: string, failure?: Error) => {
+      if (stopping) return;
+      stopping = true;
+      io.err(`ctflow: ${why}`);
+      svc?.setReadiness({ ready: false, status: failure ? `failed: ${failure.message}` : 'draining' });
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      (stage ? stage.stop() : Promise.resolve()).then(() => pipeline.stop()).then(resolve, (err: Error) => {
-        io.err(`ctflow: ${err.message}`);
-        resolve();
-      });
+      (stage ? stage.stop() : Promise.resolve()).then(() => pipeline.stop()).then(
+        () => resolve(failure),
+        (err: Error) => {
+          if (!failure) io.err(`ctflow: ${err.message}`);
+          resolve(failure ?? err);
+        },
+      );
     };
-    const onInt = () => stop('SIGINT');
-    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT: draining');
+    const onTerm = () => stop('SIGTERM: draining');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    // A pipeline that can write nothing more ends the run (exit non-zero) instead of idling until
+    // a signal: a supervisor then sees it and restarts it, and the group hands its partitions on.
+    void pipeline.failure.then((err) => stop('stopping after the error above', err));
     // Said once the handlers are in place: whoever waits for this line may signal at once.
     io.err(`ctflow: consuming ${topic}${stage ? ` through ${group}-repartition` : ''} as group ${group}; SIGINT or SIGTERM drains and stops`);
   });
   await svc?.close();
   const c = pipeline.counters;
+  if (failed) throw new CliError(`stopped after ${c.messages} messages, ${c.packets} packets: ${failed.message}; offsets committed only for what was written`);
   const eos = c.restores > 0 ? `, ${c.restores} partition restores (${c.checkpointRestores} from a checkpoint, ${c.changelogMessagesRead} changelog messages read), ${c.checkpointsWritten} checkpoints written` : '';
   io.err(`ctflow: stopped after ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ${c.deadLetters} dead letters${eos}; offsets committed`);
 }

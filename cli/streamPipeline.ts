@@ -180,7 +180,16 @@ export class StreamPipeline {
   private stopping = false;
   private consumerStopped = false;
 
+  /**
+   * Settles with the error that ended the pipeline (an output write that cannot succeed, a dead
+   * worker): nothing more is written or committed after it, so a live run must stop and say so
+   * rather than sit consuming nothing until a signal. Never settles on a clean run.
+   */
+  readonly failure: Promise<Error>;
+  private failedWith!: (err: Error) => void;
+
   constructor(private readonly conn: KafkaConnection, private readonly o: StreamOptions) {
+    this.failure = new Promise((resolve) => (this.failedWith = resolve));
     this.groupId = o.mode === 'replay' ? `ctflow-replay-${process.pid}-${Date.now()}` : o.groupId;
     const processed = this.work.pipe(map((w) => this.process(w)), share());
     this.drained = new Promise((resolve, reject) => {
@@ -199,6 +208,7 @@ export class StreamPipeline {
     });
     this.drained.catch((err: Error) => {
       this.failed = err;
+      this.failedWith(err);
       this.o.log?.('error', err.message);
       this.finishReplay?.(); // a replay waiting for partitions that will never finish ends with the error
     });
