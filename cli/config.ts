@@ -15,6 +15,7 @@ import type { ConntrackRules } from '../processors/conntrack/rules';
 import { rulesFromConfig } from './rules';
 import { ZONES_CONFIG_DEFAULT, zonesConfigSchema } from './zoneOptions';
 import { helperRuleOfConfig } from './helperOptions';
+import { DEFAULT_MAX_IN_FLIGHT_BATCHES, DEFAULT_MAX_IN_FLIGHT_BYTES } from './backpressure';
 
 /** One `ct helper set` rule: the helper, and the new connections it applies to (every field optional but the helper). */
 const helperRule = z.strictObject({
@@ -132,7 +133,9 @@ export const configSchema = z.strictObject({
     .default({ http: null, otlp: null, topFlows: 20, zone: null, newSeriesHoldSeconds: 30 }),
   pipeline: z
     .strictObject({
-      maxInFlightBatches: z.number().int().min(1).max(10000).default(16),
+      /** Backpressure: past either bound of batches fetched and not yet written, the consumer pauses (cli/streamPipeline.ts). */
+      maxInFlightBatches: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_IN_FLIGHT_BATCHES),
+      maxInFlightBytes: z.number().int().min(1 << 16).max(2 ** 40).default(DEFAULT_MAX_IN_FLIGHT_BYTES),
       /** Most bytes fetched per partition per request (max.partition.fetch.bytes). */
       fetchMaxBytes: z.number().int().min(1024).max(1 << 30).default(1 << 20),
       commitIntervalMs: z.number().int().min(0).default(1000),
@@ -164,7 +167,7 @@ export const configSchema = z.strictObject({
        */
       workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
     })
-    .default({ maxInFlightBatches: 16, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000, workers: 1 }),
+    .default({ maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES, maxInFlightBytes: DEFAULT_MAX_IN_FLIGHT_BYTES, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000, workers: 1 }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */
   zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });

@@ -346,6 +346,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     mode: 'live',
     groupId: group,
     maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
+    maxInFlightBytes: cfg.pipeline.maxInFlightBytes,
     fetchMaxBytes: cfg.pipeline.fetchMaxBytes,
     sessionTimeoutMs: cfg.pipeline.sessionTimeoutMs,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,

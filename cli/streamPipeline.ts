@@ -6,8 +6,11 @@
  * window, optionally paced at N x real time).
  *
  * Backpressure: batches handed to the RxJS chain but not yet written and acknowledged are
- * counted; past `maxInFlightBatches` the consumer is paused, and resumed at half of it, so
- * memory stays bounded whatever the input rate.
+ * counted, with their input bytes; past `maxInFlightBytes` (or `maxInFlightBatches`) the consumer
+ * is paused, and resumed at half of it, so memory stays bounded whatever the input rate. Bytes
+ * are the bound that matters: at a moderate rate kafkajs hands over many small batches (tens of
+ * packets each) while a produce request is out, and a bound of 16 batches paused the consumer
+ * there every few seconds, which showed as the live pipeline's latency tail.
  *
  * Guarantees (live mode): at-least-once commits, after the outputs are acknowledged, the offset of
  * the oldest open flow's first packet (CommitPoint), so a restart rebuilds the open flows by
@@ -34,6 +37,7 @@ import type { PartitionStart, PartitionStep } from './workers/partitionRun';
 import { PartitionWorkers } from './workers/partitionWorkers';
 import type { WorkerStep } from './workers/partitionWorkers';
 import { replaySamples } from './workers/partitionProtocol';
+import { DEFAULT_MAX_IN_FLIGHT_BATCHES, DEFAULT_MAX_IN_FLIGHT_BYTES } from './backpressure';
 
 export interface StreamOptions {
   kind: InputKind | 'flow-events';
@@ -49,6 +53,8 @@ export interface StreamOptions {
   /** live: the consumer group; replay: ignored (a throwaway group is used and deleted). */
   groupId: string;
   maxInFlightBatches?: number;
+  /** Input bytes (message keys and values) handed over and not yet written, past which the consumer pauses. */
+  maxInFlightBytes?: number;
   /** Most bytes fetched per partition per request (Kafka's max.partition.fetch.bytes; default 1 MiB). */
   fetchMaxBytes?: number;
   /** live: the consumer group's session timeout (default 30 s). */
@@ -122,7 +128,7 @@ interface PartitionState {
   packets: number;
 }
 
-type Work = { kind: 'batch'; batch: InputBatch; generation: number } | { kind: 'tick'; wallMs: number };
+type Work = { kind: 'batch'; batch: InputBatch; bytes: number; generation: number } | { kind: 'tick'; wallMs: number };
 
 /** One input partition's share of a processed batch or tick: its outputs, and the offset to commit after them. */
 interface PartWrite {
@@ -133,8 +139,9 @@ interface PartWrite {
 interface Written {
   parts: Map<number, PartWrite>;
   generation: number;
-  /** Whether this was an input batch (counted in flight until written). */
+  /** Whether this was an input batch (counted in flight until written), and its input bytes. */
   batch: boolean;
+  bytes: number;
 }
 
 export class StreamPipeline {
@@ -147,6 +154,7 @@ export class StreamPipeline {
   private encoder?: OutputEncoder;
   private merge?: EventTimeMerge<FlowEvent>;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private paused = false;
   private generation = 0;
   private pendingCommits = new Map<number, string>();
@@ -541,10 +549,12 @@ export class StreamPipeline {
     // commits only what it wrote; at-least-once commits before it), so that no transaction starts
     // after the last one (a checkpoint is confirmed by one of its own).
     if (this.stopping) return;
+    let bytes = 0;
+    for (const m of b.messages) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
     this.inFlight++;
-    this.work.next({ kind: 'batch', batch: b, generation: this.generation });
-    const max = this.o.maxInFlightBatches ?? 16;
-    if (this.inFlight < max || this.failed) return;
+    this.inFlightBytes += bytes;
+    this.work.next({ kind: 'batch', batch: b, bytes, generation: this.generation });
+    if ((this.inFlight < this.maxBatches && this.inFlightBytes < this.maxBytes) || this.failed) return;
     if (!this.paused) {
       this.paused = true;
       this.counters.pauses++;
@@ -553,9 +563,17 @@ export class StreamPipeline {
     await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
   }
 
+  private get maxBatches(): number {
+    return this.o.maxInFlightBatches ?? DEFAULT_MAX_IN_FLIGHT_BATCHES;
+  }
+
+  private get maxBytes(): number {
+    return this.o.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
+  }
+
   /** Resumes fetching once in-flight work is down to half the bound (or on failure, to let kafkajs unwind). */
   private capacity(): void {
-    if (!this.paused || (this.inFlight > (this.o.maxInFlightBatches ?? 16) / 2 && !this.failed)) return;
+    if (!this.paused || ((this.inFlight > this.maxBatches / 2 || this.inFlightBytes > this.maxBytes / 2) && !this.failed)) return;
     this.paused = false;
     if (!this.consumerStopped) this.consumer?.resume(this.o.inputTopic); // kafkajs throws for a stopped consumer
     const waiters = this.capacityWaiters;
@@ -599,11 +617,11 @@ export class StreamPipeline {
       return this.settle(this.workers ? Promise.all(steps) : (steps as Array<PartitionStep | undefined>), (done) => {
         const parts = new Map<number, PartWrite>();
         done.forEach((step, k) => step && parts.set(ticked[k][0], this.apply(ticked[k][0], ticked[k][1], step)));
-        return { parts, generation, batch: false };
+        return { parts, generation, batch: false, bytes: 0 };
       });
     }
     const b = w.batch;
-    const skip: Written = { parts: new Map(), generation: w.generation, batch: true };
+    const skip: Written = { parts: new Map(), generation: w.generation, batch: true, bytes: w.bytes };
     if (w.generation !== this.generation) return skip; // fetched before a rebalance: kafkajs delivers it again
     let s = this.parts.get(b.partition);
     if (!s || s.generation !== this.generation) {
@@ -631,7 +649,7 @@ export class StreamPipeline {
         packetClockUs: state.lastPacketUs || undefined,
       });
       if (state.done && this.o.mode === 'replay') this.replayPartitionDone(b.partition);
-      return { parts: new Map([[b.partition, pw]]), generation: w.generation, batch: true };
+      return { parts: new Map([[b.partition, pw]]), generation: w.generation, batch: true, bytes: w.bytes };
     });
   }
 
@@ -743,7 +761,11 @@ export class StreamPipeline {
         if (this.o.mode === 'live' && w.generation === this.generation) for (const [p, pw] of w.parts) if (pw.commit !== undefined) this.pendingCommits.set(p, pw.commit);
       }
     }
-    for (const w of items) if (w.batch) this.inFlight--;
+    for (const w of items) {
+      if (!w.batch) continue;
+      this.inFlight--;
+      this.inFlightBytes -= w.bytes;
+    }
     if (this.o.mode === 'live' && !this.store) await this.commitNow(false);
     this.capacity();
   }

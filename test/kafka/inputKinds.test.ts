@@ -117,6 +117,32 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     expect(p.counters.pauses).toBeGreaterThan(0);
   });
 
+  test('backpressure by bytes: past the in-flight byte bound the consumer pauses though few batches are out', async () => {
+    const topic = `ctflow-test-bp-bytes-${run}`;
+    // ~150 bytes a message, 100 a partition: a fetched batch holds up to ~15 KB, past the 4 KiB bound by itself.
+    const messages = Array.from({ length: 400 }, (_, i) => ({ partition: i % 4, value: JSON.stringify({ tsUs: 1e15 + i, src: `10.4.${i >> 8}.${i & 255}`, dst: '10.4.255.1', proto: 'udp', length: 40, sport: 7, dport: 9 }) }));
+    await publish(topic, 4, messages);
+    const options = {
+      kind: 'packet-events' as const,
+      inputTopic: topic,
+      outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
+      sysctl: makeSysctl(),
+      activeTimeoutUs: 0,
+      mode: 'replay' as const,
+      groupId: '',
+      maxInFlightBatches: 1000,
+    };
+    const bounded = new StreamPipeline(connect(), { ...options, maxInFlightBytes: 4096, fetchMaxBytes: 1 << 20 });
+    await bounded.run();
+    expect(bounded.counters.packets).toBe(400);
+    // The same batches under a byte bound they never reach: no pause, so the pauses above came from the bytes.
+    const unbounded = new StreamPipeline(connect(), { ...options, maxInFlightBytes: 1 << 30, fetchMaxBytes: 1 << 20 });
+    await unbounded.run();
+    expect(unbounded.counters.packets).toBe(400);
+    expect(unbounded.counters.pauses).toBe(0);
+    expect(bounded.counters.pauses).toBeGreaterThan(0);
+  });
+
   test('ctflow run consumes until SIGTERM, then drains, commits and returns', async () => {
     const topic = `ctflow-test-run-${run}`;
     await publish(topic, 1, [tcp(1e9, 'c', 'S', 1, 0), tcp(1e9 + 0.001, 's', 'SA', 9, 2)].map((e) => ({ value: JSON.stringify(e) })));
