@@ -159,6 +159,8 @@ export class StreamPipeline {
   private generation = 0;
   private pendingCommits = new Map<number, string>();
   private lastCommitMs = 0;
+  /** at-least-once: the commit under way, if any (one at a time, so offsets only move forward). */
+  private committing?: Promise<void>;
   private ticker?: NodeJS.Timeout;
   private readonly groupId: string;
   private readonly drained: Promise<void>;
@@ -268,6 +270,8 @@ export class StreamPipeline {
       if (this.o.mode !== 'live') return;
       this.generation++; // kafkajs restarts from the committed offsets: fresh engines
       this.assigned = assignment[this.o.inputTopic] ?? [];
+      // Offsets of partitions another member owns now are its to commit.
+      for (const p of [...this.pendingCommits.keys()]) if (!this.assigned.includes(p)) this.pendingCommits.delete(p);
       // Workers drop the engines of partitions another member owns now (the ones kept are rebuilt on their next batch).
       if (this.workers && !this.exactlyOnce) for (const p of this.parts.keys()) if (!this.assigned.includes(p)) void this.workers.close(p).catch(() => undefined);
       // A rebalance: the partitions held until now are checkpointed before anything is restored.
@@ -304,7 +308,10 @@ export class StreamPipeline {
     const deadline = Date.now() + 60_000;
     while (this.inFlight > 0 && !this.failed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     this.stopping = true;
-    if (this.o.mode === 'live' && !this.failed && !this.store) await this.commitNow(true);
+    if (this.o.mode === 'live' && !this.failed && !this.store) {
+      await this.committing;
+      await this.commitNow();
+    }
     // Checkpoints are written while this member still owns its partitions: once it leaves the
     // group their new owners fence its producers, and no checkpoint could be confirmed.
     if (this.store && !this.failed) {
@@ -766,7 +773,7 @@ export class StreamPipeline {
       this.inFlight--;
       this.inFlightBytes -= w.bytes;
     }
-    if (this.o.mode === 'live' && !this.store) await this.commitNow(false);
+    if (this.o.mode === 'live' && !this.store) this.commitSoon();
     this.capacity();
   }
 
@@ -805,14 +812,32 @@ export class StreamPipeline {
     }
   }
 
-  private async commitNow(force: boolean): Promise<void> {
-    const now = Date.now();
-    if (!force && now - this.lastCommitMs < (this.o.commitIntervalMs ?? 1000)) return;
+  /**
+   * at-least-once: commits what the acknowledged outputs allow, at most every commitIntervalMs,
+   * beside the writer rather than in its way (the next produce request need not wait for the
+   * commit's round trip). A failed commit (a rebalance under way, the coordinator moving) is not
+   * fatal: its offsets are kept for the next one, as a lost commit only means reading some input
+   * again after a restart.
+   */
+  private commitSoon(): void {
+    if (this.committing || Date.now() - this.lastCommitMs < (this.o.commitIntervalMs ?? 1000)) return;
+    this.committing = this.commitNow()
+      .catch((err: Error) => this.o.log?.('warn', `committing offsets failed, kept for the next commit: ${err.message}`))
+      .finally(() => (this.committing = undefined));
+  }
+
+  /** Commits the pending offsets now; on failure they stay pending (unless newer ones came meanwhile) and the error is thrown. */
+  private async commitNow(): Promise<void> {
     if (this.pendingCommits.size === 0 || !this.consumer) return;
-    this.lastCommitMs = now;
+    this.lastCommitMs = Date.now();
     const offsets = new Map(this.pendingCommits);
     this.pendingCommits.clear();
-    await this.consumer.commit(this.o.inputTopic, offsets);
+    try {
+      await this.consumer.commit(this.o.inputTopic, offsets);
+    } catch (err) {
+      for (const [p, offset] of offsets) if (!this.pendingCommits.has(p) && this.assigned.includes(p)) this.pendingCommits.set(p, offset);
+      throw err;
+    }
     this.counters.commits++;
   }
 }
