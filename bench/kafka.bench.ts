@@ -29,7 +29,7 @@
  * --warmup S (default 5), --cases inprocess,codec,batched,single,latency (default all),
  * --latency-on transitions,verdicts (which output topic the latency is measured on; default both),
  * --workers N[,N...] (the Kafka throughput replays with each count of partition worker threads,
- * interleaved in every round; default 1),
+ * interleaved in every round, and a live pipeline for each in the latency case; default 1),
  * --profile, --json (with npm, `npm run --silent bench:kafka -- --json`: npm's own banner goes to
  * stdout too). Profiles are kept in .cache/bench/ for Chrome DevTools or speedscope.
  */
@@ -250,6 +250,8 @@ interface LatencyCase {
   rate: number;
   /** The output topic measured: transitions (default outputs) or verdicts (verdicts topic on). */
   on: LatencyOn;
+  /** The live pipeline's partition worker threads. */
+  workers: number;
   seconds: number;
   warmup: number;
   /** Records of the measured window: due (verdicts: one per frame; transitions: those that arrived plus the missing), and arrived. */
@@ -339,9 +341,9 @@ class Bench {
    * missing then counts as infinitely late, so an overloaded pipeline shows as such instead of as
    * the latency of the records that made it.
    */
-  async latency(rate: number, on: LatencyOn, profDir?: string): Promise<LatencyCase> {
+  async latency(rate: number, on: LatencyOn, workers: number, profDir?: string): Promise<LatencyCase> {
     const o = this.o;
-    const topic = `${this.base}-live-${on}-${rate}`;
+    const topic = `${this.base}-live-${on}-${rate}-w${workers}`;
     const outputs = { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter`, ...(on === 'verdicts' ? { verdicts: `${topic}.verdicts` } : {}) };
     this.topics.push(topic, ...Object.values(outputs));
     const conn = this.connection('ctflow-bench-reader');
@@ -351,7 +353,7 @@ class Bench {
         { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
       ]);
       const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group` }, profile);
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers }, profile);
       await pipeline.ready; // consuming, and the output topics exist
       const packetMs: number[] = [];
       const latencyMs: number[] = [];
@@ -415,6 +417,7 @@ class Bench {
       return {
         rate,
         on,
+        workers,
         seconds: o.seconds,
         warmup: o.warmup,
         expected,
@@ -610,10 +613,12 @@ async function main(): Promise<void> {
     if (o.cases.has('latency')) {
       for (const rate of o.rates) {
         for (const on of o.latencyOn) {
-          // With --profile the live pipeline of each rate runs under --cpu-prof (slower, so its figures are not comparable).
-          const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-')) : undefined;
-          report.latency.push(await bench.latency(rate, on, profDir));
-          if (profDir) report.profiles[`live at ${fmt(rate)} packets/s, ${on}`] = keepProfile(profDir, `kafka-live-${on}-${rate}.cpuprofile`);
+          for (const workers of o.workers) {
+            // With --profile the live pipeline of each rate runs under --cpu-prof (slower, so its figures are not comparable).
+            const profDir = o.profile ? mkdtempSync(join(tmpdir(), 'ctflow-bench-prof-')) : undefined;
+            report.latency.push(await bench.latency(rate, on, workers, profDir));
+            if (profDir) report.profiles[`live at ${fmt(rate)} packets/s, ${on}, ${workers} worker(s)`] = keepProfile(profDir, `kafka-live-${on}-${rate}-w${workers}.cpuprofile`);
+          }
         }
       }
     }
@@ -625,7 +630,7 @@ async function main(): Promise<void> {
       met: batched ? batched.pps.median >= 500_000 : null,
     });
     for (const on of o.latencyOn) {
-      const at50k = report.latency.find((l) => l.rate === 50_000 && l.on === on);
+      const at50k = report.latency.find((l) => l.rate === 50_000 && l.on === on && l.workers === 1);
       report.targets.push({
         target: `p99 < 250 ms at 50,000 packets/s, on ${on === 'verdicts' ? 'the verdicts topic' : 'the transitions topic (default outputs)'}`,
         measured: at50k ? `p99 ${ms(at50k.ms.p99)}${at50k.missing > 0 ? `, ${fmt(at50k.missing)} records never arrived` : ''}` : 'not run at 50,000 packets/s',
@@ -679,7 +684,7 @@ function printReport(r: Report, o: Options): void {
     const what = l.on === 'verdicts' ? 'verdicts' : 'transitions caused by a packet';
     out(
       `latency, live pipeline ${l.on === 'verdicts' ? 'with the verdicts topic' : 'with the default outputs (transitions, flow records)'}, ${fmt(l.rate)} packets/s into ${o.partitions} partitions, ` +
-        `${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
+        `${l.workers > 1 ? `--workers ${l.workers}, ` : ''}${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
     );
     out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} ${what} of the window (${fmt(l.arrived)} arrived)`);
     out(`  ${what} arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)} packets/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);

@@ -55,6 +55,8 @@ export interface LiveConfig {
   topic: string;
   outputs: OutputTopicNames;
   groupId: string;
+  /** pipeline.workers: threads for the partitions' engines; default 1. */
+  workers?: number;
 }
 
 export interface ProducerConfig {
@@ -220,6 +222,7 @@ async function live(c: LiveConfig): Promise<LiveResult> {
     activeTimeoutUs: ACTIVE_TIMEOUT_US,
     mode: 'live',
     groupId: c.groupId,
+    workers: c.workers,
     log: (level, m) => level !== 'info' && log(level, m),
   });
   await pipeline.run();
