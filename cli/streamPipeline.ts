@@ -100,6 +100,8 @@ export interface StreamCounters {
   events: number;
   flowRecords: number;
   batches: number;
+  /** Writes (a produce request, or exactly-once its transactions) that carried input batches: fewer than batches when the writer coalesces. */
+  writes: number;
   commits: number;
   pauses: number;
   /** exactly-once: partitions restored from the changelog, transactions aborted and recovered from. */
@@ -145,7 +147,7 @@ interface Written {
 }
 
 export class StreamPipeline {
-  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, commits: 0, pauses: 0, restores: 0, recoveries: 0, checkpointRestores: 0, changelogMessagesRead: 0, checkpointsWritten: 0 };
+  readonly counters: StreamCounters = { messages: 0, packets: 0, invalid: 0, skipped: 0, deadLetters: 0, events: 0, flowRecords: 0, batches: 0, writes: 0, commits: 0, pauses: 0, restores: 0, recoveries: 0, checkpointRestores: 0, changelogMessagesRead: 0, checkpointsWritten: 0 };
   private readonly parts = new Map<number, PartitionState>();
   private readonly work = new Subject<Work>();
   private consumer?: GroupConsumer;
@@ -767,6 +769,7 @@ export class StreamPipeline {
    * round trips while batches queued up. exactly-once: one transaction per input partition.
    */
   private async write(items: Written[]): Promise<void> {
+    if (items.some((w) => w.batch)) this.counters.writes++;
     if (this.store) {
       await this.writeTransactions(items);
     } else {

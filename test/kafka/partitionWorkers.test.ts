@@ -117,12 +117,13 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
       expect(caughtUp()).toBe(true);
       if (until) for (const deadline = Date.now() + 30_000; !until(tally) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
       await p.stop();
-      return { prefix, tally, counters: { ...p.counters, commits: 0, pauses: 0 } };
+      return { prefix, tally, counters: { ...p.counters, commits: 0, pauses: 0, writes: 0 } };
     };
     const one = await live(1, 3_600_000, SHORT);
     const two = await live(2, 3_600_000, SHORT);
     expect(two.counters).toEqual(one.counters);
     expect(two.tally).toEqual(one.tally);
+
     expect(one.tally.packets.INVALID?.packets).toBeGreaterThan(0);
     expect(one.tally.deadLetters).toBe(1);
     expect(await outputsOf(two.prefix)).toEqual(await outputsOf(one.prefix));
@@ -137,6 +138,29 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
     expect(ticked.tally.transitions.NEW).toBeGreaterThan(0);
     expect(ticked.tally.transitions.DESTROY).toBe(ticked.tally.transitions.NEW);
   }, 300_000);
+
+  test('steps back from the workers are written together: fewer produce requests than batches', async () => {
+    const input = `${topic}-single`;
+    const produced = await cliAsync('produce', sample, '--topic', input, '--partitions', '4', '--batch-frames', '1', '--brokers', brokers, '--quiet');
+    expect(produced.code).toBe(0);
+    const prefix = `${topic}.coalesce.`;
+    const o: StreamOptions = {
+      kind: 'captured-traffic',
+      inputTopic: input,
+      outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter` },
+      sysctl: makeSysctl(),
+      activeTimeoutUs: 0,
+      mode: 'replay',
+      groupId: '',
+      workers: 2,
+      fetchMaxBytes: 4096,
+    };
+    const p = new StreamPipeline(connect(), o);
+    await p.run();
+    // A step used to count as ready only at the head of the queue: one request per batch.
+    expect(p.counters.batches).toBeGreaterThan(100);
+    expect(p.counters.writes).toBeLessThan(p.counters.batches * 0.8);
+  }, 120_000);
 
   test('a replay whose workers die ends with an error naming the worker, and does not hang', async () => {
     const prefix = `${topic}.dead.`;
