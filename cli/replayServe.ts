@@ -34,7 +34,7 @@ export const parseLinger = (text: string | undefined): number => nonNegative(tex
 export const parseSpeed = (text: string | undefined): number => nonNegative(text, '--speed', 'a non-negative number (0 = as fast as possible)');
 
 /** Waits `seconds`, or until SIGINT/SIGTERM, whichever comes first. */
-function lingerFor(seconds: number): Promise<string> {
+export function lingerFor(seconds: number): Promise<string> {
   return new Promise((resolve) => {
     const done = (why: string) => {
       clearTimeout(timer);
@@ -65,7 +65,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
     const started = process.hrtime.bigint();
     const r = await runCaptureObserved(bytes, { sysctl, shards, rules, zoneOf, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    svc.telemetry.refresh();
+    await svc.telemetry.refresh();
     printReplaySummary(path, replayOutcome(r), tally, seconds, sysctl, o, io);
     svc.setReadiness({ ready: true, status: `replayed ${path}: serving the final state` });
     if (linger > 0) {
