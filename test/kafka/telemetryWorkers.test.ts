@@ -9,9 +9,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { mainAsync } from '../../main';
 import { brokers, cliAsync, connect, runId } from './helpers';
 import { captureArb } from '../cli/workers/randomCaptures';
+import { serveAndRead, servingFinalState } from '../cli/servedAnswers';
+import type { Served } from '../cli/servedAnswers';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const describeKafka = brokers ? describe : describe.skip;
@@ -19,53 +20,12 @@ const describeKafka = brokers ? describe : describe.skip;
 /** Filters, sorts and pages of /flows, each one selecting some flows but not all. */
 const QUERIES = ['', 'proto=tcp&sort=-bytes&limit=5', 'proto=udp&status=UNREPLIED', 'state=ESTABLISHED&sort=timeout', 'zone=3', 'sort=-packets&offset=7&limit=9', 'src=10.0.0.0/8&sort=start', 'nat=none&sort=-last&limit=1000'];
 
-/** Series that depend on wall time or on how fetches were cut, not on the state: left out. */
-const UNSTABLE = /^ctflow_(event_time_lag_seconds|batch_|table_snapshot_timestamp_seconds)/;
-
-interface Served {
-  flows: unknown[];
-  stats: Record<string, unknown>;
-  metrics: string[];
-}
-
-async function answersOf(url: string): Promise<Served> {
-  const get = async (path: string) => {
-    const res = await fetch(`${url}${path}`);
-    expect(res.status).toBe(200);
-    return res;
-  };
-  const flows = [];
-  for (const q of QUERIES) flows.push(await (await get(`/flows?${q}`)).json());
-  const stats = (await (await get('/stats')).json()) as Record<string, unknown> & { pipeline: Array<Record<string, unknown>> };
-  for (const p of stats.pipeline) delete p.eventTimeLagSeconds;
-  // Sorted: a series appears where its first packet came, and partitions interleave differently from run to run.
-  const metrics = (await (await get('/metrics')).text()).split('\n').filter((l) => l.startsWith('ctflow_') && !UNSTABLE.test(l)).sort();
-  return { flows, stats, metrics };
-}
-
-/** Runs the CLI in this process until `ready` holds for its stderr, reads its answers, then SIGTERMs it. */
-async function serve(argv: string[], ready: (err: string[]) => boolean | Promise<boolean>): Promise<Served> {
-  const err: string[] = [];
-  let code: number | undefined;
-  const done = mainAsync(argv, { out: () => undefined, err: (l) => err.push(l) }).then((c) => (code = c));
-  const deadline = Date.now() + 90_000;
-  while (code === undefined && !(await ready(err)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (code !== undefined) throw new Error(`ctflow ${argv[0]} ended (${code}) before serving: ${err.join('\n')}`);
-  const url = /serving (http:\/\/\S+)/.exec(err.join('\n'))![1];
-  try {
-    return await answersOf(url);
-  } finally {
-    process.emit('SIGTERM');
-    expect(await done).toBe(0);
-  }
-}
-
 function expectSubstantial(s: Served): void {
   const stats = s.stats as { entries: number; partitions: unknown[]; packets: Record<string, number>; pipeline: Array<{ messages: number }> };
   expect(stats.entries).toBeGreaterThan(20);
   expect(stats.partitions).toHaveLength(4);
   expect(stats.packets.ESTABLISHED).toBeGreaterThan(100);
-  const pages = s.flows as Array<{ total: number; flows: unknown[] }>;
+  const pages = s.flows;
   // Each filter selects some flows and not all of them.
   QUERIES.forEach((q, k) => {
     expect(pages[k].total).toBeGreaterThan(0);
@@ -99,9 +59,7 @@ describeKafka('the live API and metrics with partition workers (real broker)', (
 
   test('replay --topic --http with 2 and 3 workers serves, once it is done, what one thread serves', async () => {
     const replay = (workers: string) =>
-      serve(['replay', '--topic', topic, '--brokers', brokers, '--out-prefix', `${topic}.w${workers}.`, '--http', '127.0.0.1:0', '--linger', '300', '--top-flows', '7', '--workers', workers], (err) =>
-        err.some((l) => l.includes('serving the final state')),
-      );
+      serveAndRead(['replay', '--topic', topic, '--brokers', brokers, '--out-prefix', `${topic}.w${workers}.`, '--http', '127.0.0.1:0', '--linger', '300', '--top-flows', '7', '--workers', workers], QUERIES, servingFinalState);
     const one = await replay('1');
     expectSubstantial(one);
     expect((one.stats as { pipeline: Array<{ messages: number }> }).pipeline.reduce((n, p) => n + p.messages, 0)).toBe(inputMessages);
@@ -120,7 +78,7 @@ describeKafka('the live API and metrics with partition workers (real broker)', (
         const stats = (await (await fetch(`${url}/stats`)).json()) as { pipeline: Array<{ messages: number }> };
         return stats.pipeline.reduce((n, p) => n + p.messages, 0) === inputMessages;
       };
-      return serve(['run', '--config', config, '--brokers', brokers, '--http', '127.0.0.1:0', '--top-flows', '7', '--workers', workers], allIn);
+      return serveAndRead(['run', '--config', config, '--brokers', brokers, '--http', '127.0.0.1:0', '--top-flows', '7', '--workers', workers], QUERIES, allIn);
     };
     const one = await live('1');
     expectSubstantial(one);
