@@ -60,6 +60,19 @@ export interface PartitionStatus {
   packetClockUs?: number;
 }
 
+/**
+ * The running totals, as plain data: a telemetry in another thread (a share of a capture replay)
+ * sends them, and this thread's adds them up (every total is a sum over packets or flows).
+ */
+export interface TelemetryCounts {
+  traffic: TrafficCount[];
+  invalid: InvalidCount[];
+  transitions: TransitionCount[];
+  created: FlowCount[];
+  destroyed: FlowCount[];
+  protosSeen: number[];
+}
+
 export interface TelemetryOptions {
   /** Flows in the top-N (default 20). */
   topFlows?: number;
@@ -277,6 +290,32 @@ export class PipelineTelemetry implements PipelineObserver {
     return this.snapshot();
   }
 
+  counts(): TelemetryCounts {
+    return { traffic: [...this.traffic.values()], invalid: [...this.invalid.values()], transitions: [...this.transitionCounts.values()], created: [...this.created.values()], destroyed: [...this.destroyed.values()], protosSeen: [...this.protosSeen] };
+  }
+
+  /** Adds another telemetry's totals to these (the flows it counted are not tracked here: its transitions come counted). */
+  addCounts(c: TelemetryCounts): void {
+    for (const t of c.traffic) {
+      const key = (t.zone * 256 + t.proto) * 8 + CTSTATE_INDEX[t.ctstate];
+      const mine = this.traffic.get(key);
+      if (mine) {
+        mine.packets += t.packets;
+        mine.bytes += t.bytes;
+      } else this.traffic.set(key, { ...t });
+    }
+    for (const i of c.invalid) {
+      const key = `${i.zone}/${i.proto}/${i.reason}`;
+      const mine = this.invalid.get(key);
+      if (mine) mine.packets += i.packets;
+      else this.invalid.set(key, { ...i });
+    }
+    for (const t of c.transitions) this.transition(t.proto, t.from, t.to, t.count);
+    for (const f of c.created) this.countFlow(this.created, f.zone * 256 + f.proto, f.zone, f.proto, undefined, f.count);
+    for (const f of c.destroyed) this.countFlow(this.destroyed, `${f.zone}/${f.proto}/${f.reason}`, f.zone, f.proto, f.reason, f.count);
+    for (const proto of c.protosSeen) this.protosSeen.add(proto);
+  }
+
   /** Histogram exporters see every batch as it happens. */
   onBatch(listener: (b: BatchSample) => void): () => void {
     this.batchListeners.add(listener);
@@ -292,16 +331,16 @@ export class PipelineTelemetry implements PipelineObserver {
     return s;
   }
 
-  private transition(proto: number, from: string, to: string): void {
+  private transition(proto: number, from: string, to: string, count = 1): void {
     const key = `${proto}/${from}/${to}`;
     const t = this.transitionCounts.get(key);
-    if (t) t.count++;
-    else this.transitionCounts.set(key, { proto, from, to, count: 1 });
+    if (t) t.count += count;
+    else this.transitionCounts.set(key, { proto, from, to, count });
   }
 
-  private countFlow<K>(m: Map<K, FlowCount>, key: K, zone: number, proto: number, reason?: string): void {
+  private countFlow<K>(m: Map<K, FlowCount>, key: K, zone: number, proto: number, reason?: string, count = 1): void {
     const c = m.get(key);
-    if (c) c.count++;
-    else m.set(key, reason === undefined ? { zone, proto, count: 1 } : { zone, proto, reason, count: 1 });
+    if (c) c.count += count;
+    else m.set(key, reason === undefined ? { zone, proto, count } : { zone, proto, reason, count });
   }
 }
