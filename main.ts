@@ -29,7 +29,7 @@ export function buildProgram(io: Output): Command {
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
       .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
-      .option('--workers <n>', "worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat for a capture; not for report --topic)")
+      .option('--workers <n>', "worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
       .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
       .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect))
       .addOption(helperOption());
