@@ -59,35 +59,37 @@ class PartitionThread implements TableSource {
     this.worker.on('exit', (code) => this.die(`exited with code ${code}`));
   }
 
-  request(partition: number, r: Request, transfer: ArrayBuffer[] = []): Promise<PartitionReply> {
+  /** Posts a request; with `late`, it fails with late() if no reply came within `ms` (a reply after that is dropped). */
+  request(partition: number, r: Request, transfer: ArrayBuffer[] = [], late?: { ms: number; error(): Error }): Promise<PartitionReply> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { partition, resolve, reject });
+      if (!late) {
+        this.pending.set(id, { partition, resolve, reject });
+      } else {
+        const timer = setTimeout(() => {
+          if (this.pending.delete(id)) reject(late.error());
+        }, late.ms);
+        const settled = <T>(f: (v: T) => void) => (v: T) => {
+          clearTimeout(timer);
+          f(v);
+        };
+        this.pending.set(id, { partition, resolve: settled(resolve), reject: settled(reject) });
+      }
       this.worker.postMessage({ ...r, id }, transfer);
     });
   }
 
   async ask<R extends TableRequest>(partitions: readonly number[], request: R): Promise<TableAnswer<R>> {
     const what = `partition worker ${this.index} (partition${partitions.length > 1 ? 's' : ''} ${partitions.join(',')})`;
-    if (this.dead) throw new TableReadError(`cannot read the tables of ${what}: ${this.dead.message}`);
-    const id = this.nextId;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.pending.delete(id); // its answer, if it ever comes, is dropped
-        reject(new TableReadError(`${what} did not answer a table read within ${this.tableTimeoutMs} ms`));
-      }, this.tableTimeoutMs);
-    });
+    const late = { ms: this.tableTimeoutMs, error: () => new TableReadError(`${what} did not answer a table read within ${this.tableTimeoutMs} ms`) };
     try {
-      const r = await Promise.race([this.request(partitions[0], { op: 'tables', partitions: [...partitions], request }), late]);
+      const r = await this.request(partitions[0], { op: 'tables', partitions: [...partitions], request }, [], late);
       if (!('tables' in r) || r.tables === undefined) throw new Error('it answered without tables');
       return r.tables as TableAnswer<R>;
     } catch (err) {
       if (err instanceof TableReadError) throw err;
       throw new TableReadError(`cannot read the tables of ${what}: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
