@@ -2,8 +2,9 @@
  * The live API and the metrics with partition workers, against a real broker: `replay --topic
  * --http --linger` and `run --http` with 2 and 3 workers serve the /flows pages (with filters,
  * sorts and pages), /stats and the Prometheus series one thread serves for the same input, read
- * once the input is all processed (the replay's final state while it lingers; the live run once
- * every message is in, with idle ticks far off so wall time moves no clock).
+ * once the input is all processed (the replay's final state while it lingers; the live run, at
+ * least once and exactly once, once every message is in, with idle ticks far off so wall time
+ * moves no clock).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,10 +67,10 @@ describeKafka('the live API and metrics with partition workers (real broker)', (
     for (const workers of ['2', '3']) expect(await replay(workers)).toEqual(one);
   }, 300_000);
 
-  test('run --http with 2 workers serves, once every message is in, what one thread serves', async () => {
+  test.each(['at-least-once', 'exactly-once'])('run --guarantee %s --http with 2 workers serves, once every message is in, what one thread serves', async (guarantee) => {
     const live = (workers: string) => {
-      const prefix = `${topic}.live${workers}.`;
-      const config = join(dir, `live${workers}.yaml`);
+      const prefix = `${topic}.live-${guarantee}-${workers}.`;
+      const config = join(dir, `live-${guarantee}-${workers}.yaml`);
       writeFileSync(config, [`input: {topic: ${topic}, group: ${prefix}group}`, `outputs: {transitions: ${prefix}transitions, flows: ${prefix}flows, deadLetter: ${prefix}dead-letter}`, 'pipeline: {idleMs: 3600000}', 'telemetry: {newSeriesHoldSeconds: 0}', ''].join('\n'));
       // Ready once /stats has counted every input message.
       const allIn = async (err: string[]) => {
@@ -78,7 +79,8 @@ describeKafka('the live API and metrics with partition workers (real broker)', (
         const stats = (await (await fetch(`${url}/stats`)).json()) as { pipeline: Array<{ messages: number }> };
         return stats.pipeline.reduce((n, p) => n + p.messages, 0) === inputMessages;
       };
-      return serveAndRead(['run', '--config', config, '--brokers', brokers, '--http', '127.0.0.1:0', '--top-flows', '7', '--workers', workers], QUERIES, allIn);
+      const argv = ['run', '--config', config, '--brokers', brokers, '--http', '127.0.0.1:0', '--top-flows', '7', '--workers', workers, '--guarantee', guarantee, '--state-dir', join(dir, `state-${guarantee}-${workers}`)];
+      return serveAndRead(argv, QUERIES, allIn);
     };
     const one = await live('1');
     expectSubstantial(one);
