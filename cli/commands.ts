@@ -41,11 +41,6 @@ export interface Output {
   err(line: string): void;
 }
 
-/** A command that runs its engine on one thread only says so instead of ignoring --workers. */
-export function refuseWorkers(what: string, o: { workers?: string; nat?: readonly string[] }): void {
-  if (workerCount(o.workers, o.nat) > 1) throw new Error(`${what}: --workers is not supported (one thread); give it to classify, events, list, stats, whatif, report or replay of a capture, replay --topic or run`);
-}
-
 export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; rules: ConntrackRules; zoneOf?: (p: CapturedPacket) => number } {
   const shards = Number(o.shards);
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new Error(`--shards: '${o.shards}' is not an integer from 1 to 1024`);

@@ -14,6 +14,7 @@ import type { KafkaSettings, OutputMessage } from '../kafka/client';
 import { makeSysctl } from '../processors/conntrack/sysctl';
 import { formatEvent } from '../sinks/conntrackText';
 import { eventJson } from '../sinks/jsonRecords';
+import { otlpMetricsUrl } from '../sinks/otel/endpoint';
 import type { Output } from './commands';
 import { workerCount } from './workerCommands';
 import { kafkaSettingsOf, loadConfig, rulesOf, sysctlOf } from './config';
@@ -199,6 +200,11 @@ export interface ReplayTopicOptions extends ConnectionOptions, ZoneFlags {
   repartition?: boolean;
   /** Threads for the partitions' engines: a count or `auto`. */
   workers?: string;
+  /** Serve the telemetry while the replay runs (as `replay CAPTURE --http` does), and its final state for --linger seconds. */
+  http?: string;
+  otlp?: string;
+  linger?: string;
+  topFlows?: string;
 }
 
 function inputKind(text: string | undefined): InputKind | 'flow-events' {
@@ -245,8 +251,19 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
       await rconn.close();
     }
   }
+  const served = o.http !== undefined || o.otlp !== undefined || otlpMetricsUrl(undefined) !== undefined ? await import('./replayServe') : undefined;
+  const linger = served ? served.parseLinger(o.linger) : 0;
+  // Metrics, OTLP and the live API load only when asked for (they pull in prom-client and OpenTelemetry).
+  const svc = served
+    ? await (await import('./telemetryServe')).startTelemetry({ http: o.http, otlp: o.otlp, topFlows: positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'replay', log: io.err })
+    : undefined;
+  if (svc?.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
+  svc?.setReadiness({ ready: false, status: `replaying ${o.topic}` });
   const conn = new KafkaConnection(settingsFrom(o, io));
   const pipeline = new StreamPipeline(conn, {
+    observer: svc?.telemetry,
+    // Served, the tables (in their workers too) stay readable until the server closes.
+    keepTables: svc !== undefined,
     kind,
     inputTopic,
     outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter`, verdicts: o.verdicts ? `${prefix}verdicts` : undefined },
@@ -264,18 +281,31 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
     onEvents: o.eventsOut === '-' ? (events) => events.forEach((e) => io.out(o.json ? JSON.stringify(eventJson(e)) : formatEvent(e, text))) : undefined,
     log: (level, m) => level !== 'info' && io.err(`ctflow: ${m}`),
   });
-  await pipeline.run();
-  if (o.repartition) {
-    const cleanup = new KafkaConnection(settingsFrom(o, io));
-    await (await cleanup.admin()).deleteTopics([inputTopic]);
-    await cleanup.close();
-  }
-  const c = pipeline.counters;
-  if (!o.quiet) {
-    io.err(
-      `replayed ${o.topic}: ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ` +
-        `${c.deadLetters} dead letters, ${c.skipped} non-IP frames in ${((Date.now() - started) / 1000).toFixed(2)}s -> ${prefix}*`,
-    );
+  try {
+    await pipeline.run();
+    if (o.repartition) {
+      const cleanup = new KafkaConnection(settingsFrom(o, io));
+      await (await cleanup.admin()).deleteTopics([inputTopic]);
+      await cleanup.close();
+    }
+    const c = pipeline.counters;
+    if (!o.quiet) {
+      io.err(
+        `replayed ${o.topic}: ${c.messages} messages, ${c.packets} packets, ${c.events} transitions, ${c.flowRecords} flow records, ` +
+          `${c.deadLetters} dead letters, ${c.skipped} non-IP frames in ${((Date.now() - started) / 1000).toFixed(2)}s -> ${prefix}*`,
+      );
+    }
+    if (svc && served) {
+      await svc.telemetry.refresh();
+      svc.setReadiness({ ready: true, status: `replayed ${o.topic}: serving the final state` });
+      if (linger > 0) {
+        if (!o.quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);
+        await served.lingerFor(linger);
+      }
+    }
+  } finally {
+    await svc?.close();
+    await pipeline.close();
   }
 }
 
@@ -324,9 +354,6 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   // Metrics, OTLP and the live API load only when asked for (they pull in prom-client and OpenTelemetry).
   const http = o.http ?? cfg.telemetry.http ?? undefined;
   const otlp = o.otlp ?? cfg.telemetry.otlp ?? undefined;
-  if (workers > 1 && (http !== undefined || otlp !== undefined)) {
-    throw new CliError(`${workers} workers with ${http !== undefined ? 'the HTTP API' : 'OTLP metrics'}: /flows, /stats and the table and top-flows metrics read each partition's flow table as it is, and with workers the tables live in other threads; run with one worker (pipeline.workers: 1), or scale out by partitions over processes`);
-  }
   const svc = http !== undefined || otlp !== undefined
     ? await (await import('./telemetryServe')).startTelemetry({ http, otlp, topFlows: o.topFlows === undefined ? cfg.telemetry.topFlows : positiveInt('--top-flows', o.topFlows, 20, 10000), mode: 'live', zone: servedZone, newSeriesHoldSeconds: cfg.telemetry.newSeriesHoldSeconds, log: io.err })
     : undefined;

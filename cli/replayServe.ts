@@ -3,12 +3,19 @@
  * replay with its telemetry served while it runs, and for --linger seconds after it ends, so the
  * final table can be explored (/flows, /stats) and scraped (/metrics) before the process exits.
  * --speed paces it at N times real time, so rates can be watched while it plays.
- * SIGINT or SIGTERM ends the lingering early, cleanly.
+ * SIGINT or SIGTERM ends the lingering early, cleanly. With --workers N the replay runs in shares
+ * and its state is served once they are done: the same final /flows, /stats and metric totals.
  */
 import type { Output, ReplayOptions } from './commands';
-import { printReplaySummary, refuseWorkers, replayOutcome, settings } from './commands';
+import { printReplaySummary, replayOutcome, settings } from './commands';
+import type { Sysctl } from '../processors/conntrack/sysctl';
+import type { TableView } from '../sinks/telemetry/observer';
+import type { PipelineTelemetry } from '../sinks/telemetry/telemetry';
 import { replayTally } from './replayTally';
-import { runCaptureObserved } from './observedReplay';
+import { REPLAY_PARTITION, runCaptureObserved } from './observedReplay';
+import { limitWarning, shareOptions, workerCount } from './workerCommands';
+import { runCaptureInWorkers } from './workers/captureWorkers';
+import type { WorkerRunResult } from './workers/captureWorkers';
 import { loadCapture } from './runCapture';
 import { positiveInteger, startTelemetry } from './telemetryServe';
 
@@ -34,7 +41,7 @@ export const parseLinger = (text: string | undefined): number => nonNegative(tex
 export const parseSpeed = (text: string | undefined): number => nonNegative(text, '--speed', 'a non-negative number (0 = as fast as possible)');
 
 /** Waits `seconds`, or until SIGINT/SIGTERM, whichever comes first. */
-function lingerFor(seconds: number): Promise<string> {
+export function lingerFor(seconds: number): Promise<string> {
   return new Promise((resolve) => {
     const done = (why: string) => {
       clearTimeout(timer);
@@ -51,22 +58,27 @@ function lingerFor(seconds: number): Promise<string> {
 }
 
 export async function replayServed(path: string, o: ReplayServeOptions, io: Output): Promise<void> {
-  refuseWorkers('replay --http/--otlp', o);
+  const workers = workerCount(o.workers, o.nat);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const linger = parseLinger(o.linger);
   const speed = parseSpeed(o.speed);
+  if (workers > 1 && speed > 0) throw new Error('replay --speed: the shares of --workers run ahead of any one place in the capture, so it cannot be paced; give one or the other');
   const topFlows = o.topFlows === undefined ? undefined : positiveInteger(o.topFlows, '--top-flows', 10_000);
   const bytes = loadCapture(path);
   const svc = await startTelemetry({ http: o.http, otlp: o.otlp, topFlows, mode: 'replay', log: io.err });
   try {
     if (svc.server) io.err(`ctflow: serving ${svc.server.url} (/metrics /flows /stats /healthz /readyz)`);
     svc.setReadiness({ ready: false, status: `replaying ${path}` });
-    const tally = replayTally();
     const started = process.hrtime.bigint();
-    const r = await runCaptureObserved(bytes, { sysctl, shards, rules, zoneOf, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    svc.telemetry.refresh();
-    printReplaySummary(path, replayOutcome(r), tally, seconds, sysctl, o, io);
+    if (workers > 1) {
+      const r = await replayInShares(bytes, o, svc.telemetry, sysctl, started, io);
+      printReplaySummary(path, r, r.tally!, Number(process.hrtime.bigint() - started) / 1e9, sysctl, o, io);
+    } else {
+      const tally = replayTally();
+      const r = await runCaptureObserved(bytes, { sysctl, shards, rules, zoneOf, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
+      printReplaySummary(path, replayOutcome(r), tally, Number(process.hrtime.bigint() - started) / 1e9, sysctl, o, io);
+    }
+    await svc.telemetry.refresh();
     svc.setReadiness({ ready: true, status: `replayed ${path}: serving the final state` });
     if (linger > 0) {
       if (!o.quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);
@@ -75,4 +87,22 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
   } finally {
     await svc.close();
   }
+}
+
+/**
+ * The replay in shares (cli/workers/captureWorkers.ts), told to the telemetry when it ends: each
+ * share's totals, the capture as one batch of partition 0, its bad frames, and the final table
+ * (the shares' tables merged, oldest entry first, as one engine lists it). While the shares run,
+ * nothing is served but the probes and empty tables.
+ */
+async function replayInShares(bytes: Uint8Array, o: ReplayServeOptions, telemetry: PipelineTelemetry, sysctl: Sysctl, started: bigint, io: Output): Promise<WorkerRunResult> {
+  const r = await runCaptureInWorkers(bytes, { sysctl, ...shareOptions(o), tally: true, table: true, telemetry: true });
+  if (r.limitReached) io.err(limitWarning(sysctl.nf_conntrack_max, workerCount(o.workers)));
+  const table: TableView = { list: () => r.flows, stats: () => r.stats, count: r.count, sysctl };
+  telemetry.table(REPLAY_PARTITION, table);
+  for (const counts of r.telemetry) telemetry.addCounts(counts);
+  for (const m of r.summary.malformed) telemetry.deadLetter(REPLAY_PARTITION, m.reason);
+  const frames = String(r.summary.frames);
+  telemetry.batch({ partition: REPLAY_PARTITION, messages: r.summary.frames, packets: r.packets, processingSeconds: Number(process.hrtime.bigint() - started) / 1e9, nextOffset: frames, highWatermark: frames, packetClockUs: r.clockUs });
+  return r;
 }

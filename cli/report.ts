@@ -2,8 +2,9 @@
  * `ctflow report CAPTURE -o report.html`: one replay of the capture, collected into a
  * self-contained HTML report (sinks/report/), with `--whatif` the same capture under other knobs
  * side by side. `ctflow report --topic T` does the same for a captured-traffic Kafka topic: its
- * partitions merged by packet time into one engine, so the report equals the report of the capture
- * the topic was produced from. Undecodable frames and messages are listed in the report, not fatal.
+ * partitions merged by packet time into one engine (with --workers, one engine's shares, as for a
+ * capture), so the report equals the report of the capture the topic was produced from.
+ * Undecodable frames and messages are listed in the report, not fatal.
  */
 import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -16,7 +17,7 @@ import { encodeReport } from '../sinks/report/encode';
 import { reportHtml } from '../sinks/report/html';
 import { browserScript } from '../sinks/report/browserBundle';
 import type { WhatIfData } from '../sinks/report/reportData';
-import { refuseWorkers, settings } from './commands';
+import { settings } from './commands';
 import type { CommonOptions, Output } from './commands';
 import { CliError, loadCapture, problemLines, runCapture } from './runCapture';
 import type { PacketStream, ReadSummary } from '../ingest/packetSource';
@@ -27,6 +28,8 @@ import { feedReport } from './workers/reportShare';
 import { runShares } from './workers/shareJobs';
 import type { ShareRunOptions } from './workers/shareJobs';
 import { shareSysctl } from './workers/captureWorkers';
+import { topicShareInput } from './workers/topicShare';
+import type { TopicShareInput } from './workers/topicShare';
 import type { RunOptions } from './runCapture';
 import { mergedTopicPackets } from '../ingest/kafka/mergedFrames';
 import type { ZonedCapturedPacket } from '../ingest/kafka/mergedFrames';
@@ -83,8 +86,8 @@ export function buildReportModel(bytes: Uint8Array, captureName: string, sysctl:
  * The replay of `bytes` in shares (cli/workers/reportShare.ts) as a report model: the model one
  * thread builds, with whether some share reached its part of the table limits.
  */
-export async function reportModelInShares(bytes: Uint8Array, captureName: string, sysctl: Sysctl, shares: ShareRunOptions, collect: CollectOptions = {}): Promise<{ model: ReportModel; summary: ReadSummary; limitReached: boolean }> {
-  const results = await runShares(bytes, shares, { job: 'report', sysctl: shareSysctl(sysctl, shares.workers) });
+export async function reportModelInShares(source: Uint8Array | TopicShareInput, captureName: string, sysctl: Sysctl, shares: ShareRunOptions, collect: CollectOptions = {}): Promise<{ model: ReportModel; summary: ReadSummary; limitReached: boolean }> {
+  const results = await runShares(source, shares, { job: 'report', sysctl: shareSysctl(sysctl, shares.workers) });
   const collector = new ReportCollector(collect);
   const end = feedReport(results, collector);
   const model = collector.finish(end, { captureName, sysctl, generatedBy: 'ctflow report' });
@@ -169,12 +172,13 @@ async function reportInShares(bytes: Uint8Array, captureName: string, o: ReportO
  * The report model of a captured-traffic topic, from --from to --to (packet time; without --to,
  * to the end the topic has at start), with the summary of its bad frames and messages.
  */
-export async function topicReportModel(o: ReportOptions & { topic: string }, io: Output): Promise<{ model: ReportModel; summary: ReadSummary }> {
+export async function topicReportModel(o: ReportOptions & { topic: string }, io: Output): Promise<{ model: ReportModel; summary: ReadSummary; limitReached?: boolean }> {
   // A what-if replays its input twice and pairs the packets; for a topic that is not built yet.
   if (o.whatif.length) throw new CliError('report --topic: --whatif is not available for a topic; report the capture the topic was produced from');
   // Zones come from the Kafka sources (the message's header by default, as replay --topic), not the capture ones.
   const { sysctl, shards, rules } = settings({ ...o, zoneFrom: undefined, zoneMap: [], zoneDefault: undefined });
-  const zoneOf = zoneResolver(zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(ZONES_CONFIG_DEFAULT)), o.topic);
+  const zones = zonePolicyFromFlags(o, KAFKA_ZONE_SOURCES, zonePolicyFromConfig(ZONES_CONFIG_DEFAULT));
+  const zoneOf = zoneResolver(zones, o.topic);
   const fromMs = timeMs('--from', o.from);
   const toMs = timeMs('--to', o.to);
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw new CliError(`--to (${o.to}) is not after --from (${o.from})`);
@@ -185,18 +189,22 @@ export async function topicReportModel(o: ReportOptions & { topic: string }, io:
   } finally {
     await conn.close();
   }
-  const packets = mergedTopicPackets(partitions, { topic: o.topic, fromUs: fromMs === undefined ? undefined : fromMs * 1000, toUs: toMs === undefined ? undefined : toMs * 1000, zoneOf });
+  const window = { fromUs: fromMs === undefined ? undefined : fromMs * 1000, toUs: toMs === undefined ? undefined : toMs * 1000 };
   const name = `Kafka topic ${o.topic}${o.from !== undefined || o.to !== undefined ? ` from ${o.from ?? 'the start'} to ${o.to ?? 'the end'}` : ''}`;
+  // Shares split by flow key over the merged window (cli/workers/topicShare.ts): the one-engine report, from N threads.
+  if (workerCount(o.workers, o.nat) > 1) return reportModelInShares(topicShareInput(o.topic, partitions, window, zones), name, sysctl, shareOptions(o));
+  const packets = mergedTopicPackets(partitions, { topic: o.topic, ...window, zoneOf });
   return collectReport(packets, name, { sysctl, shards, rules, zoneOf: (p) => (p as ZonedCapturedPacket).zone });
 }
 
 /** Writes the report of a captured-traffic topic; returns the HTML's size in bytes. */
 export async function reportTopic(path: string | undefined, o: ReportOptions & { topic: string }, io: Output): Promise<number> {
   if (path !== undefined) throw new CliError('report: give a capture file or --topic, not both');
-  refuseWorkers('report --topic', o);
+  workerCount(o.workers, o.nat); // a bad count is refused before connecting
   if (!o.output) throw new CliError('report: give the output file with -o FILE.html');
   const started = process.hrtime.bigint();
-  const { model, summary } = await topicReportModel(o, io);
+  const { model, summary, limitReached } = await topicReportModel(o, io);
+  if (limitReached) io.err(limitWarning(settings(o).sysctl.nf_conntrack_max, workerCount(o.workers, o.nat)));
   const size = writeReport(model, o.output);
   tell(o, model, summary, size, started, io);
   return size;

@@ -75,10 +75,15 @@ export interface StreamOptions {
   zoneSource?: { policy: ZonePolicy; topic: string };
   /**
    * Threads running the partitions' engines (cli/workers/partitionWorkers.ts; default 1: this
-   * thread). The outputs are the same for any number. With more than one, the observer gets no
-   * table views (observer.table(p, undefined)): a table in another thread cannot be read synchronously.
+   * thread). The outputs are the same for any number. With more than one, the observer gets each
+   * partition's table as a RemoteTable, read by asking its worker.
    */
   workers?: number;
+  /**
+   * replay: the partitions' engines outlive the replay, in their workers too, until close(), so
+   * an observer can still read the final tables (replay --topic --http --linger).
+   */
+  keepTables?: boolean;
   /**
    * exactly-once: the local state directory (cli/stateDirectory.ts): a partition given up cleanly
    * leaves a checkpoint there, and its next restore on this machine reads only the changelog after
@@ -285,6 +290,8 @@ export class StreamPipeline {
       for (const p of [...this.pendingCommits.keys()]) if (!this.assigned.includes(p)) this.pendingCommits.delete(p);
       // Workers drop the engines of partitions another member owns now (the ones kept are rebuilt on their next batch).
       if (this.workers && !this.exactlyOnce) for (const p of this.parts.keys()) if (!this.assigned.includes(p)) void this.workers.close(p).catch(() => undefined);
+      // Their tables are another member's now, whichever thread held them (the same answers for any number of workers).
+      if (!this.exactlyOnce) for (const p of this.parts.keys()) if (!this.assigned.includes(p)) this.o.observer?.table(p, undefined);
       // A rebalance: the partitions held until now are checkpointed before anything is restored.
       if (this.exactlyOnce) this.startRestore(true);
     });
@@ -337,10 +344,15 @@ export class StreamPipeline {
     if (this.o.mode === 'replay' && this.merge) this.o.onEvents?.(this.merge.drain());
     this.work.complete();
     await this.drained.catch(() => undefined);
-    await this.workers?.stop();
+    if (!this.o.keepTables || this.failed) await this.close();
     if (this.o.mode === 'replay') await this.admin?.deleteGroup(this.groupId);
     await this.conn.close();
     if (this.failed) throw this.failed;
+  }
+
+  /** Stops the partition workers, and with them their tables (stop() does, unless keepTables). */
+  async close(): Promise<void> {
+    await this.workers?.stop();
   }
 
   private get exactlyOnce(): boolean {
@@ -503,7 +515,7 @@ export class StreamPipeline {
     if (this.workers) void this.workers.open(partition, start).catch(() => undefined);
     const s: PartitionState = { run, start: start.start, end: start.end, done: start.start >= start.end, lastPacketUs: start.lastPacketUs, lastInputWallMs: Date.now(), nextOffset: start.nextOffset, generation: this.generation, packets: 0 };
     this.parts.set(partition, s);
-    this.o.observer?.table(partition, this.o.kind === 'flow-events' || !run ? undefined : run.proc.engine);
+    if (this.o.observer) this.o.observer.table(partition, this.o.kind === 'flow-events' ? undefined : run ? run.proc.engine : { sysctl: this.o.sysctl, source: this.workers!.tablesOf(partition) });
     return s;
   }
 

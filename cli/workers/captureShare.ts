@@ -13,6 +13,8 @@ import type { CaptureWorkerTask, WorkerChunk, WorkerDone } from './protocol';
 import { LineWriter } from './lineBatch';
 import { SharePipeline } from './sharePipeline';
 import { plainCounts, replayTally } from '../replayTally';
+import { captureZoneOf } from '../zoneOptions';
+import { ShareTelemetry } from './shareTelemetry';
 
 /** Frames read per chunk (fewer lines held at a time measured a little cheaper than 16384). */
 export const CHUNK_FRAMES = 4096;
@@ -24,6 +26,7 @@ export class CaptureShare {
   private readonly eventLines: LineWriter;
   private eventPlaces: number[] = [];
   private readonly tally = replayTally();
+  private readonly telemetry?: ShareTelemetry;
 
   /** `inThread`: the chunks stay in this thread, so lines are kept as strings (see LineWriter). */
   constructor(private readonly task: CaptureWorkerTask, bytes: Uint8Array, inThread = false) {
@@ -31,9 +34,13 @@ export class CaptureShare {
     this.verdictLines = new LineWriter(inThread);
     this.eventLines = new LineWriter(inThread);
     const selected = task.eventFilter ? eventSelector(task.eventFilter) : undefined;
+    const telemetry = task.telemetry ? new ShareTelemetry(captureZoneOf(task.zones)) : undefined;
+    this.telemetry = telemetry;
     this.share = new SharePipeline(bytes, task, task.sysctl, {
+      own: telemetry && ((p) => telemetry.own(p)),
       verdict: (v) => {
         if (task.tally) this.tally.onVerdict(v);
+        telemetry?.verdict(v);
         if (task.verdicts) {
           this.verdictIndex.push(v.index);
           this.verdictLines.add(JSON.stringify(verdictJson(v)));
@@ -41,6 +48,7 @@ export class CaptureShare {
       },
       event: (e, index, phase) => {
         if (task.tally) this.tally.onEvent(e);
+        telemetry?.event(e);
         if (!task.events || (selected && !selected(e))) return;
         this.eventLines.add(task.events === 'json' ? JSON.stringify(eventJson(e)) : formatEvent(e, text));
         this.eventPlaces.push(index, phase, e.tsUs, e.flow.id);
@@ -66,9 +74,10 @@ export class CaptureShare {
   result(): WorkerDone {
     const engine = this.share.engine;
     const summary = this.share.summary;
-    const done: WorkerDone = { kind: 'done', summary, packets: summary.ipPackets, stats: engine.stats(), untracked: engine.untracked, expectTableFull: this.share.expectTableFull, count: engine.count };
+    const done: WorkerDone = { kind: 'done', summary, packets: summary.ipPackets, stats: engine.stats(), untracked: engine.untracked, expectTableFull: this.share.expectTableFull, count: engine.count, clockUs: engine.clockUs };
     if (this.task.table) done.flows = engine.list();
     if (this.task.tally) done.tally = plainCounts(this.tally);
+    if (this.telemetry) done.telemetry = this.telemetry.counts();
     return done;
   }
 }

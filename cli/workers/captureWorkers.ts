@@ -30,6 +30,7 @@ import { CaptureShare, CHUNK_FRAMES } from './captureShare';
 import { reachedShareLimit } from './sharePipeline';
 import { addCounts, replayTally } from '../replayTally';
 import type { ReplayTally } from '../replayTally';
+import type { TelemetryCounts } from '../../sinks/telemetry/telemetry';
 
 export interface WorkerRunOptions {
   sysctl: Sysctl;
@@ -48,6 +49,8 @@ export interface WorkerRunOptions {
   table?: boolean;
   /** Count verdicts, INVALID reasons and events (replay's summary): WorkerRunResult.tally. */
   tally?: boolean;
+  /** Count what the metrics count: WorkerRunResult.telemetry. */
+  telemetry?: boolean;
 }
 
 export interface WorkerRunResult {
@@ -62,6 +65,10 @@ export interface WorkerRunResult {
   limitReached: boolean;
   /** The shares' counts added up, with `tally`. */
   tally?: ReplayTally;
+  /** Each share's metrics totals, with `telemetry`. */
+  telemetry: TelemetryCounts[];
+  /** The packet clock at the end. */
+  clockUs: number;
 }
 
 /** How many packets share 0 (this thread) may read ahead of the slowest worker. */
@@ -179,7 +186,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
   const sysctl = shareSysctl(o.sysctl, o.workers);
   const merge = new OutputMerge(o.workers, o);
   const results: WorkerDone[] = [];
-  const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, tally: o.tally ?? false, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });
+  const task = (worker: number): CaptureWorkerTask => ({ capture: shared, worker, workers: o.workers, sysctl, verdicts: o.onVerdictLine !== undefined, events: o.events, table: o.table ?? false, tally: o.tally ?? false, telemetry: o.telemetry, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, eventFilter: o.eventFilter });
   // Shares 1..N-1 in worker threads; share 0 in this thread (see captureShare.ts).
   const workers = Array.from({ length: o.workers - 1 }, (_, k) => startWorker(task(k + 1)));
   let failed: Error | undefined;
@@ -245,5 +252,7 @@ export async function runCaptureInWorkers(bytes: Uint8Array, o: WorkerRunOptions
     flows,
     limitReached: reachedShareLimit(stats, results.reduce((n, r) => n + r.expectTableFull, 0)),
     tally,
+    telemetry: results.flatMap((r) => (r.telemetry ? [r.telemetry] : [])),
+    clockUs: results[0].clockUs,
   };
 }

@@ -12,7 +12,8 @@ import { ChunkMessage } from '../../kafka/chunkMessage';
 export interface PackedInput {
   topic: string;
   partition: number;
-  bytes: ArrayBuffer;
+  /** Shared when several threads read one batch (report --topic's shares: topicShare.ts); never transferred then. */
+  bytes: ArrayBuffer | SharedArrayBuffer;
   /** INPUT_FIELDS numbers per message: value start, length (-1: null), key start, length, headers start, length. */
   layout: Int32Array;
   offsets: BigInt64Array;
@@ -200,6 +201,6 @@ export function unpackRecords(p: PackedRecords): Array<[string, Uint8Array | nul
 }
 
 /** What postMessage should move rather than copy. */
-export const transferInput = (p: PackedInput): ArrayBuffer[] => [p.bytes, p.layout.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer, p.timestamps.buffer as ArrayBuffer];
+export const transferInput = (p: PackedInput): ArrayBuffer[] => [p.bytes as ArrayBuffer, p.layout.buffer as ArrayBuffer, p.offsets.buffer as ArrayBuffer, p.timestamps.buffer as ArrayBuffer];
 export const transferOutput = (p: PackedOutput): ArrayBuffer[] => [p.bytes, p.layout.buffer as ArrayBuffer, p.timestamps.buffer as ArrayBuffer];
 export const transferRecords = (p: PackedRecords): ArrayBuffer[] => [p.bytes, p.lengths.buffer as ArrayBuffer];

@@ -11,6 +11,7 @@ import type { ZonePolicy } from '../../processors/zones';
 import type { InputKind } from '../../ingest/kafka/inputMessages';
 import type { OutputPartitions, OutputTopicNames } from '../../sinks/kafka/outputTopics';
 import type { PacketSample, PipelineObserver } from '../../sinks/telemetry/observer';
+import type { TableAnswer, TableRequest } from '../../sinks/telemetry/tableRequests';
 import type { PackedInput, PackedOutput, PackedRecords } from './partitionMessages';
 import type { PartitionStep } from './partitionRun';
 
@@ -38,7 +39,9 @@ export type PartitionRequest =
   | { op: 'batch'; id: number; input: PackedInput }
   | { op: 'tick'; id: number; partition: number; idleMs: number }
   | { op: 'snapshot'; id: number; partition: number }
-  | { op: 'close'; id: number; partition: number };
+  | { op: 'close'; id: number; partition: number }
+  /** The live API or the table metrics read these partitions' tables (answered between batches). */
+  | { op: 'tables'; id: number; partitions: number[]; request: TableRequest };
 
 /** A PartitionStep as it crosses: outputs, state changes and samples packed. */
 export type RemoteStep = Omit<PartitionStep, 'messages' | 'stateChanges'> & {
@@ -48,7 +51,7 @@ export type RemoteStep = Omit<PartitionStep, 'messages' | 'stateChanges'> & {
 };
 
 export type PartitionReply =
-  | { id: number; step?: RemoteStep; snapshot?: PackedRecords }
+  | { id: number; step?: RemoteStep; snapshot?: PackedRecords; tables?: TableAnswer<TableRequest> }
   | { id: number; error: string };
 
 /** The judged packets of one step, in order: each one's sample kind and size. */

@@ -1,7 +1,8 @@
 /**
  * A partition worker thread of the Kafka pipeline (partitionWorkers.ts): holds the engines of
  * the input partitions given to it and runs their batches and ticks (partitionRun.ts), replying
- * with each step's outputs packed into transferred buffers (partitionMessages.ts).
+ * with each step's outputs packed into transferred buffers (partitionMessages.ts), and answers
+ * the live API's and the table metrics' reads of those partitions' tables when asked.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { OutputEncoder } from '../../sinks/kafka/outputTopics';
@@ -11,6 +12,8 @@ import type { PartitionRunConfig, PartitionStep } from './partitionRun';
 import { packOutput, packRecords, transferOutput, transferRecords, unpackInput, unpackRecords } from './partitionMessages';
 import type { PartitionReply, PartitionRequest, PartitionWorkerSetup, RemoteStep } from './partitionProtocol';
 import { SampleLog } from './partitionProtocol';
+import { answerTables } from '../../sinks/telemetry/tableRequests';
+import type { TableView } from '../../sinks/telemetry/observer';
 
 const setup = workerData as PartitionWorkerSetup;
 const samples = setup.samples ? new SampleLog() : undefined;
@@ -76,6 +79,16 @@ function handle(r: PartitionRequest): void {
     case 'close':
       runs.delete(r.partition);
       parentPort!.postMessage({ id: r.id } satisfies PartitionReply);
+      return;
+    case 'tables': {
+      // A partition whose engine could not be built has no table; its next batch reports why.
+      const tables: Array<[number, TableView]> = [];
+      for (const p of r.partitions) {
+        const run = runs.get(p);
+        if (run) tables.push([p, run.proc.engine]);
+      }
+      parentPort!.postMessage({ id: r.id, tables: answerTables(tables, r.request) } satisfies PartitionReply);
+    }
   }
 }
 

@@ -8,6 +8,12 @@
  *
  * A worker that throws fails the request with its number and the partition; a worker that dies
  * fails every request it held and every later one, so nothing waits on it.
+ *
+ * Each thread is also the TableSource of its partitions' tables: the live API and the table
+ * metrics ask it when they read (one request for all its partitions, answered between batches),
+ * so nothing crosses for them while nobody reads. A read that a dead worker cannot answer, or
+ * that waits longer than tableTimeoutMs behind the batches queued before it, fails with a
+ * TableReadError naming the worker.
  */
 import type { Worker } from 'node:worker_threads';
 import type { InputMessage } from '../../kafka/client';
@@ -15,6 +21,12 @@ import { startWorker } from './captureWorkers';
 import { packInput, packRecords, transferInput, transferRecords, unpackOutput, unpackRecords } from './partitionMessages';
 import type { PackedSamples, PartitionReply, PartitionRequest, PartitionWorkerSetup, RemoteStep } from './partitionProtocol';
 import type { PartitionStart, PartitionStep } from './partitionRun';
+import type { TableSource } from '../../sinks/telemetry/observer';
+import { TableReadError } from '../../sinks/telemetry/tableRequests';
+import type { TableAnswer, TableRequest } from '../../sinks/telemetry/tableRequests';
+
+/** How long a table read waits for a worker's answer by default. */
+export const TABLE_TIMEOUT_MS = 15_000;
 
 /** A step from a worker: the samples of its judged packets come along for the pipeline's observer. */
 export type WorkerStep = PartitionStep & { samples?: PackedSamples };
@@ -27,14 +39,14 @@ interface Pending {
   reject(err: Error): void;
 }
 
-class PartitionThread {
+class PartitionThread implements TableSource {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
   private dead?: Error;
   private stopping = false;
 
-  constructor(readonly index: number, setup: PartitionWorkerSetup) {
+  constructor(readonly index: number, setup: PartitionWorkerSetup, private readonly tableTimeoutMs: number) {
     this.worker = startWorker(setup, 'partitionWorker');
     this.worker.on('message', (r: PartitionReply) => {
       const p = this.pending.get(r.id);
@@ -47,13 +59,38 @@ class PartitionThread {
     this.worker.on('exit', (code) => this.die(`exited with code ${code}`));
   }
 
-  request(partition: number, r: Request, transfer: ArrayBuffer[] = []): Promise<PartitionReply> {
+  /** Posts a request; with `late`, it fails with late() if no reply came within `ms` (a reply after that is dropped). */
+  request(partition: number, r: Request, transfer: ArrayBuffer[] = [], late?: { ms: number; error(): Error }): Promise<PartitionReply> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { partition, resolve, reject });
+      if (!late) {
+        this.pending.set(id, { partition, resolve, reject });
+      } else {
+        const timer = setTimeout(() => {
+          if (this.pending.delete(id)) reject(late.error());
+        }, late.ms);
+        const settled = <T>(f: (v: T) => void) => (v: T) => {
+          clearTimeout(timer);
+          f(v);
+        };
+        this.pending.set(id, { partition, resolve: settled(resolve), reject: settled(reject) });
+      }
       this.worker.postMessage({ ...r, id }, transfer);
     });
+  }
+
+  async ask<R extends TableRequest>(partitions: readonly number[], request: R): Promise<TableAnswer<R>> {
+    const what = `partition worker ${this.index} (partition${partitions.length > 1 ? 's' : ''} ${partitions.join(',')})`;
+    const late = { ms: this.tableTimeoutMs, error: () => new TableReadError(`${what} did not answer a table read within ${this.tableTimeoutMs} ms`) };
+    try {
+      const r = await this.request(partitions[0], { op: 'tables', partitions: [...partitions], request }, [], late);
+      if (!('tables' in r) || r.tables === undefined) throw new Error('it answered without tables');
+      return r.tables as TableAnswer<R>;
+    } catch (err) {
+      if (err instanceof TableReadError) throw err;
+      throw new TableReadError(`cannot read the tables of ${what}: ${(err as Error).message}`);
+    }
   }
 
   private die(why: string): void {
@@ -78,8 +115,13 @@ class PartitionThread {
 export class PartitionWorkers {
   private readonly threads: PartitionThread[];
 
-  constructor(count: number, setup: Omit<PartitionWorkerSetup, 'worker'>) {
-    this.threads = Array.from({ length: count }, (_, k) => new PartitionThread(k, { ...setup, worker: k }));
+  constructor(count: number, setup: Omit<PartitionWorkerSetup, 'worker'>, tableTimeoutMs = TABLE_TIMEOUT_MS) {
+    this.threads = Array.from({ length: count }, (_, k) => new PartitionThread(k, { ...setup, worker: k }, tableTimeoutMs));
+  }
+
+  /** Where the partition's table is read (its thread, which answers for all its partitions at once). */
+  tablesOf(partition: number): TableSource {
+    return this.of(partition);
   }
 
   private of(partition: number): PartitionThread {

@@ -11,6 +11,7 @@ import type { ReadSummary } from '../../ingest/packetSource';
 import type { ZoneFlags } from '../zoneOptions';
 import type { EncodedLines } from './lineBatch';
 import type { ReplayCounts } from '../replayTally';
+import type { TelemetryCounts } from '../../sinks/telemetry/telemetry';
 
 export interface CaptureWorkerTask {
   /** The capture file's bytes, shared by all workers (never copied per worker). */
@@ -26,6 +27,8 @@ export interface CaptureWorkerTask {
   table: boolean;
   /** Whether to count verdicts by ctstate, INVALID reasons and events by type (replay's summary). */
   tally: boolean;
+  /** Whether to count what the metrics count (replay --http/--otlp: shareTelemetry.ts). */
+  telemetry?: boolean;
   /** The --notrack and --helper rules as given on the command line (each worker parses them itself). */
   notrack: string[];
   helper: string[];
@@ -80,6 +83,10 @@ export interface WorkerDone {
   flows?: FlowRecord[];
   /** This share's counts, with `tally`. */
   tally?: ReplayCounts;
+  /** This share's metrics totals, with `telemetry`. */
+  telemetry?: TelemetryCounts;
+  /** The packet clock at the end (every share moves it on every packet: the same in all). */
+  clockUs: number;
 }
 
 export type WorkerMessage = WorkerChunk | WorkerDone;

@@ -11,6 +11,7 @@ import { sharedCapture, startWorker } from './captureWorkers';
 import { reportShare } from './reportShare';
 import type { ReportShareJob, ReportShareResult } from './reportShare';
 import type { ShareSetup } from './shareReplay';
+import type { TopicShareInput } from './topicShare';
 import { whatIfShare } from './whatIfShare';
 import type { WhatIfShareJob, WhatIfShareResult } from './whatIfShare';
 
@@ -29,11 +30,13 @@ export interface ShareRunOptions {
   zones?: ZoneFlags;
 }
 
-/** Runs `job` in `o.workers` shares of the capture: share 0 here, the others in worker threads. */
-export async function runShares<J extends ShareJob>(bytes: Uint8Array, o: ShareRunOptions, job: J): Promise<Array<ShareResultOf<J>>> {
-  openCapture(bytes); // a file that is no capture fails here, once, not in every worker
+/** Runs `job` in `o.workers` shares of the capture (or topic window): share 0 here, the others in worker threads. */
+export async function runShares<J extends ShareJob>(source: Uint8Array | TopicShareInput, o: ShareRunOptions, job: J): Promise<Array<ShareResultOf<J>>> {
+  const topic = source instanceof Uint8Array ? undefined : source;
+  const bytes = source instanceof Uint8Array ? source : new Uint8Array(0);
+  if (!topic) openCapture(bytes); // a file that is no capture fails here, once, not in every worker
   const capture = sharedCapture(bytes);
-  const task = (worker: number): ShareTask => ({ capture, worker, workers: o.workers, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, ...job });
+  const task = (worker: number): ShareTask => ({ capture, worker, workers: o.workers, notrack: o.notrack ?? [], helper: o.helper ?? [], zones: o.zones ?? {}, topic, ...job });
   const results: unknown[] = [];
   const workers = Array.from({ length: o.workers - 1 }, (_, k) => startWorker(task(k + 1), 'shareJobWorker'));
   const finished = Promise.all(

@@ -17,6 +17,10 @@ import { parseRuleOptions } from '../rules';
 import { captureZoneOf } from '../zoneOptions';
 import type { ZoneFlags } from '../zoneOptions';
 import { OwnedPacketReader } from './ownedPackets';
+import type { OwnedPacketSink } from './ownedPackets';
+import { OwnedTopicPacketReader } from './topicShare';
+import type { TopicShareInput } from './topicShare';
+import type { ZonedCapturedPacket } from '../../ingest/kafka/mergedFrames';
 
 /** Which share this is, and the --notrack, --helper and --zone-* options as given (each share parses them). */
 export interface ShareOf {
@@ -25,6 +29,8 @@ export interface ShareOf {
   notrack: string[];
   helper: string[];
   zones: ZoneFlags;
+  /** A topic window to read instead of the capture (its zones come with its packets: `zones` is not used). */
+  topic?: TopicShareInput;
 }
 
 export interface ShareSink {
@@ -53,7 +59,7 @@ export function reachedShareLimit(stats: CtStats, expectTableFull: number): bool
 
 export class SharePipeline {
   private readonly pipeline: ConntrackPipeline;
-  private readonly reader: OwnedPacketReader;
+  private readonly reader: OwnedPacketReader | OwnedTopicPacketReader;
   /** The packet being read: verdicts and events come out at it. */
   private current = 0;
   /** Verdicts refused because the expectation table was full. */
@@ -62,7 +68,9 @@ export class SharePipeline {
 
   /** `sysctl`: this share's knobs, already shared out (captureWorkers.ts's shareSysctl). */
   constructor(bytes: Uint8Array, share: ShareOf, sysctl: Record<string, number>, sink: ShareSink) {
-    const zoneOf = captureZoneOf(share.zones);
+    const captureZones = share.topic ? undefined : captureZoneOf(share.zones);
+    // A topic's packets carry the zone their message decided (its header, interface, VLAN or topic).
+    const zoneOf = share.topic ? (p: CapturedPacket) => (p as ZonedCapturedPacket).zone : captureZones;
     const pipeline = new ConntrackPipeline(
       {
         verdict: (v) => {
@@ -75,7 +83,7 @@ export class SharePipeline {
       { sysctl: makeSysctl(sysctl), shards: 1, rules: parseRuleOptions({ notrack: share.notrack, helper: share.helper }), zoneOf },
     );
     this.pipeline = pipeline;
-    this.reader = new OwnedPacketReader(bytes, { worker: share.worker, workers: share.workers, zoneOf }, {
+    const packets: OwnedPacketSink = {
       own: (p) => {
         this.current = p.index;
         sink.own?.(p);
@@ -85,7 +93,8 @@ export class SharePipeline {
         this.current = index;
         pipeline.tick(index, tsUs);
       },
-    });
+    };
+    this.reader = share.topic ? new OwnedTopicPacketReader(share.topic, share, packets) : new OwnedPacketReader(bytes, { worker: share.worker, workers: share.workers, zoneOf: captureZones }, packets);
   }
 
   get engine(): ConntrackEngine {

@@ -157,19 +157,51 @@ export interface FlowPage {
   flows: Array<Record<string, unknown>>;
 }
 
-/** Runs a parsed query over the partitions' tables. Ties keep table order (partition, then id). */
-export function queryFlows(tables: Array<[number, TableView]>, q: FlowQuery): FlowPage {
-  const hits: Array<{ partition: number; flow: FlowRecord }> = [];
-  for (const [partition, view] of tables) for (const flow of view.list()) if (matches(flow, q)) hits.push({ partition, flow });
+export interface FlowHit {
+  partition: number;
+  flow: FlowRecord;
+}
+
+/**
+ * A query's matches in some partitions' tables: how many, and the first offset + limit of them
+ * in page order. The rest can never reach the page, whichever partitions' matches join them, so
+ * a table in another thread sends only these.
+ */
+export interface FlowHits {
+  total: number;
+  hits: FlowHit[];
+}
+
+/** Page order: the sort key, ties by partition then id (one table's order). */
+function pageOrder(q: FlowQuery): (a: FlowHit, b: FlowHit) => number {
   const sort = q.sort ?? 'id';
   const desc = sort.startsWith('-');
   const value = SORT_VALUE[sort.replace(/^-/, '') as (typeof SORT_KEYS)[number]];
-  hits.sort((a, b) => {
+  return (a, b) => {
     const d = desc ? value(b.flow) - value(a.flow) : value(a.flow) - value(b.flow);
     return d || a.partition - b.partition || a.flow.id - b.flow.id;
-  });
+  };
+}
+
+const pageEnd = (q: FlowQuery): number => (q.offset ?? 0) + (q.limit ?? 100);
+
+export function matchingFlows(tables: Iterable<[number, TableView]>, q: FlowQuery): FlowHits {
+  const hits: FlowHit[] = [];
+  for (const [partition, view] of tables) for (const flow of view.list()) if (matches(flow, q)) hits.push({ partition, flow });
+  hits.sort(pageOrder(q));
+  return { total: hits.length, hits: hits.slice(0, pageEnd(q)) };
+}
+
+/** The matches of several sets of partitions (no partition in two) as one set's. */
+export function mergeFlowHits(parts: readonly FlowHits[], q: FlowQuery): FlowHits {
+  if (parts.length === 1) return parts[0];
+  const hits = parts.flatMap((p) => p.hits).sort(pageOrder(q));
+  return { total: parts.reduce((n, p) => n + p.total, 0), hits: hits.slice(0, pageEnd(q)) };
+}
+
+export function flowPage(h: FlowHits, q: FlowQuery): FlowPage {
   const offset = q.offset ?? 0;
   const limit = q.limit ?? 100;
-  const flows = hits.slice(offset, offset + limit).map(({ partition, flow }) => ({ partition, ...flowJson(flow), bytes: flowBytes(flow), packets: flowPackets(flow) }));
-  return { total: hits.length, offset, limit, flows };
+  const flows = h.hits.slice(offset, offset + limit).map(({ partition, flow }) => ({ partition, ...flowJson(flow), bytes: flowBytes(flow), packets: flowPackets(flow) }));
+  return { total: h.total, offset, limit, flows };
 }

@@ -18,8 +18,9 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { PipelineTelemetry } from '../telemetry/telemetry';
 import type { ListenAddress } from './address';
-import { parseFlowQuery, QueryError, queryFlows } from './flowQuery';
+import { flowPage, parseFlowQuery, QueryError } from './flowQuery';
 import { statsBody } from './stats';
+import { TableReadError } from '../telemetry/tableRequests';
 
 export interface Readiness {
   ready: boolean;
@@ -76,7 +77,8 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
       return;
     case '/flows':
       try {
-        const page = queryFlows(o.telemetry.tables(), parseFlowQuery(url.searchParams));
+        const query = parseFlowQuery(url.searchParams);
+        const page = flowPage(await o.telemetry.ask({ kind: 'flows', query }), query);
         const next = page.offset + page.flows.length < page.total ? page.offset + page.flows.length : null;
         send(res, 200, { ...page, next });
       } catch (err) {
@@ -85,7 +87,7 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
       }
       return;
     case '/stats':
-      send(res, 200, statsBody(o.telemetry));
+      send(res, 200, await statsBody(o.telemetry));
       return;
     case '/healthz':
       send(res, 200, { status: 'ok' });
@@ -103,7 +105,8 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
 export async function startApiServer(address: ListenAddress, o: ApiOptions): Promise<ApiServer> {
   const server: Server = createServer((req, res) => {
     route(o, req, res).catch((err: Error) => {
-      if (!res.headersSent) send(res, 500, { error: err.message });
+      // A table in a worker that is gone or too slow: the answer would be partial, so none is given.
+      if (!res.headersSent) send(res, err instanceof TableReadError ? 503 : 500, { error: err.message });
       else res.destroy(err);
     });
   });

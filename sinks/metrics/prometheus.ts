@@ -15,6 +15,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BATCH_SECONDS_BUCKETS, BATCH_SIZE_BUCKETS } from '../telemetry/buckets';
 import { protoLabel, STAT_NAMES } from '../telemetry/labels';
 import type { PipelineTelemetry } from '../telemetry/telemetry';
+import type { RankedFlow } from '../telemetry/topFlows';
 import { registerProcessMetrics } from './processMetrics';
 
 export interface PrometheusOptions {
@@ -61,29 +62,34 @@ class SeriesHold {
   }
 }
 
+/** Samples now, or once the tables have answered (they may live in partition workers). */
+type Read = () => Iterable<Sample> | Promise<Iterable<Sample>>;
+
 /** A counter whose values are totals kept elsewhere: at each scrape it is set to them. */
-function totals(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>, hold?: SeriesHold): void {
+function totals(registry: Registry, name: string, help: string, labelNames: string[], read: Read, hold?: SeriesHold): void {
   new Counter({
     name,
     help,
     labelNames,
     registers: [registry],
-    collect(this: Counter<string>) {
+    async collect(this: Counter<string>) {
+      const samples = await read();
       this.reset();
-      for (const [labels, value] of read()) this.inc(labels, hold ? hold.value(name, labels, value) : value);
+      for (const [labels, value] of samples) this.inc(labels, hold ? hold.value(name, labels, value) : value);
     },
   });
 }
 
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<Sample>): void {
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: Read): void {
   new Gauge({
     name,
     help,
     labelNames,
     registers: [registry],
-    collect(this: Gauge<string>) {
+    async collect(this: Gauge<string>) {
+      const samples = await read();
       this.reset();
-      for (const [labels, value] of read()) this.set(labels, value);
+      for (const [labels, value] of samples) this.set(labels, value);
     },
   });
 }
@@ -132,25 +138,25 @@ export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = 
   );
 
   // The tables, from a snapshot at most refreshMs old.
-  gauge(r, 'ctflow_nf_conntrack_entries', 'Table entries by partition, zone, protocol and state (TCP/SCTP state; UNREPLIED, REPLIED or ASSURED otherwise). sum() is node_nf_conntrack_entries.', ['partition', 'zone', 'proto', 'state'], () =>
-    map(t.snapshot().groups, (g) => [{ partition: String(g.partition), ...zp(g.zone, g.proto), state: g.state }, g.count]),
+  gauge(r, 'ctflow_nf_conntrack_entries', 'Table entries by partition, zone, protocol and state (TCP/SCTP state; UNREPLIED, REPLIED or ASSURED otherwise). sum() is node_nf_conntrack_entries.', ['partition', 'zone', 'proto', 'state'], async () =>
+    map((await t.snapshot()).groups, (g) => [{ partition: String(g.partition), ...zp(g.zone, g.proto), state: g.state }, g.count]),
   );
-  gauge(r, 'ctflow_nf_conntrack_entries_limit', "The table's limit, nf_conntrack_max (each partition has its own table).", ['partition'], () =>
-    map(t.snapshot().partitions, (p) => [{ partition: String(p.partition) }, p.limit]),
+  gauge(r, 'ctflow_nf_conntrack_entries_limit', "The table's limit, nf_conntrack_max (each partition has its own table).", ['partition'], async () =>
+    map((await t.snapshot()).partitions, (p) => [{ partition: String(p.partition) }, p.limit]),
   );
   for (const stat of STAT_NAMES) {
-    totals(r, `ctflow_nf_conntrack_stat_${stat}_total`, `conntrack -S ${stat}, per partition's table (node_nf_conntrack_stat_${stat} on a host).`, ['partition'], () =>
-      map(t.snapshot().partitions, (p) => [{ partition: String(p.partition) }, p.stats[stat]]),
+    totals(r, `ctflow_nf_conntrack_stat_${stat}_total`, `conntrack -S ${stat}, per partition's table (node_nf_conntrack_stat_${stat} on a host).`, ['partition'], async () =>
+      map((await t.snapshot()).partitions, (p) => [{ partition: String(p.partition) }, p.stats[stat]]),
     );
   }
   gauge(r, 'ctflow_conntrack_unreplied_timeout_seconds', 'Seconds an entry that never sees a reply stays in the table, by protocol (from the nf_conntrack_* timeouts).', ['proto'], () =>
     map(t.unrepliedTimeouts(), (x) => [{ proto: protoLabel(x.proto) }, x.seconds]),
   );
-  gauge(r, 'ctflow_table_snapshot_timestamp_seconds', 'When the table series (entries, limit, stats, top flows) were last read from the tables.', [], () =>
-    t.tables().length ? [[{}, t.snapshot().takenAtMs / 1e3]] : [],
+  gauge(r, 'ctflow_table_snapshot_timestamp_seconds', 'When the table series (entries, limit, stats, top flows) were last read from the tables.', [], async () =>
+    t.hasTables() ? [[{}, (await t.snapshot()).takenAtMs / 1e3]] : [],
   );
   const flowLabels = ['zone', 'proto', 'src', 'sport', 'dst', 'dport', 'state'];
-  const topLabels = (f: ReturnType<PipelineTelemetry['snapshot']>['top'][number]): Labels => ({
+  const topLabels = (f: RankedFlow): Labels => ({
     ...zp(f.flow.zone, f.flow.proto),
     src: f.flow.orig.src,
     sport: String(f.flow.orig.sport),
@@ -158,11 +164,11 @@ export function prometheusRegistry(t: PipelineTelemetry, o: PrometheusOptions = 
     dport: String(f.flow.orig.dport),
     state: f.flow.state ?? '',
   });
-  gauge(r, 'ctflow_top_flow_bytes', `Bytes (both directions) of the ${t.topN} largest table entries; the set is re-read with the table snapshot.`, flowLabels, () =>
-    map(t.snapshot().top, (f) => [topLabels(f), f.bytes]),
+  gauge(r, 'ctflow_top_flow_bytes', `Bytes (both directions) of the ${t.topN} largest table entries; the set is re-read with the table snapshot.`, flowLabels, async () =>
+    map((await t.snapshot()).top, (f) => [topLabels(f), f.bytes]),
   );
-  gauge(r, 'ctflow_top_flow_packets', `Packets (both directions) of the ${t.topN} largest table entries by bytes.`, flowLabels, () =>
-    map(t.snapshot().top, (f) => [topLabels(f), f.packets]),
+  gauge(r, 'ctflow_top_flow_packets', `Packets (both directions) of the ${t.topN} largest table entries by bytes.`, flowLabels, async () =>
+    map((await t.snapshot()).top, (f) => [topLabels(f), f.packets]),
   );
 
   // The pipeline.

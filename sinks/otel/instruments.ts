@@ -15,6 +15,7 @@ import { ATTR_NETWORK_TRANSPORT, ATTR_NETWORK_TYPE } from '@opentelemetry/semant
 import { BATCH_SECONDS_BUCKETS, BATCH_SIZE_BUCKETS } from '../telemetry/buckets';
 import { protoLabel, STAT_NAMES } from '../telemetry/labels';
 import type { PipelineTelemetry } from '../telemetry/telemetry';
+import type { RankedFlow } from '../telemetry/topFlows';
 
 // Incubating semantic-convention names: the package asks users to copy these rather than
 // import its unstable entry point.
@@ -37,10 +38,10 @@ const zp = (zone: number, proto: number): Attributes => ({ [ATTR_ZONE]: zone, [A
 const part = (partition: number): Attributes => ({ [ATTR_MESSAGING_DESTINATION_PARTITION_ID]: String(partition) });
 
 export function registerInstruments(meter: Meter, t: PipelineTelemetry): void {
-  const counter = (name: string, description: string, unit: string, read: (r: ObservableResult) => void): void => {
+  const counter = (name: string, description: string, unit: string, read: (r: ObservableResult) => void | Promise<void>): void => {
     meter.createObservableCounter(name, { description, unit }).addCallback(read);
   };
-  const gauge = (name: string, description: string, unit: string, read: (r: ObservableResult) => void): void => {
+  const gauge = (name: string, description: string, unit: string, read: (r: ObservableResult) => void | Promise<void>): void => {
     meter.createObservableGauge(name, { description, unit }).addCallback(read);
   };
 
@@ -63,21 +64,21 @@ export function registerInstruments(meter: Meter, t: PipelineTelemetry): void {
     for (const c of t.destroyedCounts()) r.observe(c.count, { ...zp(c.zone, c.proto), [ATTR_REASON]: c.reason ?? 'unknown' });
   });
 
-  gauge('ctflow.conntrack.entries', 'Table entries by partition, zone, transport and state', '{entry}', (r) => {
-    for (const g of t.snapshot().groups) r.observe(g.count, { ...part(g.partition), ...zp(g.zone, g.proto), [ATTR_STATE]: g.state });
+  gauge('ctflow.conntrack.entries', 'Table entries by partition, zone, transport and state', '{entry}', async (r) => {
+    for (const g of (await t.snapshot()).groups) r.observe(g.count, { ...part(g.partition), ...zp(g.zone, g.proto), [ATTR_STATE]: g.state });
   });
-  gauge('ctflow.conntrack.entries.limit', "The table's limit (nf_conntrack_max), per partition", '{entry}', (r) => {
-    for (const p of t.snapshot().partitions) r.observe(p.limit, part(p.partition));
+  gauge('ctflow.conntrack.entries.limit', "The table's limit (nf_conntrack_max), per partition", '{entry}', async (r) => {
+    for (const p of (await t.snapshot()).partitions) r.observe(p.limit, part(p.partition));
   });
   for (const stat of STAT_NAMES) {
-    counter(`ctflow.conntrack.stat.${stat}`, `conntrack -S ${stat}, per partition`, '{event}', (r) => {
-      for (const p of t.snapshot().partitions) r.observe(p.stats[stat], part(p.partition));
+    counter(`ctflow.conntrack.stat.${stat}`, `conntrack -S ${stat}, per partition`, '{event}', async (r) => {
+      for (const p of (await t.snapshot()).partitions) r.observe(p.stats[stat], part(p.partition));
     });
   }
   gauge('ctflow.conntrack.unreplied_timeout', 'Seconds an entry without a reply stays in the table', 's', (r) => {
     for (const x of t.unrepliedTimeouts()) r.observe(x.seconds, { [ATTR_NETWORK_TRANSPORT]: protoLabel(x.proto) });
   });
-  const flowAttributes = (f: ReturnType<PipelineTelemetry['snapshot']>['top'][number]): Attributes => ({
+  const flowAttributes = (f: RankedFlow): Attributes => ({
     ...zp(f.flow.zone, f.flow.proto),
     [ATTR_NETWORK_TYPE]: f.flow.family === 4 ? 'ipv4' : 'ipv6',
     [ATTR_SOURCE_ADDRESS]: f.flow.orig.src,
@@ -86,11 +87,11 @@ export function registerInstruments(meter: Meter, t: PipelineTelemetry): void {
     [ATTR_DESTINATION_PORT]: f.flow.orig.dport,
     [ATTR_STATE]: f.flow.state ?? '',
   });
-  gauge('ctflow.top_flow.bytes', `Bytes of the ${t.topN} largest table entries`, 'By', (r) => {
-    for (const f of t.snapshot().top) r.observe(f.bytes, flowAttributes(f));
+  gauge('ctflow.top_flow.bytes', `Bytes of the ${t.topN} largest table entries`, 'By', async (r) => {
+    for (const f of (await t.snapshot()).top) r.observe(f.bytes, flowAttributes(f));
   });
-  gauge('ctflow.top_flow.packets', `Packets of the ${t.topN} largest table entries by bytes`, '{packet}', (r) => {
-    for (const f of t.snapshot().top) r.observe(f.packets, flowAttributes(f));
+  gauge('ctflow.top_flow.packets', `Packets of the ${t.topN} largest table entries by bytes`, '{packet}', async (r) => {
+    for (const f of (await t.snapshot()).top) r.observe(f.packets, flowAttributes(f));
   });
 
   counter('ctflow.input.messages', 'Input messages processed, by partition', '{message}', (r) => {

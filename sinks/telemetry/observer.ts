@@ -8,6 +8,7 @@
  */
 import type { CtState, CtStats, Direction, FlowEvent, FlowRecord } from '../../processors/flow';
 import type { Sysctl } from '../../processors/conntrack/sysctl';
+import type { TableAnswer, TableRequest } from './tableRequests';
 
 /**
  * One judged packet. Callers may reuse one object for every call: observers read it during the
@@ -53,6 +54,21 @@ export interface TableView {
   readonly sysctl: Sysctl;
 }
 
+/**
+ * A partition's table held in another thread: read by asking its source, which answers for the
+ * partitions named (each source holds some partitions' tables, and answers them in one reply).
+ */
+export interface RemoteTable {
+  readonly sysctl: Sysctl;
+  readonly source: TableSource;
+}
+
+export interface TableSource {
+  ask<R extends TableRequest>(partitions: readonly number[], request: R): Promise<TableAnswer<R>>;
+}
+
+export const isRemote = (view: TableView | RemoteTable): view is RemoteTable => 'source' in view;
+
 export interface PipelineObserver {
   /** Every IP packet, once judged (in the order verdicts come out). */
   packet(p: PacketSample): void;
@@ -62,7 +78,7 @@ export interface PipelineObserver {
   /** A message sent to the dead-letter topic (or a capture frame that could not be decoded). */
   deadLetter(partition: number, reason: string): void;
   /** A partition's table appeared (or was replaced after a rebalance); undefined: the partition was revoked. */
-  table(partition: number, view: TableView | undefined): void;
+  table(partition: number, view: TableView | RemoteTable | undefined): void;
 }
 
 /** Several observers behind one; each call goes to all of them, in order. */

@@ -10,8 +10,10 @@
 import type { CtState, FlowEvent } from '../../processors/flow';
 import type { Sysctl } from '../../processors/conntrack/sysctl';
 import { entryState, TRACKED_PROTOS, unrepliedTimeoutSeconds } from './labels';
-import type { BatchSample, PacketSample, PipelineObserver, TableView } from './observer';
-import { snapshotTables } from './tableSnapshot';
+import { isRemote } from './observer';
+import type { BatchSample, PacketSample, PipelineObserver, RemoteTable, TableSource, TableView } from './observer';
+import { answerTables, mergeAnswers } from './tableRequests';
+import type { TableAnswer, TableRequest } from './tableRequests';
 import type { TableSnapshot } from './tableSnapshot';
 
 export const CTSTATES: readonly CtState[] = ['NEW', 'ESTABLISHED', 'RELATED', 'INVALID', 'UNTRACKED'];
@@ -58,6 +60,19 @@ export interface PartitionStatus {
   packetClockUs?: number;
 }
 
+/**
+ * The running totals, as plain data: a telemetry in another thread (a share of a capture replay)
+ * sends them, and this thread's adds them up (every total is a sum over packets or flows).
+ */
+export interface TelemetryCounts {
+  traffic: TrafficCount[];
+  invalid: InvalidCount[];
+  transitions: TransitionCount[];
+  created: FlowCount[];
+  destroyed: FlowCount[];
+  protosSeen: number[];
+}
+
 export interface TelemetryOptions {
   /** Flows in the top-N (default 20). */
   topFlows?: number;
@@ -83,10 +98,12 @@ export class PipelineTelemetry implements PipelineObserver {
   /** Each partition's open flows and the state they were last counted in (for from/to transitions). */
   private readonly flowStates = new Map<number, Map<number, string>>();
   private readonly parts = new Map<number, PartitionStatus>();
-  private readonly tableViews = new Map<number, TableView>();
+  private readonly tableViews = new Map<number, TableView | RemoteTable>();
   private readonly protosSeen = new Set<number>(TRACKED_PROTOS);
   private readonly batchListeners = new Set<(b: BatchSample) => void>();
   private cached?: TableSnapshot;
+  /** The walk under way, which every reader that comes meanwhile waits for rather than start another. */
+  private walking?: Promise<TableSnapshot>;
 
   constructor(o: TelemetryOptions = {}) {
     this.topN = o.topFlows ?? 20;
@@ -162,10 +179,11 @@ export class PipelineTelemetry implements PipelineObserver {
     this.part(partition).deadLetters++;
   }
 
-  table(partition: number, view: TableView | undefined): void {
+  table(partition: number, view: TableView | RemoteTable | undefined): void {
     // A new engine (first batch, or a rebalance) starts with no flows: forget the old states.
     this.flowStates.delete(partition);
     this.cached = undefined;
+    this.walking = undefined;
     if (view) {
       this.tableViews.set(partition, view);
       this.part(partition);
@@ -211,8 +229,28 @@ export class PipelineTelemetry implements PipelineObserver {
     return p.packetClockUs === undefined ? undefined : this.now() / 1e3 - p.packetClockUs / 1e6;
   }
 
-  tables(): Array<[number, TableView]> {
-    return [...this.tableViews].sort((a, b) => a[0] - b[0]);
+  /** Whether any partition's table is open. */
+  hasTables(): boolean {
+    return this.tableViews.size > 0;
+  }
+
+  /**
+   * Asks every open table, in this thread or in the partition workers holding them (one request
+   * per worker, for its partitions), and merges the answers as one pass over all tables would
+   * give them. Nothing crosses threads unless someone asks.
+   */
+  async ask<R extends TableRequest>(request: R): Promise<TableAnswer<R>> {
+    const local: Array<[number, TableView]> = [];
+    const remote = new Map<TableSource, number[]>();
+    for (const [partition, view] of [...this.tableViews].sort((a, b) => a[0] - b[0])) {
+      if (!isRemote(view)) local.push([partition, view]);
+      else if (remote.has(view.source)) remote.get(view.source)!.push(partition);
+      else remote.set(view.source, [partition]);
+    }
+    const asked = Promise.all([...remote].map(([source, partitions]) => source.ask(partitions, request)));
+    // This thread's tables are read now, as they stand when the request comes.
+    const here = answerTables(local, request);
+    return mergeAnswers(request, [here, ...(await asked)]);
   }
 
   /** The knobs of the tables (all partitions share one configuration); undefined before any table. */
@@ -228,16 +266,54 @@ export class PipelineTelemetry implements PipelineObserver {
   }
 
   /** The tables as of at most refreshMs ago (walks them again when older). */
-  snapshot(): TableSnapshot {
+  snapshot(): Promise<TableSnapshot> {
     const now = this.now();
-    if (!this.cached || now - this.cached.takenAtMs >= this.refreshMs) this.cached = snapshotTables(this.tables(), this.topN, now);
-    return this.cached;
+    if (this.cached && now - this.cached.takenAtMs < this.refreshMs) return Promise.resolve(this.cached);
+    if (this.walking) return this.walking;
+    const walk = this.ask({ kind: 'snapshot', topN: this.topN }).then((parts) => {
+      // A table that came or went during the walk made it stale: the next reader walks again.
+      if (this.walking === walk) this.cached = { ...parts, takenAtMs: now };
+      return { ...parts, takenAtMs: now };
+    });
+    this.walking = walk;
+    const done = () => {
+      if (this.walking === walk) this.walking = undefined;
+    };
+    walk.then(done, done);
+    return walk;
   }
 
   /** Walks the tables now (at the end of a replay, so its final state is what is served). */
-  refresh(): TableSnapshot {
+  refresh(): Promise<TableSnapshot> {
     this.cached = undefined;
+    this.walking = undefined;
     return this.snapshot();
+  }
+
+  counts(): TelemetryCounts {
+    return { traffic: [...this.traffic.values()], invalid: [...this.invalid.values()], transitions: [...this.transitionCounts.values()], created: [...this.created.values()], destroyed: [...this.destroyed.values()], protosSeen: [...this.protosSeen] };
+  }
+
+  /** Adds another telemetry's totals to these (the flows it counted are not tracked here: its transitions come counted). */
+  addCounts(c: TelemetryCounts): void {
+    for (const t of c.traffic) {
+      const key = (t.zone * 256 + t.proto) * 8 + CTSTATE_INDEX[t.ctstate];
+      const mine = this.traffic.get(key);
+      if (mine) {
+        mine.packets += t.packets;
+        mine.bytes += t.bytes;
+      } else this.traffic.set(key, { ...t });
+    }
+    for (const i of c.invalid) {
+      const key = `${i.zone}/${i.proto}/${i.reason}`;
+      const mine = this.invalid.get(key);
+      if (mine) mine.packets += i.packets;
+      else this.invalid.set(key, { ...i });
+    }
+    for (const t of c.transitions) this.transition(t.proto, t.from, t.to, t.count);
+    for (const f of c.created) this.countFlow(this.created, f.zone * 256 + f.proto, f.zone, f.proto, undefined, f.count);
+    for (const f of c.destroyed) this.countFlow(this.destroyed, `${f.zone}/${f.proto}/${f.reason}`, f.zone, f.proto, f.reason, f.count);
+    for (const proto of c.protosSeen) this.protosSeen.add(proto);
   }
 
   /** Histogram exporters see every batch as it happens. */
@@ -255,16 +331,16 @@ export class PipelineTelemetry implements PipelineObserver {
     return s;
   }
 
-  private transition(proto: number, from: string, to: string): void {
+  private transition(proto: number, from: string, to: string, count = 1): void {
     const key = `${proto}/${from}/${to}`;
     const t = this.transitionCounts.get(key);
-    if (t) t.count++;
-    else this.transitionCounts.set(key, { proto, from, to, count: 1 });
+    if (t) t.count += count;
+    else this.transitionCounts.set(key, { proto, from, to, count });
   }
 
-  private countFlow<K>(m: Map<K, FlowCount>, key: K, zone: number, proto: number, reason?: string): void {
+  private countFlow<K>(m: Map<K, FlowCount>, key: K, zone: number, proto: number, reason?: string, count = 1): void {
     const c = m.get(key);
-    if (c) c.count++;
-    else m.set(key, reason === undefined ? { zone, proto, count: 1 } : { zone, proto, reason, count: 1 });
+    if (c) c.count += count;
+    else m.set(key, reason === undefined ? { zone, proto, count } : { zone, proto, reason, count });
   }
 }

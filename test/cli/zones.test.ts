@@ -108,7 +108,7 @@ test('metrics count flows and packets by zone', async () => {
   const telemetry = new PipelineTelemetry();
   const { sysctl, shards, zoneOf } = settings({ sysctl: [], shards: '1', zoneMap: ['iface:eth1=1', 'iface:eth2=2'] });
   await runCaptureObserved(loadCapture(twoIfaces), { sysctl, shards, zoneOf, observer: telemetry });
-  telemetry.refresh();
+  await telemetry.refresh();
   const text = await prometheusRegistry(telemetry).metrics();
   for (const zone of ['1', '2']) {
     expect(text).toContain(`ctflow_flows_created_total{zone="${zone}",proto="tcp"} 1`);

@@ -151,6 +151,21 @@ describeKafka('report --topic (real broker)', () => {
     expect(r.err).toContain(`ctflow: message ${bad} partition 1 offset ${lastOffset(1)}: ${model.meta.capture.badFrames[0].reason}`);
   });
 
+  test('with --workers 2 and 3 the report of every topic above is the one-thread report: batches, single frames with zones, a window, bad messages', async () => {
+    const frames = [...openCapture(loadCapture(sample))];
+    const window = { from: String(Math.floor(frames[100].tsUs / 1000) / 1000), to: String(Math.floor(frames[frames.length - 100].tsUs / 1000) / 1000) };
+    const cases: Array<[string, Partial<ReportOptions>]> = [[topic, {}], [`${topic}-single`, { zoneMap: ['header:5=9'] }], [topic, window], [`${topic}-bad`, {}]];
+    for (const [name, extra] of cases) {
+      const one = await topicModel(name, extra);
+      expect(one.meta.flowCount).toBeGreaterThan(0);
+      for (const workers of ['2', '3']) expect({ name, extra, model: await topicModel(name, { ...extra, workers }) }).toEqual({ name, extra, model: one });
+    }
+    // The command line writes the same file.
+    const html = (workers: string) => join(dir, `workers-${workers}.html`);
+    for (const workers of ['1', '2']) expect((await cliAsync('report', '--topic', `${topic}-bad`, '-o', html(workers), '--brokers', brokers, '--workers', workers, '--quiet')).code).toBe(0);
+    expect(readFileSync(html('2')).equals(readFileSync(html('1')))).toBe(true);
+  }, 120_000);
+
   test.each([
     [['--brokers', '127.0.0.1:1'], /cannot connect to Kafka \(brokers 127\.0\.0\.1:1\)/],
     [['--brokers', brokers, '--topic', `ctflow-test-no-such-${runId}`], /topic 'ctflow-test-no-such-.*' does not exist/],

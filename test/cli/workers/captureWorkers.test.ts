@@ -144,10 +144,10 @@ describe('the CLI', () => {
     expect(text.out.slice(1)).toEqual((await run('replay', sample)).out.slice(1));
   });
 
-  test('a report of a Kafka topic says it runs one thread instead of ignoring --workers', async () => {
-    const r = await run('report', '--topic', 'captured', '-o', '/dev/null', '--workers', '2');
+  test('a report of a Kafka topic checks --workers before connecting (its shares: test/kafka/reportTopic.test.ts)', async () => {
+    const r = await run('report', '--topic', 'captured', '-o', '/dev/null', '--brokers', '127.0.0.1:1', '--workers', '0');
     expect(r.code).toBe(1);
-    expect(r.err.join('\n')).toMatch(/report --topic: --workers is not supported/);
+    expect(r.err.join('\n')).toMatch(/--workers: '0' is not 'auto' or an integer from 1 to 64/);
   });
 
   test('a bad worker count is refused by name', async () => {

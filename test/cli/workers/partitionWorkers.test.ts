@@ -21,6 +21,9 @@ import { PartitionRun } from '../../../cli/workers/partitionRun';
 import type { PartitionRunConfig, PartitionStep } from '../../../cli/workers/partitionRun';
 import { PartitionWorkers } from '../../../cli/workers/partitionWorkers';
 import type { PartitionWorkerSetup } from '../../../cli/workers/partitionProtocol';
+import { PipelineTelemetry } from '../../../sinks/telemetry/telemetry';
+import { TableReadError } from '../../../sinks/telemetry/tableRequests';
+import { flowPage, parseFlowQuery } from '../../../sinks/http/flowQuery';
 import { captureArb } from './randomCaptures';
 import { runCliAsync } from '../runCli';
 
@@ -191,15 +194,64 @@ describe('partition workers', () => {
   });
 });
 
-describe('--workers on the Kafka commands, before connecting', () => {
-  test('run refuses workers with the live API or OTLP, saying why', async () => {
-    for (const serve of [['--http', '0'], ['--otlp', 'http://127.0.0.1:1/v1/metrics']]) {
-      const r = await runCliAsync('run', '--brokers', '127.0.0.1:1', '--workers', '2', ...serve);
-      expect(r.code).toBe(1);
-      expect(r.err.join('\n')).toMatch(/2 workers with (the HTTP API|OTLP metrics): .*tables live in other threads/);
-    }
-  });
+describe('reading the tables of partitions in workers', () => {
+  const queries = ['proto=tcp&sort=-bytes&limit=7', 'state=ESTABLISHED', 'proto=udp&status=UNREPLIED&sort=timeout', 'src=10.0.0.0/8&offset=3&limit=4', 'sort=-last&limit=1000'];
 
+  test('stats, /flows pages and the table snapshot asked of two workers are those of the same engines in this thread', async () => {
+    const pcaps = [new Uint8Array(readFileSync(SAMPLE)), ...fc.sample(captureArb, { seed: 5, numRuns: 2 })];
+    const workers = new PartitionWorkers(2, setup(false));
+    try {
+      for (const pcap of pcaps) {
+        const batches = batchesOf(pcap);
+        const local = batches.map((_, p) => new PartitionRun(p, config(false), START));
+        batches.forEach((_, p) => void workers.open(p, START));
+        // Half of each partition read: open flows in every table.
+        for (let p = 0; p < PARTITIONS; p++) {
+          const half = batches[p].slice(0, Math.ceil(batches[p].length / 2));
+          local[p].batch(half);
+          void workers.batch('in', p, half);
+        }
+        const here = new PipelineTelemetry({ topFlows: 5 });
+        const there = new PipelineTelemetry({ topFlows: 5 });
+        for (let p = 0; p < PARTITIONS; p++) {
+          here.table(p, local[p].proc.engine);
+          there.table(p, { sysctl, source: workers.tablesOf(p) });
+        }
+        const mine = await here.ask({ kind: 'stats' });
+        expect(mine.reduce((n, t) => n + t.entries, 0)).toBeGreaterThan(0);
+        expect(await there.ask({ kind: 'stats' })).toEqual(mine);
+        expect(await there.refresh()).toEqual({ ...(await here.refresh()), takenAtMs: expect.any(Number) });
+        let listed = 0;
+        for (const text of queries) {
+          const query = parseFlowQuery(new URLSearchParams(text));
+          const page = flowPage(await here.ask({ kind: 'flows', query }), query);
+          expect(flowPage(await there.ask({ kind: 'flows', query }), query)).toEqual(page);
+          listed += page.flows.length;
+        }
+        expect(listed).toBeGreaterThan(0);
+      }
+    } finally {
+      await workers.stop();
+    }
+  }, 60_000);
+
+  test('a worker that is gone or too slow fails the read with a TableReadError naming it, never hangs', async () => {
+    const workers = new PartitionWorkers(2, setup(false), 1);
+    try {
+      const batches = batchesOf(new Uint8Array(readFileSync(SAMPLE)));
+      await workers.open(1, START);
+      // Every batch of the partition queued ahead of the read: the worker answers long after 1 ms.
+      for (let i = 0; i < batches[1].length; i++) void workers.batch('in', 1, batches[1].slice(i, i + 1)).catch(() => undefined);
+      await expect(workers.tablesOf(1).ask([1], { kind: 'stats' })).rejects.toThrow(new TableReadError('partition worker 1 (partition 1) did not answer a table read within 1 ms'));
+    } finally {
+      await workers.stop();
+    }
+    await expect(workers.tablesOf(0).ask([0, 2], { kind: 'stats' })).rejects.toThrow(/^cannot read the tables of partition worker 0 \(partitions 0,2\): partition worker 0 stopped$/);
+    await expect(workers.tablesOf(0).ask([0], { kind: 'stats' })).rejects.toBeInstanceOf(TableReadError);
+  });
+});
+
+describe('--workers on the Kafka commands, before connecting', () => {
   test('a bad worker count is refused by name', async () => {
     for (const argv of [['replay', '--topic', 't'], ['run']]) {
       const r = await runCliAsync(...argv, '--brokers', '127.0.0.1:1', '--workers', '0');

@@ -71,10 +71,12 @@ let run: RunResult;
 let summary: ReplaySummary;
 let exported: ExportRequest;
 
-beforeAll(async () => {
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/metrics`;
-  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'prometheus', 'runTs.js'), 'replay', SAMPLE, '--otlp', url, '--json'], {
+let url: string;
+
+/** `ctflow replay SAMPLE --otlp URL --json ...extra` as a child process: its summary, and the last export it sent. */
+async function replayExporting(...extra: string[]): Promise<{ summary: ReplaySummary; exported: ExportRequest }> {
+  const before = requests.length;
+  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'prometheus', 'runTs.js'), 'replay', SAMPLE, '--otlp', url, '--json', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Operators' resource attributes are honoured on top of ctflow's own.
     env: { ...process.env, OTEL_RESOURCE_ATTRIBUTES: 'service.instance.id=test-instance,deployment.environment.name=ci' },
@@ -85,15 +87,21 @@ beforeAll(async () => {
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   if (code !== 0) throw new Error(`ctflow replay --otlp exited ${code}:\n${err}`);
-  summary = JSON.parse(out) as ReplaySummary;
+  if (requests.length === before) throw new Error('ctflow replay --otlp sent nothing');
+  return { summary: JSON.parse(out) as ReplaySummary, exported: requests[requests.length - 1] };
+}
+
+beforeAll(async () => {
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/metrics`;
+  ({ summary, exported } = await replayExporting());
   ({ run } = await sampleTelemetry());
-  exported = requests[requests.length - 1];
 }, 60_000);
 
 afterAll(() => new Promise<void>((r) => receiver.close(() => r())));
 
-function metric(name: string): OtlpMetric {
-  const all = exported.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
+function metric(name: string, from = exported): OtlpMetric {
+  const all = from.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
   const m = all.find((x) => x.name === name);
   if (!m) throw new Error(`no ${name} among ${all.map((x) => x.name).join(', ')}`);
   return m;
@@ -171,3 +179,15 @@ test('batch histograms and lag gauges describe the replay', () => {
   expect(points(metric('ctflow.consumer.lag')).map((p) => [attrs(p.attributes), value(p)])).toEqual([[{ 'messaging.destination.partition.id': '0' }, 0]]);
   expect(metric('ctflow.event_time.lag').unit).toBe('s');
 });
+
+test('with --workers 2 the replay exports the same data points as with one thread (batch timing and wall-clock lag aside)', async () => {
+  const shares = await replayExporting('--workers', '2');
+  const names = (e: ExportRequest) => e.resourceMetrics.flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics.map((m) => m.name))).sort();
+  expect(names(shares.exported)).toEqual(names(exported));
+  const stable = names(exported).filter((n) => !/^ctflow\.(batch\.|event_time\.lag)/.test(n));
+  expect(stable).toContain('ctflow.top_flow.bytes');
+  // Each metric's points as attributes and value, in a fixed order (series appear in the order their first packet came).
+  const pointsOf = (e: ExportRequest, name: string) => points(metric(name, e)).map((p) => `${JSON.stringify(attrs(p.attributes))} ${value(p)}`).sort();
+  for (const name of stable) expect({ name, points: pointsOf(shares.exported, name) }).toEqual({ name, points: pointsOf(exported, name) });
+  expect(shares.summary.packets).toBe(summary.packets);
+}, 60_000);

@@ -79,7 +79,7 @@ test('consumer lag from offsets, event-time lag from the clock', () => {
   expect(t.partitions()[0].deadLetters).toBe(1);
 });
 
-test('the table snapshot is reused until it is older than refreshMs', () => {
+test('the table snapshot is reused until it is older than refreshMs; readers during a walk share it', async () => {
   let now = 0;
   let walks = 0;
   const flows = [flow(1, 6, 'ESTABLISHED', 0, 500), flow(2, 17, undefined, STATUS.SEEN_REPLY, 900)];
@@ -94,18 +94,19 @@ test('the table snapshot is reused until it is older than refreshMs', () => {
   };
   const t = new PipelineTelemetry({ refreshMs: 1000, now: () => now, topFlows: 1 });
   t.table(0, view);
-  expect(t.snapshot().groups.map((g) => [g.proto, g.state, g.count])).toEqual([
+  expect((await t.snapshot()).groups.map((g) => [g.proto, g.state, g.count])).toEqual([
     [6, 'ESTABLISHED', 1],
     [17, 'REPLIED', 1],
   ]);
-  expect(t.snapshot().top.map((r) => r.flow.id)).toEqual([2]);
+  expect((await t.snapshot()).top.map((r) => r.flow.id)).toEqual([2]);
   now = 999;
-  t.snapshot();
+  await t.snapshot();
   expect(walks).toBe(1);
   now = 1000;
-  t.snapshot();
+  const [a, b] = await Promise.all([t.snapshot(), t.snapshot()]);
   expect(walks).toBe(2);
-  t.refresh();
+  expect(b).toBe(a);
+  await t.refresh();
   expect(walks).toBe(3);
 });
 
