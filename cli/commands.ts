@@ -56,11 +56,23 @@ export function classify(path: string, o: CommonOptions, io: Output): void | Pro
 }
 
 /**
+ * Expectations are numbered by the one engine that makes them, and a clash between two masters'
+ * expectations is found only where both live, so shares could not reproduce one engine's:
+ * --expect runs in one thread and says so rather than ignore --workers silently.
+ */
+function expectInOneThread(io: Output): void {
+  io.err('ctflow: --expect runs in one thread (expectations are numbered and checked for clashes by one engine); --workers is not used');
+}
+
+/**
  * `events`: flow events like conntrack -E, with conntrack's filters and `-e` event mask applied to
  * each event (as conntrack -E does); with --expect, expectation events like conntrack -E expect.
  */
 export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
-  if (!o.expect && workerCount(o.workers, o.nat) > 1) return inWorkers.events(path, o, io);
+  if (workerCount(o.workers, o.nat) > 1) {
+    if (!o.expect) return inWorkers.events(path, o, io);
+    expectInOneThread(io);
+  }
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = eventSelector(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
@@ -86,7 +98,10 @@ export function events(path: string, o: CommonOptions & FilterOptionValues & { j
  * all of them are shown and counted); with --expect, the expectation table (conntrack -L expect).
  */
 export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
-  if (!o.expect && workerCount(o.workers, o.nat) > 1) return inWorkers.list(path, o, io);
+  if (workerCount(o.workers, o.nat) > 1) {
+    if (!o.expect) return inWorkers.list(path, o, io);
+    expectInOneThread(io);
+  }
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = flowSelector(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });

@@ -55,6 +55,18 @@ describe('--helper on the capture commands', () => {
     expect(json).toEqual([expect.objectContaining({ proto: 'tcp', src: '198.18.0.1', dst: '198.18.0.2', sport: null, dport: 50012, helper: 'ftp', master: expect.objectContaining({ sport: 43500, dport: 21 }) })]);
   });
 
+  test('--expect with --workers runs one thread, prints what one thread prints and says so', () => {
+    const capture = join(scenarios, 'ftp_pasv_replaced', 'packets.pcap');
+    for (const command of ['events', 'list']) {
+      const one = run(command, capture, '--helper', 'ftp:tcp/21', '--expect');
+      const two = run(command, capture, '--helper', 'ftp:tcp/21', '--expect', '--workers', '2');
+      expect(two.code).toBe(0);
+      expect(two.out).toEqual(one.out);
+      expect(one.err.join('\n')).not.toContain('--expect runs in one thread');
+      expect(two.err).toContain('ctflow: --expect runs in one thread (expectations are numbered and checked for clashes by one engine); --workers is not used');
+    }
+  });
+
   test('list shows helper= and the use count the data connection adds, like the kernel table', () => {
     const r = run('list', join(scenarios, 'ftp_active', 'packets.pcap'), '--helper', 'ftp:tcp/21');
     const strip = (l: string): string => l.replace(/^(\S+ +\d+ \S+ +\d+ )\d+ /, '$1').replace(/ id=\d+$/, '');
