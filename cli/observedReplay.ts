@@ -10,6 +10,8 @@
  */
 import { setTimeout as sleep, setImmediate as nextTurn } from 'node:timers/promises';
 import type { FlowEvent } from '../processors/flow';
+import type { CapturedPacket } from '../processors/packet';
+import type { PacketVerdict } from '../processors/pipeline';
 import type { PipelineObserver, PacketSample } from '../sinks/telemetry/observer';
 import { CaptureRun } from './runCapture';
 import type { RunOptions, RunResult } from './runCapture';
@@ -48,6 +50,17 @@ class Pace {
   }
 }
 
+/** Fills the reused `sample` with what telemetry counts of a judged packet. */
+export function sampleOf(sample: PacketSample, p: CapturedPacket, v: PacketVerdict, zoneOf?: (p: CapturedPacket) => number): PacketSample {
+  sample.zone = zoneOf ? zoneOf(p) : 0;
+  sample.proto = p.ip.proto;
+  sample.bytes = p.ip.length;
+  sample.ctstate = v.ctstate;
+  sample.dir = v.dir;
+  sample.reason = v.reason;
+  return sample;
+}
+
 export async function runCaptureObserved(bytes: Uint8Array, o: ObservedRunOptions): Promise<RunResult> {
   const obs = o.observer;
   const sample: PacketSample = { zone: 0, proto: 0, bytes: 0, ctstate: 'NEW', dir: null };
@@ -56,13 +69,7 @@ export async function runCaptureObserved(bytes: Uint8Array, o: ObservedRunOption
     ...o,
     onPacket: (p, v) => {
       o.onPacket?.(p, v);
-      sample.zone = o.zoneOf ? o.zoneOf(p) : 0;
-      sample.proto = p.ip.proto;
-      sample.bytes = p.ip.length;
-      sample.ctstate = v.ctstate;
-      sample.dir = v.dir;
-      sample.reason = v.reason;
-      obs.packet(sample);
+      obs.packet(sampleOf(sample, p, v, o.zoneOf));
     },
     onEvent: (e) => {
       o.onEvent?.(e);

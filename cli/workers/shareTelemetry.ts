@@ -10,7 +10,7 @@ import type { PacketVerdict } from '../../processors/pipeline';
 import type { PacketSample } from '../../sinks/telemetry/observer';
 import { PipelineTelemetry } from '../../sinks/telemetry/telemetry';
 import type { TelemetryCounts } from '../../sinks/telemetry/telemetry';
-import { REPLAY_PARTITION } from '../observedReplay';
+import { REPLAY_PARTITION, sampleOf } from '../observedReplay';
 
 export class ShareTelemetry {
   private readonly telemetry = new PipelineTelemetry();
@@ -28,14 +28,7 @@ export class ShareTelemetry {
     const p = this.judging.get(v.index);
     if (!p) return;
     this.judging.delete(v.index);
-    const s = this.sample;
-    s.zone = this.zoneOf ? this.zoneOf(p) : 0;
-    s.proto = p.ip.proto;
-    s.bytes = p.ip.length;
-    s.ctstate = v.ctstate;
-    s.dir = v.dir;
-    s.reason = v.reason;
-    this.telemetry.packet(s);
+    this.telemetry.packet(sampleOf(this.sample, p, v, this.zoneOf));
   }
 
   event(e: FlowEvent): void {

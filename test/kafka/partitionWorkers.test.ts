@@ -139,23 +139,23 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
     expect(ticked.tally.transitions.DESTROY).toBe(ticked.tally.transitions.NEW);
   }, 300_000);
 
+  /** A replay of `input` with 2 partition workers into topics named from `prefix`. */
+  const replayWithWorkers = (input: string, prefix: string): StreamOptions => ({
+    kind: 'captured-traffic',
+    inputTopic: input,
+    outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter` },
+    sysctl: makeSysctl(),
+    activeTimeoutUs: 0,
+    mode: 'replay',
+    groupId: '',
+    workers: 2,
+  });
+
   test('steps back from the workers are written together: fewer produce requests than batches', async () => {
     const input = `${topic}-single`;
     const produced = await cliAsync('produce', sample, '--topic', input, '--partitions', '4', '--batch-frames', '1', '--brokers', brokers, '--quiet');
     expect(produced.code).toBe(0);
-    const prefix = `${topic}.coalesce.`;
-    const o: StreamOptions = {
-      kind: 'captured-traffic',
-      inputTopic: input,
-      outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter` },
-      sysctl: makeSysctl(),
-      activeTimeoutUs: 0,
-      mode: 'replay',
-      groupId: '',
-      workers: 2,
-      fetchMaxBytes: 4096,
-    };
-    const p = new StreamPipeline(connect(), o);
+    const p = new StreamPipeline(connect(), { ...replayWithWorkers(input, `${topic}.coalesce.`), fetchMaxBytes: 4096 });
     await p.run();
     // A step used to count as ready only at the head of the queue: one request per batch.
     expect(p.counters.batches).toBeGreaterThan(100);
@@ -163,16 +163,8 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
   }, 120_000);
 
   test('a replay whose workers die ends with an error naming the worker, and does not hang', async () => {
-    const prefix = `${topic}.dead.`;
     const o: StreamOptions = {
-      kind: 'captured-traffic',
-      inputTopic: topic,
-      outputs: { transitions: `${prefix}transitions`, flows: `${prefix}flows`, deadLetter: `${prefix}dead-letter` },
-      sysctl: makeSysctl(),
-      activeTimeoutUs: 0,
-      mode: 'replay',
-      groupId: '',
-      workers: 2,
+      ...replayWithWorkers(topic, `${topic}.dead.`),
       // A zone policy that is no policy: each worker throws as it starts.
       zoneOf: () => 0,
       zoneSource: { policy: { map: null } as never, topic },
