@@ -60,9 +60,9 @@ export class ConntrackEngine {
   private readonly shards: ConntrackShard[];
   private nowUs = 0;
   private readonly pending: FlowEvent[] = [];
-  /** prefetch()'s scratch: the home cell index of each packet's lookup, and the cell read there. */
+  /** prefetch()'s scratch: the tuple hash of each packet's lookup, and the cell found for it. */
   private prefetchCells = new Int32Array(32);
-  private prefetchIndices = new Int32Array(32);
+  private prefetchHashes = new Int32Array(32);
   private prefetchSink = 0;
   /** The raw table's NOTRACK rules; null without any, so a packet costs one test. */
   private readonly notrack: NotrackRules | null;
@@ -173,9 +173,9 @@ export class ConntrackEngine {
     if (this.shards.length !== 1 || to <= from) return;
     if (this.prefetchCells.length < to - from) {
       this.prefetchCells = new Int32Array(to - from);
-      this.prefetchIndices = new Int32Array(to - from);
+      this.prefetchHashes = new Int32Array(to - from);
     }
-    this.prefetchSink = (this.prefetchSink + this.shards[0].prefetch(ips, from, to, zone, this.prefetchIndices, this.prefetchCells)) | 0;
+    this.prefetchSink = (this.prefetchSink + this.shards[0].prefetch(ips, from, to, zone, this.prefetchHashes, this.prefetchCells)) | 0;
   }
 
   /** early_drop: evict the oldest entry that is not assured (or is closing), engine-wide. Shards call it when the table is full. */

@@ -21,7 +21,7 @@ import type { NatRule } from './rules/nat';
 import { ConnStore, LIFE_CONFIRMED, LIFE_USED, ipv4Value, kindOf, zoneOfKind } from './store';
 import type { EntryChanges } from './state/changes';
 import type { Sysctl } from './sysctl';
-import { FlowTable } from './table';
+import { FlowTable, hashTuple } from './table';
 import { invertPorts, tuplePorts } from './tuple';
 
 export interface ShardHooks {
@@ -166,22 +166,19 @@ export class ConntrackShard implements TrackerContext {
    * memory touched), cells, records; the last two are tight loops of independent loads. Reads
    * only; the returned sum means nothing, it keeps the loads from being optimised away.
    */
-  prefetch(ips: ArrayLike<IpPacket>, from: number, to: number, zone: number, indices: Int32Array, cells: Int32Array): number {
+  prefetch(ips: ArrayLike<IpPacket>, from: number, to: number, zone: number, hashes: Int32Array, cells: Int32Array): number {
     const ports = this.prefetchPorts;
-    const n = to - from;
-    for (let k = 0; k < n; k++) {
-      const ip = ips[from + k];
-      let index = -1;
-      if (tuplePorts(ip, ports)) {
-        const kind = kindOf(zone, ip.proto, ip.family);
-        const packed = ((ports.sport << 16) | ports.dport) >>> 0;
-        index = ip.family === 4
-          ? this.table.homeIndex(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
-          : this.table.homeIndex(kind, packed, 0, 0, ip.src, ip.dst);
-      }
-      indices[k] = index;
+    let n = 0;
+    for (let k = from; k < to; k++) {
+      const ip = ips[k];
+      if (!tuplePorts(ip, ports)) continue;
+      const kind = kindOf(zone, ip.proto, ip.family);
+      const packed = ((ports.sport << 16) | ports.dport) >>> 0;
+      hashes[n++] = ip.family === 4
+        ? hashTuple(kind, packed, ip.src4 ?? ipv4Value(ip.src), ip.dst4 ?? ipv4Value(ip.dst), '', '')
+        : hashTuple(kind, packed, 0, 0, ip.src, ip.dst);
     }
-    this.table.loadCells(indices, cells, n);
+    this.table.loadCells(hashes, cells, n);
     let sum = 0;
     for (let k = 0; k < n; k++) {
       const cell = cells[k];

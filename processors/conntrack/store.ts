@@ -25,11 +25,24 @@ const W64 = RECORD / 8, W32 = RECORD / 4, W16 = RECORD / 2;
 //  64 bytes[2] f64 | 80 aux f64 | 88 startUs f64 | 96 id u32 | 100 prev i32 | 104 next i32
 // 108 tdEnd[2] | 116 tdMaxend[2] | 124 tdMaxwin[2] | 132 tdMaxack[2] | 140 lastSeq | 144 lastAck | 148 lastEnd (u32)
 // 152 lastWin u16 | 154 tdScale[2] u8 | 156 tdFlags[2] u8 | 158 lastDir | 159 lastIndex | 160 lastWscale | 161 lastFlags | 162 retrans
-const K32 = 0, PORTS32 = 1, SRC32 = 3, DST32 = 5, STATUS16 = 14, LIFE8 = 30, TCPSTATE8 = 31;
+// Offsets count the view's elements (the suffix says which: 64 f64, 32 u32, 16 u16, 8 u8); a
+// field of slot s sits at s * <record size in those elements> + offset (+ dir for pairs).
+const K32 = 0, PORTS32 = 1, SRC32 = 3, DST32 = 5;
 const EXPIRES64 = 4, SCHEDULED64 = 5, LAST64 = 6, PACKETS32 = 14, BYTES64 = 8, AUX64 = 10, START64 = 11;
 const ID32 = 24, PREV32 = 25, NEXT32 = 26;
+/**
+ * The record in elements of each view, and the fields of struct ip_ct_tcp and the status the TCP
+ * tracker reads and writes on every packet: it indexes the views (words(), halfwords(), octets())
+ * itself, since a dozen accessor calls per packet are more than the JIT inlines into it.
+ */
+const STATUS16 = 14, LIFE8 = 30, TCPSTATE8 = 31;
 const TDEND32 = 27, TDMAXEND32 = 29, TDMAXWIN32 = 31, TDMAXACK32 = 33, LASTSEQ32 = 35, LASTACK32 = 36, LASTEND32 = 37;
 const LASTWIN16 = 76, TDSCALE8 = 154, TDFLAGS8 = 156, LASTDIR8 = 158, LASTINDEX8 = 159, LASTWSCALE8 = 160, LASTFLAGS8 = 161, RETRANS8 = 162;
+// (Exported by name below: an `export const` would turn this module's own uses into property loads.)
+export {
+  W32 as RECORD_WORDS, W16 as RECORD_HALFWORDS, STATUS16, LIFE8, TCPSTATE8, TDEND32, TDMAXEND32, TDMAXWIN32, TDMAXACK32,
+  LASTSEQ32, LASTACK32, LASTEND32, LASTWIN16, TDSCALE8, TDFLAGS8, LASTDIR8, LASTINDEX8, LASTWSCALE8, LASTFLAGS8, RETRANS8,
+};
 
 const INITIAL_CAPACITY = 1024;
 
@@ -154,6 +167,11 @@ export class ConnStore {
   setLastFlags(slot: number, v: number): void { this.u8[slot * RECORD + LASTFLAGS8] = v; }
   retrans(slot: number): number { return this.u8[slot * RECORD + RETRANS8]; }
   setRetrans(slot: number, v: number): void { this.u8[slot * RECORD + RETRANS8] = v; }
+
+  // the record arrays, for the TCP tracker (valid until the store grows: only alloc() grows it) ---
+  words(): Uint32Array { return this.u32; }
+  halfwords(): Uint16Array { return this.u16; }
+  octets(): Uint8Array { return this.u8; }
 
   // slots ---------------------------------------------------------------------------------------
   next(slot: number): number { return this.i32[slot * W32 + NEXT32]; }

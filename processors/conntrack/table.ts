@@ -1,9 +1,12 @@
 /**
  * FlowTable: the tuple hash (the kernel's nf_conntrack_hash) as open addressing over an
  * Int32Array. Each entry is present twice, under its original and its reply tuple, like the
- * kernel's two tuplehash nodes; a cell holds (2*slot + direction) + 1 (0 empty, -1 deleted),
- * which is also the index of that direction's tuple in the store. Tuples are compared against
- * the store's columns, so a hash collision never confuses two flows.
+ * kernel's two tuplehash nodes. A cell's low bits hold (2*slot + direction) + 1 (a cell of 0 is
+ * empty, -1 deleted), which is also the index of that direction's tuple in the store; the bits
+ * above them, up to the sign bit, hold high bits of the tuple's hash. A lookup compares those
+ * first, so a cell of another tuple (a collision: the neighbour of linear probing) rarely costs a
+ * read of that entry's record, a cache miss of its own at a million entries. Tuples are then
+ * compared against the store's columns, so a hash collision never confuses two flows.
  */
 import type { ConnStore } from './store';
 
@@ -32,9 +35,15 @@ function mixText(h: number, src6: string, dst6: string): number {
   return h;
 }
 
+/** Value bits of a new table (room for 32k slots); a rebuild widens them as the store grows. */
+const MIN_VALUE_BITS = 16;
+
 export class FlowTable {
   private cells = new Int32Array(1 << 12);
   private mask = (1 << 12) - 1;
+  /** The cell bits holding 2*slot + direction + 1, and the hash's check bits above them (sign bit excluded). */
+  private valueMask = (1 << MIN_VALUE_BITS) - 1;
+  private checkMask = 0x7fffffff & ~this.valueMask;
   /** Cells not empty (live + deleted): the load that decides when to rebuild. */
   private used = 0;
   private liveCells = 0;
@@ -44,12 +53,15 @@ export class FlowTable {
   /** 2*slot + direction of the entry holding this tuple, or -1. */
   find(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
     const s = this.store;
-    let i = hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask;
+    const hash = hashTuple(kind, ports, src4, dst4, src6, dst6);
+    const checkMask = this.checkMask;
+    const check = (hash >>> 1) & checkMask;
+    let i = hash & this.mask;
     for (;;) {
       const c = this.cells[i];
       if (c === EMPTY) return -1;
-      if (c !== DELETED) {
-        const k = c - 1;
+      if (c > 0 && (c & checkMask) === check) {
+        const k = (c & this.valueMask) - 1;
         const slot = k >> 1, dir = k & 1;
         if (
           s.ports(slot, dir) === ports &&
@@ -65,19 +77,26 @@ export class FlowTable {
     }
   }
 
-  /** The index of the cell a lookup of this tuple reads first, for ConntrackEngine.prefetch. */
-  homeIndex(kind: number, ports: number, src4: number, dst4: number, src6: string, dst6: string): number {
-    return hashTuple(kind, ports, src4, dst4, src6, dst6) & this.mask;
-  }
-
   /**
-   * The cells at `indices[0, n)` (home indices from homeIndex) into `cells`: a loop that does
-   * nothing but load, so the CPU keeps many of these independent misses in flight at once (a
-   * load per iteration of the hashing loop would let only two or three overlap).
+   * For each tuple hash of `hashes[0, n)`, the first cell on its probe path whose check bits match
+   * (or 0 when an empty cell comes first) into `cells`, as 2*slot + direction + 1: the entry a
+   * lookup of that tuple will most likely read, for ConntrackEngine.prefetch. A loop that does
+   * little but load, so the CPU keeps many of these independent misses in flight at once (a load
+   * per iteration of the hashing loop would let only two or three overlap).
    */
-  loadCells(indices: Int32Array, cells: Int32Array, n: number): void {
-    const table = this.cells;
-    for (let k = 0; k < n; k++) cells[k] = indices[k] < 0 ? 0 : table[indices[k]];
+  loadCells(hashes: Int32Array, cells: Int32Array, n: number): void {
+    const table = this.cells, mask = this.mask, checkMask = this.checkMask;
+    for (let k = 0; k < n; k++) {
+      const hash = hashes[k];
+      const check = (hash >>> 1) & checkMask;
+      let i = hash & mask;
+      let c = table[i];
+      while (c !== EMPTY && (c < 0 || (c & checkMask) !== check)) {
+        i = (i + 1) & mask;
+        c = table[i];
+      }
+      cells[k] = c & this.valueMask;
+    }
   }
 
   /** Sizes the table for `n` more entries now (a restore), instead of rebuilding at each doubling on the way there. */
@@ -87,7 +106,8 @@ export class FlowTable {
 
   /** Adds both tuples of a slot. */
   insert(slot: number): void {
-    if ((this.used + 2) * 2 > this.cells.length) this.rebuild(this.liveCells + 2);
+    // A slot beyond what the value bits hold (the store grew): fewer check bits from now on.
+    if (2 * slot + 2 > this.valueMask || (this.used + 2) * 2 > this.cells.length) this.rebuild(this.liveCells + 2);
     this.place(this.hashOf(2 * slot), 2 * slot + 1);
     this.place(this.hashOf(2 * slot + 1), 2 * slot + 2);
     this.liveCells += 2;
@@ -109,7 +129,7 @@ export class FlowTable {
     let i = hash & this.mask;
     while (this.cells[i] > 0) i = (i + 1) & this.mask;
     if (this.cells[i] === EMPTY) this.used++;
-    this.cells[i] = value;
+    this.cells[i] = ((hash >>> 1) & this.checkMask) | value;
   }
 
   private erase(hash: number, value: number): void {
@@ -117,7 +137,7 @@ export class FlowTable {
     for (;;) {
       const c = this.cells[i];
       if (c === EMPTY) return;
-      if (c === value) {
+      if (c > 0 && (c & this.valueMask) === value) {
         this.cells[i] = DELETED;
         return;
       }
@@ -125,17 +145,27 @@ export class FlowTable {
     }
   }
 
-  /** Reallocates so that `live` cells fill at most a third of the table, dropping deleted cells. */
+  /**
+   * Reallocates so that `live` cells fill at most a third of the table, dropping deleted cells,
+   * with value bits for every slot the store has (2*capacity + 1 must fit).
+   */
   private rebuild(live: number): void {
     let size = this.cells.length;
     while (live * 3 > size) size *= 2;
-    const old = this.cells;
+    const old = this.cells, oldValueMask = this.valueMask;
+    let bits = MIN_VALUE_BITS;
+    while (bits < 31 && 2 * this.store.capacity + 1 > (1 << bits) - 1) bits++;
+    this.valueMask = bits >= 31 ? 0x7fffffff : (1 << bits) - 1;
+    this.checkMask = 0x7fffffff & ~this.valueMask;
     this.cells = new Int32Array(size);
     this.mask = size - 1;
     this.used = 0;
     for (let k = 0; k < old.length; k++) {
       const c = old[k];
-      if (c > 0) this.place(this.hashOf(c - 1), c);
+      if (c > 0) {
+        const value = c & oldValueMask;
+        this.place(this.hashOf(value - 1), value);
+      }
     }
   }
 }

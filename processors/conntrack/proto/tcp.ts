@@ -9,6 +9,7 @@ import { STATUS } from '../../flow';
 import type { Conn } from '../conn';
 import type { ConnStore } from '../store';
 import { LIFE_CONFIRMED } from '../store';
+import * as record from '../store';
 import type { Sysctl } from '../sysctl';
 import { ACCEPT, DIR_REPLY, IPCT, invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
@@ -21,6 +22,13 @@ import {
   TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, inWindow,
   segmentEnd,
 } from './tcpWindow';
+
+// The record layout as this module's own constants: every use of an imported binding would be a
+// property load on the store module's exports object.
+const LASTDIR8 = record.LASTDIR8, LASTINDEX8 = record.LASTINDEX8, LASTWIN16 = record.LASTWIN16,
+  LIFE8 = record.LIFE8, RECORD_BYTES = record.RECORD_BYTES, RECORD_HALFWORDS = record.RECORD_HALFWORDS,
+  RETRANS8 = record.RETRANS8, STATUS16 = record.STATUS16, TCPSTATE8 = record.TCPSTATE8,
+  TDFLAGS8 = record.TDFLAGS8;
 
 /** A direction's window state back to nothing seen (keeps BE_LIBERAL). */
 function resetDir(store: ConnStore, slot: number, d: number): void {
@@ -109,14 +117,17 @@ export const TcpTracker: ProtoTracker = {
     const sysctl = ctx.sysctl;
     if (tcp.headerLength < 20) return invalid('tcp_truncated');
     if (!validFlags(tcp.flags)) return invalid('tcp_invalid_flags', { flags: tcp.flags });
-    // struct ip_ct_tcp lives in the entry's record: read and written in place.
+    // struct ip_ct_tcp lives in the entry's record: read and written in place, the fields every
+    // packet touches through the record arrays (o: the record's first byte, h: its first u16).
     const store = conn.store;
     const slot = conn.slot;
-    if (!(store.life(slot) & LIFE_CONFIRMED)) {
+    const octets = store.octets(), halfwords = store.halfwords();
+    const o = slot * RECORD_BYTES, h = slot * RECORD_HALFWORDS;
+    if (!(octets[o + LIFE8] & LIFE_CONFIRMED)) {
       const refused = admit(store, slot, tcp, sysctl);
       if (refused !== null) return invalid(refused);
     }
-    let oldState = store.tcpState(slot);
+    let oldState = octets[o + TCPSTATE8];
     const index = packetClass(tcp.flags);
     let newState = TCP_TRANSITIONS[dir][index][oldState];
     let skipWindow = false;
@@ -211,7 +222,7 @@ export const TcpTracker: ProtoTracker = {
 
     if (!skipWindow) {
       // A NAT helper's rewrites shift what the other side acknowledges (tcp_in_window's receiver_offset).
-      const receiverOffset = store.status(slot) & STATUS.SEQ_ADJUST ? ctx.seqOffset(conn, (1 - dir) as Dir, (tcp.ack - 1) >>> 0) : 0;
+      const receiverOffset = halfwords[h + STATUS16] & STATUS.SEQ_ADJUST ? ctx.seqOffset(conn, (1 - dir) as Dir, (tcp.ack - 1) >>> 0) : 0;
       const res = inWindow(store, slot, dir, index, tcp, sysctl.nf_conntrack_tcp_be_liberal !== 0, receiverOffset);
       if (res.action === 'ignore') return { verdict: 'accept', note: res.reason, detail: res.detail };
       if (res.action === 'invalid') {
@@ -220,24 +231,24 @@ export const TcpTracker: ProtoTracker = {
       }
     }
 
-    store.setLastIndex(slot, index);
-    store.setLastDir(slot, dir);
-    store.setTcpState(slot, newState);
-    if (oldState !== newState && newState === FW) store.setTdFlags(slot, dir, store.tdFlags(slot, dir) | TCP_FLAG_CLOSE_INIT);
+    octets[o + LASTINDEX8] = index;
+    octets[o + LASTDIR8] = dir;
+    octets[o + TCPSTATE8] = newState;
+    if (oldState !== newState && newState === FW) octets[o + TDFLAGS8 + dir] |= TCP_FLAG_CLOSE_INIT;
 
     let timeout: number;
     const stateTimeoutSec = stateTimeout(sysctl, newState);
     const retransTimeout = sysctl.nf_conntrack_tcp_timeout_max_retrans;
     const unackTimeout = sysctl.nf_conntrack_tcp_timeout_unacknowledged;
-    if (store.retrans(slot) >= sysctl.nf_conntrack_tcp_max_retrans && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
+    if (octets[o + RETRANS8] >= sysctl.nf_conntrack_tcp_max_retrans && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
     else if (index === RST_SET) timeout = sysctl.nf_conntrack_tcp_timeout_close;
-    else if ((store.tdFlags(slot, 0) | store.tdFlags(slot, 1)) & TCP_FLAG_DATA_UNACKNOWLEDGED && stateTimeoutSec > unackTimeout) timeout = unackTimeout;
-    else if (store.lastWin(slot) === 0 && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
+    else if ((octets[o + TDFLAGS8] | octets[o + TDFLAGS8 + 1]) & TCP_FLAG_DATA_UNACKNOWLEDGED && stateTimeoutSec > unackTimeout) timeout = unackTimeout;
+    else if (halfwords[h + LASTWIN16] === 0 && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
     else timeout = stateTimeoutSec;
 
     if (newState !== oldState) ctx.event(conn, IPCT.PROTOINFO);
 
-    const status = store.status(slot);
+    const status = halfwords[h + STATUS16];
     if (!(status & STATUS.SEEN_REPLY)) {
       // An RST as the only answer: nothing was established, drop the entry at once.
       if (tcp.flags & 0x04) {
@@ -249,7 +260,7 @@ export const TcpTracker: ProtoTracker = {
       // Picked up mid-stream and unanswered: no long ESTABLISHED timeout yet.
       if (newState === ES && timeout > unackTimeout) timeout = unackTimeout;
     } else if (!(status & STATUS.ASSURED) && (oldState === SR || oldState === ES) && newState === ES) {
-      store.setStatus(slot, status | STATUS.ASSURED);
+      halfwords[h + STATUS16] = status | STATUS.ASSURED;
       ctx.event(conn, IPCT.ASSURED);
     }
     ctx.refresh(conn, dir, ip, timeout);

@@ -12,7 +12,17 @@
  */
 import type { TcpHeader } from '../../packet';
 import type { ConnStore } from '../store';
+import * as record from '../store';
 import { ACK_SET, SR, SS } from './tcpStates';
+
+// The record layout as this module's own constants: every use of an imported binding would be a
+// property load on the store module's exports object.
+const LASTACK32 = record.LASTACK32, LASTDIR8 = record.LASTDIR8, LASTEND32 = record.LASTEND32,
+  LASTSEQ32 = record.LASTSEQ32, LASTWIN16 = record.LASTWIN16, RECORD_BYTES = record.RECORD_BYTES,
+  RECORD_HALFWORDS = record.RECORD_HALFWORDS, RECORD_WORDS = record.RECORD_WORDS, RETRANS8 = record.RETRANS8,
+  TCPSTATE8 = record.TCPSTATE8, TDEND32 = record.TDEND32, TDFLAGS8 = record.TDFLAGS8,
+  TDMAXACK32 = record.TDMAXACK32, TDMAXEND32 = record.TDMAXEND32, TDMAXWIN32 = record.TDMAXWIN32,
+  TDSCALE8 = record.TDSCALE8;
 
 export const TCP_FLAG_WINDOW_SCALE = 0x01;
 export const TCP_FLAG_SACK_PERM = 0x02;
@@ -122,9 +132,10 @@ function failure(
 
 /**
  * tcp_in_window for a packet in direction `dir` of the entry in `slot`, whose TCP state (struct
- * ip_ct_tcp) is read and written in place in the store. `beLiberal` is the sysctl; a picked-up
- * connection's BE_LIBERAL flag also counts. `receiverOffset` is the other direction's sequence
- * adjustment for `ack - 1` (0 unless a NAT helper resized that direction's stream).
+ * ip_ct_tcp) is read and written in place in the store's record arrays. `beLiberal` is the
+ * sysctl; a picked-up connection's BE_LIBERAL flag also counts. `receiverOffset` is the other
+ * direction's sequence adjustment for `ack - 1` (0 unless a NAT helper resized that direction's
+ * stream).
  */
 export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: number, tcp: TcpHeader, beLiberal: boolean, receiverOffset = 0): WindowResult {
   const peer = 1 - dir;
@@ -137,9 +148,13 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
   let end = segmentEnd(tcp);
   const syn = (flags & 0x02) !== 0;
   const hasAck = (flags & 0x10) !== 0;
-  const state = store.tcpState(slot);
+  // This direction's and the peer's fields: word, and byte, indices of the pairs' elements.
+  const words = store.words(), octets = store.octets();
+  const w = slot * RECORD_WORDS, wd = w + dir, wp = w + peer;
+  const o = slot * RECORD_BYTES;
+  const state = octets[o + TCPSTATE8];
 
-  if (store.tdFlags(slot, peer) & TCP_FLAG_SACK_PERM) sack = highestSack(tcp, sack);
+  if (octets[o + TDFLAGS8 + peer] & TCP_FLAG_SACK_PERM) sack = highestSack(tcp, sack);
   // The receiver's stream as this side saw it was resized by a NAT helper (nf_ct_seq_offset):
   // bring the ACK and SACK back to the numbers the receiver itself sent.
   if (receiverOffset !== 0) {
@@ -147,33 +162,33 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     sack = u32(sack - receiverOffset);
   }
 
-  if (store.tdMaxwin(slot, dir) === 0) {
+  if (words[wd + TDMAXWIN32] === 0) {
     if (syn) {
       initSender(store, slot, dir, tcp, end);
       if (!hasAck) return ACCEPTED; // simultaneous open
     } else {
       // Mid-connection: the history is lost, take what the packet says.
-      store.setTdEnd(slot, dir, end);
-      const swin = u32(win * POW2[store.tdScale(slot, dir)]);
-      store.setTdMaxwin(slot, dir, swin === 0 ? 1 : swin);
-      store.setTdMaxend(slot, dir, u32(end + store.tdMaxwin(slot, dir)));
-      if (store.tdMaxwin(slot, peer) === 0) {
-        store.setTdEnd(slot, peer, sack);
-        store.setTdMaxend(slot, peer, sack);
-      } else if (sack === u32(store.tdEnd(slot, peer) + 1)) {
-        store.setTdEnd(slot, peer, sack); // likely a reply to a keepalive
+      words[wd + TDEND32] = end;
+      const swin = u32(win * POW2[octets[o + TDSCALE8 + dir]]);
+      words[wd + TDMAXWIN32] = swin === 0 ? 1 : swin;
+      words[wd + TDMAXEND32] = u32(end + words[wd + TDMAXWIN32]);
+      if (words[wp + TDMAXWIN32] === 0) {
+        words[wp + TDEND32] = sack;
+        words[wp + TDMAXEND32] = sack;
+      } else if (sack === u32(words[wp + TDEND32] + 1)) {
+        words[wp + TDEND32] = sack; // likely a reply to a keepalive
       }
     }
-  } else if (syn && after(end, store.tdEnd(slot, dir)) && (state === SS || state === SR)) {
+  } else if (syn && after(end, words[wd + TDEND32]) && (state === SS || state === SR)) {
     // RFC 793: a reinitialised TCP may reuse the tuple with a larger ISN; start over.
     initSender(store, slot, dir, tcp, end);
     if (dir === 1 && !hasAck) return ACCEPTED;
   }
 
   // From here on the checks read the state as it now stands; the updates follow them.
-  const sndEnd = store.tdEnd(slot, dir), sndMaxend = store.tdMaxend(slot, dir), sndMaxwin = store.tdMaxwin(slot, dir);
-  const rcvEnd = store.tdEnd(slot, peer), rcvMaxend = store.tdMaxend(slot, peer), rcvMaxwin = store.tdMaxwin(slot, peer);
-  let sndFlags = store.tdFlags(slot, dir);
+  const sndEnd = words[wd + TDEND32], sndMaxend = words[wd + TDMAXEND32], sndMaxwin = words[wd + TDMAXWIN32];
+  const rcvEnd = words[wp + TDEND32], rcvMaxend = words[wp + TDMAXEND32], rcvMaxwin = words[wp + TDMAXWIN32];
+  let sndFlags = octets[o + TDFLAGS8 + dir];
 
   if (!hasAck) {
     ack = sack = rcvEnd;
@@ -193,8 +208,8 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     const inRecvWin = rcvMaxwin !== 0 && after(end, u32(sndEnd - rcvMaxwin - 1));
     if (inRecvWin && ackOk && overshoot <= rcvMaxwin && before(sack, u32(rcvEnd + 1))) {
       // A sender overrunning the window by a little: remember its data so the ACK for it passes.
-      store.setTdEnd(slot, dir, end);
-      store.setTdFlags(slot, dir, sndFlags | TCP_FLAG_DATA_UNACKNOWLEDGED);
+      words[wd + TDEND32] = end;
+      octets[o + TDFLAGS8 + dir] = sndFlags | TCP_FLAG_DATA_UNACKNOWLEDGED;
       return failure(liberal, 'ignore', 'tcp_window_overshoot', seq, ack, sack, end, winRaw, store, slot, dir);
     }
     return failure(liberal, 'invalid', 'tcp_out_of_window', seq, ack, sack, end, winRaw, store, slot, dir);
@@ -209,27 +224,27 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
     return failure(liberal, 'ignore', 'tcp_ack_under_lower_bound', seq, ack, sack, end, winRaw, store, slot, dir);
   }
 
-  if (!syn) win = u32(win * POW2[store.tdScale(slot, dir)]);
+  if (!syn) win = u32(win * POW2[octets[o + TDSCALE8 + dir]]);
 
   const swin = u32(win + (sack - ack));
-  if (sndMaxwin < swin) store.setTdMaxwin(slot, dir, swin);
+  if (sndMaxwin < swin) words[wd + TDMAXWIN32] = swin;
   if (after(end, sndEnd)) {
-    store.setTdEnd(slot, dir, end);
+    words[wd + TDEND32] = end;
     sndFlags |= TCP_FLAG_DATA_UNACKNOWLEDGED;
   }
   if (hasAck) {
     if (!(sndFlags & TCP_FLAG_MAXACK_SET)) {
-      store.setTdMaxack(slot, dir, ack);
+      words[wd + TDMAXACK32] = ack;
       sndFlags |= TCP_FLAG_MAXACK_SET;
-    } else if (after(ack, store.tdMaxack(slot, dir))) {
-      store.setTdMaxack(slot, dir, ack);
+    } else if (after(ack, words[wd + TDMAXACK32])) {
+      words[wd + TDMAXACK32] = ack;
     }
   }
-  store.setTdFlags(slot, dir, sndFlags);
+  octets[o + TDFLAGS8 + dir] = sndFlags;
 
-  if (rcvMaxwin !== 0 && after(end, sndMaxend)) store.setTdMaxwin(slot, peer, u32(rcvMaxwin + (end - sndMaxend)));
-  if (after(u32(sack + win), u32(rcvMaxend - 1))) store.setTdMaxend(slot, peer, win === 0 ? u32(sack + win + 1) : u32(sack + win));
-  if (ack === rcvEnd) store.setTdFlags(slot, peer, store.tdFlags(slot, peer) & ~TCP_FLAG_DATA_UNACKNOWLEDGED);
+  if (rcvMaxwin !== 0 && after(end, sndMaxend)) words[wp + TDMAXWIN32] = u32(rcvMaxwin + (end - sndMaxend));
+  if (after(u32(sack + win), u32(rcvMaxend - 1))) words[wp + TDMAXEND32] = win === 0 ? u32(sack + win + 1) : u32(sack + win);
+  if (ack === rcvEnd) octets[o + TDFLAGS8 + peer] &= ~TCP_FLAG_DATA_UNACKNOWLEDGED;
 
   if (index === ACK_SET) noteRetransmission(store, slot, dir, seq, ack, end, winRaw);
   return ACCEPTED;
@@ -237,14 +252,19 @@ export function inWindow(store: ConnStore, slot: number, dir: 0 | 1, index: numb
 
 /** The same ACK segment again in the same direction counts as a retransmission (max_retrans timeout). */
 function noteRetransmission(store: ConnStore, slot: number, dir: number, seq: number, ack: number, end: number, win: number): void {
-  if (store.lastDir(slot) === dir && store.lastSeq(slot) === seq && store.lastAck(slot) === ack && store.lastEnd(slot) === end && store.lastWin(slot) === win) {
-    store.setRetrans(slot, store.retrans(slot) + 1);
+  const words = store.words(), octets = store.octets(), halfwords = store.halfwords();
+  const w = slot * RECORD_WORDS, o = slot * RECORD_BYTES, h = slot * RECORD_HALFWORDS;
+  if (
+    octets[o + LASTDIR8] === dir && words[w + LASTSEQ32] === seq && words[w + LASTACK32] === ack &&
+    words[w + LASTEND32] === end && halfwords[h + LASTWIN16] === win
+  ) {
+    octets[o + RETRANS8]++; // a u8, as the kernel's ip_ct_tcp.retrans
     return;
   }
-  store.setLastDir(slot, dir);
-  store.setLastSeq(slot, seq);
-  store.setLastAck(slot, ack);
-  store.setLastEnd(slot, end);
-  store.setLastWin(slot, win);
-  store.setRetrans(slot, 0);
+  octets[o + LASTDIR8] = dir;
+  words[w + LASTSEQ32] = seq;
+  words[w + LASTACK32] = ack;
+  words[w + LASTEND32] = end;
+  halfwords[h + LASTWIN16] = win;
+  octets[o + RETRANS8] = 0;
 }
