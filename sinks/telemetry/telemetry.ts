@@ -114,23 +114,10 @@ export class PipelineTelemetry implements PipelineObserver {
   // ---- PipelineObserver -------------------------------------------------------------------
 
   packet(p: PacketSample): void {
-    const key = (p.zone * 256 + p.proto) * 8 + CTSTATE_INDEX[p.ctstate];
-    let t = this.traffic.get(key);
-    if (!t) {
-      t = { zone: p.zone, proto: p.proto, ctstate: p.ctstate, packets: 0, bytes: 0 };
-      this.traffic.set(key, t);
-    }
+    const t = this.trafficOf(p.zone, p.proto, p.ctstate);
     t.packets++;
     t.bytes += p.bytes;
-    if (p.ctstate !== 'INVALID') return;
-    const reason = p.reason ?? 'unknown';
-    const ikey = `${p.zone}/${p.proto}/${reason}`;
-    let i = this.invalid.get(ikey);
-    if (!i) {
-      i = { zone: p.zone, proto: p.proto, reason, packets: 0 };
-      this.invalid.set(ikey, i);
-    }
-    i.packets++;
+    if (p.ctstate === 'INVALID') this.invalidOf(p.zone, p.proto, p.reason ?? 'unknown').packets++;
   }
 
   events(partition: number, events: readonly FlowEvent[]): void {
@@ -146,7 +133,7 @@ export class PipelineTelemetry implements PipelineObserver {
       if (e.type === 'NEW') {
         this.transition(f.proto, BEFORE_NEW, state);
         states.set(f.id, state);
-        this.countFlow(this.created, f.zone * 256 + f.proto, f.zone, f.proto);
+        this.countCreated(f.zone, f.proto);
         this.protosSeen.add(f.proto);
       } else if (e.type === 'UPDATE') {
         // A flow first seen mid-life (observer attached late, host events) has no known start: not counted.
@@ -156,8 +143,7 @@ export class PipelineTelemetry implements PipelineObserver {
         if (before !== undefined && before !== state) this.transition(f.proto, before, state);
         this.transition(f.proto, state, AFTER_DESTROY);
         states.delete(f.id);
-        const reason = e.reason ?? 'unknown';
-        this.countFlow(this.destroyed, `${f.zone}/${f.proto}/${reason}`, f.zone, f.proto, reason);
+        this.countDestroyed(f.zone, f.proto, e.reason ?? 'unknown');
       }
     }
   }
@@ -297,22 +283,14 @@ export class PipelineTelemetry implements PipelineObserver {
   /** Adds another telemetry's totals to these (the flows it counted are not tracked here: its transitions come counted). */
   addCounts(c: TelemetryCounts): void {
     for (const t of c.traffic) {
-      const key = (t.zone * 256 + t.proto) * 8 + CTSTATE_INDEX[t.ctstate];
-      const mine = this.traffic.get(key);
-      if (mine) {
-        mine.packets += t.packets;
-        mine.bytes += t.bytes;
-      } else this.traffic.set(key, { ...t });
+      const mine = this.trafficOf(t.zone, t.proto, t.ctstate);
+      mine.packets += t.packets;
+      mine.bytes += t.bytes;
     }
-    for (const i of c.invalid) {
-      const key = `${i.zone}/${i.proto}/${i.reason}`;
-      const mine = this.invalid.get(key);
-      if (mine) mine.packets += i.packets;
-      else this.invalid.set(key, { ...i });
-    }
+    for (const i of c.invalid) this.invalidOf(i.zone, i.proto, i.reason).packets += i.packets;
     for (const t of c.transitions) this.transition(t.proto, t.from, t.to, t.count);
-    for (const f of c.created) this.countFlow(this.created, f.zone * 256 + f.proto, f.zone, f.proto, undefined, f.count);
-    for (const f of c.destroyed) this.countFlow(this.destroyed, `${f.zone}/${f.proto}/${f.reason}`, f.zone, f.proto, f.reason, f.count);
+    for (const f of c.created) this.countCreated(f.zone, f.proto, f.count);
+    for (const f of c.destroyed) this.countDestroyed(f.zone, f.proto, f.reason ?? 'unknown', f.count);
     for (const proto of c.protosSeen) this.protosSeen.add(proto);
   }
 
@@ -329,6 +307,36 @@ export class PipelineTelemetry implements PipelineObserver {
       this.parts.set(partition, s);
     }
     return s;
+  }
+
+  /** The traffic count of (zone, proto, ctstate), made at 0 on first use. */
+  private trafficOf(zone: number, proto: number, ctstate: CtState): TrafficCount {
+    const key = (zone * 256 + proto) * 8 + CTSTATE_INDEX[ctstate];
+    let t = this.traffic.get(key);
+    if (!t) {
+      t = { zone, proto, ctstate, packets: 0, bytes: 0 };
+      this.traffic.set(key, t);
+    }
+    return t;
+  }
+
+  /** The INVALID count of (zone, proto, reason), made at 0 on first use. */
+  private invalidOf(zone: number, proto: number, reason: string): InvalidCount {
+    const key = `${zone}/${proto}/${reason}`;
+    let i = this.invalid.get(key);
+    if (!i) {
+      i = { zone, proto, reason, packets: 0 };
+      this.invalid.set(key, i);
+    }
+    return i;
+  }
+
+  private countCreated(zone: number, proto: number, count = 1): void {
+    this.countFlow(this.created, zone * 256 + proto, zone, proto, undefined, count);
+  }
+
+  private countDestroyed(zone: number, proto: number, reason: string, count = 1): void {
+    this.countFlow(this.destroyed, `${zone}/${proto}/${reason}`, zone, proto, reason, count);
   }
 
   private transition(proto: number, from: string, to: string, count = 1): void {
