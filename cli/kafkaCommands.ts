@@ -295,14 +295,7 @@ export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<vo
           `${c.deadLetters} dead letters, ${c.skipped} non-IP frames in ${((Date.now() - started) / 1000).toFixed(2)}s -> ${prefix}*`,
       );
     }
-    if (svc && served) {
-      await svc.telemetry.refresh();
-      svc.setReadiness({ ready: true, status: `replayed ${o.topic}: serving the final state` });
-      if (linger > 0) {
-        if (!o.quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);
-        await served.lingerFor(linger);
-      }
-    }
+    if (svc && served) await served.serveFinalState(svc, o.topic, linger, o.quiet, io);
   } finally {
     await svc?.close();
     await pipeline.close();

@@ -18,6 +18,7 @@ import { runCaptureInWorkers } from './workers/captureWorkers';
 import type { WorkerRunResult } from './workers/captureWorkers';
 import { loadCapture } from './runCapture';
 import { positiveInteger, startTelemetry } from './telemetryServe';
+import type { TelemetryService } from './telemetryServe';
 
 export interface ReplayServeOptions extends ReplayOptions {
   http?: string;
@@ -40,8 +41,21 @@ export const parseLinger = (text: string | undefined): number => nonNegative(tex
 /** --speed: times real time; 0 (the default) replays as fast as possible. */
 export const parseSpeed = (text: string | undefined): number => nonNegative(text, '--speed', 'a non-negative number (0 = as fast as possible)');
 
+/**
+ * After a replay (of a capture or a topic): the tables walked once more so the final state is what
+ * is served, readiness says so, and with --linger the server stays up that long.
+ */
+export async function serveFinalState(svc: TelemetryService, replayed: string, linger: number, quiet: boolean | undefined, io: Output): Promise<void> {
+  await svc.telemetry.refresh();
+  svc.setReadiness({ ready: true, status: `replayed ${replayed}: serving the final state` });
+  if (linger > 0) {
+    if (!quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);
+    await lingerFor(linger);
+  }
+}
+
 /** Waits `seconds`, or until SIGINT/SIGTERM, whichever comes first. */
-export function lingerFor(seconds: number): Promise<string> {
+function lingerFor(seconds: number): Promise<string> {
   return new Promise((resolve) => {
     const done = (why: string) => {
       clearTimeout(timer);
@@ -78,12 +92,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
       const r = await runCaptureObserved(bytes, { sysctl, shards, rules, zoneOf, onVerdict: tally.onVerdict, onEvent: tally.onEvent, observer: svc.telemetry, speed });
       printReplaySummary(path, replayOutcome(r), tally, Number(process.hrtime.bigint() - started) / 1e9, sysctl, o, io);
     }
-    await svc.telemetry.refresh();
-    svc.setReadiness({ ready: true, status: `replayed ${path}: serving the final state` });
-    if (linger > 0) {
-      if (!o.quiet) io.err(`ctflow: replay done; serving the final state for ${linger}s (SIGINT/SIGTERM to stop)`);
-      await lingerFor(linger);
-    }
+    await serveFinalState(svc, path, linger, o.quiet, io);
   } finally {
     await svc.close();
   }
