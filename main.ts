@@ -29,7 +29,7 @@ export function buildProgram(io: Output): Command {
     cmd
       .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
       .addOption(new Option('--shards <n>', 'number of engine shards (output is the same for any n; one with --nat)').default('1'))
-      .option('--workers <n>', "worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat)")
+      .option('--workers <n>', "worker threads for the engine, or 'auto' for one per core (output is the same; one with --nat); default: auto for captures of 128 MiB or more, 1 below that, 1 for report; auto for replay --topic")
       .addOption(new Option('--notrack <rule>', NOTRACK_HELP).default([]).argParser(collect))
       .addOption(new Option('--nat <rule>', NAT_HELP).default([]).argParser(collect))
       .addOption(helperOption());
@@ -115,7 +115,7 @@ export function buildProgram(io: Output): Command {
     .option('--input-topic <topic>', 'input topic (default: input.topic)')
     .addOption(new Option('--guarantee <g>', 'processing guarantee (default: pipeline.guarantee): exactly-once commits outputs, a state changelog and offsets in one transaction').choices(['at-least-once', 'exactly-once']))
     .option('--state-dir <dir>', 'exactly-once: local state directory for checkpoints (default: pipeline.stateDir, else <temp dir>/ctflow-state)')
-    .option('--workers <n>', "threads for the partitions' engines, or 'auto' for one per core (default: pipeline.workers; outputs, API and metrics are the same)")
+    .option('--workers <n>', "threads for the partitions' engines, or 'auto' for one per core (default: pipeline.workers, itself auto; outputs, API and metrics are the same)")
     .addOption(new Option('--sysctl <name=value>', 'set a net.netfilter.nf_conntrack_* knob (repeatable)').default([]).argParser(collect))
     .addOption(new Option('--notrack <rule>', `${NOTRACK_HELP}; added to engine.rules.notrack`).default([]).argParser(collect))
     .addOption(new Option('--nat <rule>', `${NAT_HELP}; added to engine.rules.nat`).default([]).argParser(collect))

@@ -14,7 +14,7 @@ import { whatIf } from './whatif';
 import { reasonsByCount, replayTally } from './replayTally';
 import type { ReplayTally } from './replayTally';
 import * as inWorkers from './workerCommands';
-import { workerCount } from './workerCommands';
+import { captureWorkerCount, workerCount } from './workerCommands';
 import { parseRuleOptions } from './rules';
 import type { RuleOptions } from './rules';
 import { eventSelector, flowSelector } from './filterOptions';
@@ -48,8 +48,18 @@ export function settings(o: CommonOptions): { sysctl: Sysctl; shards: number; ru
   return { sysctl: makeSysctl(o.sysctl), shards, rules: parseRuleOptions(o), zoneOf };
 }
 
+/**
+ * The options with the thread count resolved for this capture (captureWorkerCount: --workers, or
+ * one per core for a large capture), when it is more than one; undefined: run in this thread.
+ */
+function inShares<T extends CommonOptions>(path: string, o: T): T | undefined {
+  const n = captureWorkerCount(o, path);
+  return n > 1 ? { ...o, workers: String(n) } : undefined;
+}
+
 export function classify(path: string, o: CommonOptions, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.classify(path, o, io);
+  const shared = inShares(path, o);
+  if (shared) return inWorkers.classify(path, shared, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf, onVerdict: (v) => io.out(JSON.stringify(verdictJson(v))) });
   problemLines(r.summary).forEach(io.err);
@@ -69,10 +79,9 @@ function expectInOneThread(io: Output): void {
  * each event (as conntrack -E does); with --expect, expectation events like conntrack -E expect.
  */
 export function events(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) {
-    if (!o.expect) return inWorkers.events(path, o, io);
-    expectInOneThread(io);
-  }
+  const shared = o.expect ? undefined : inShares(path, o);
+  if (shared) return inWorkers.events(path, shared, io);
+  if (o.expect && workerCount(o.workers, o.nat) > 1) expectInOneThread(io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = eventSelector(o);
   const text = { acct: sysctl.nf_conntrack_acct !== 0 };
@@ -98,10 +107,9 @@ export function events(path: string, o: CommonOptions & FilterOptionValues & { j
  * all of them are shown and counted); with --expect, the expectation table (conntrack -L expect).
  */
 export function list(path: string, o: CommonOptions & FilterOptionValues & { json?: boolean; expect?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) {
-    if (!o.expect) return inWorkers.list(path, o, io);
-    expectInOneThread(io);
-  }
+  const shared = o.expect ? undefined : inShares(path, o);
+  if (shared) return inWorkers.list(path, shared, io);
+  if (o.expect && workerCount(o.workers, o.nat) > 1) expectInOneThread(io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const selected = flowSelector(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
@@ -121,7 +129,8 @@ export function list(path: string, o: CommonOptions & FilterOptionValues & { jso
 }
 
 export function stats(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.stats(path, o, io);
+  const shared = inShares(path, o);
+  if (shared) return inWorkers.stats(path, shared, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const r = runCapture(loadCapture(path), { sysctl, shards, rules, zoneOf });
   const s = r.engine.stats();
@@ -133,7 +142,8 @@ export function stats(path: string, o: CommonOptions & { json?: boolean }, io: O
 
 export function whatif(path: string, o: CommonOptions & { json?: boolean }, io: Output): void | Promise<void> {
   if (o.sysctl.length === 0) throw new Error('whatif: give at least one --sysctl name=value to compare against the defaults');
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.whatif(path, o, io);
+  const shared = inShares(path, o);
+  if (shared) return inWorkers.whatif(path, shared, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const report = whatIf(loadCapture(path), makeSysctl(), sysctl, shards, rules, zoneOf);
   if (o.json) io.out(JSON.stringify(report));
@@ -144,7 +154,8 @@ export type ReplayOptions = CommonOptions & { quiet?: boolean; json?: boolean };
 
 /** The main job on a capture: the whole in-process pipeline with progress and a summary. */
 export function replay(path: string, o: ReplayOptions, io: Output): void | Promise<void> {
-  if (workerCount(o.workers, o.nat) > 1) return inWorkers.replay(path, o, io);
+  const shared = inShares(path, o);
+  if (shared) return inWorkers.replay(path, shared, io);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const bytes = loadCapture(path);
   const tally = replayTally();

@@ -221,8 +221,9 @@ function seconds(name: string, text: string | undefined, fallback: number): numb
 }
 
 export async function replayTopic(o: ReplayTopicOptions, io: Output): Promise<void> {
-  // Each partition has its own engine, so --nat needs no single thread here (unlike a capture's shares).
-  const workers = workerCount(o.workers);
+  // Each partition has its own engine, so --nat needs no single thread here (unlike a capture's
+  // shares). One per core unless --workers says otherwise, as `run`'s pipeline.workers.
+  const workers = workerCount(o.workers ?? 'auto');
   if (o.eventsOut !== undefined && o.eventsOut !== '-') throw new CliError(`--events-out: only '-' (stdout) is supported, not '${o.eventsOut}'`);
   const sysctl = makeSysctl(o.sysctl);
   const rules = parseRuleOptions(o);
@@ -335,7 +336,7 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
   const zoneOf = zoneResolver(zones, topic);
   const note = topicZoneNote(zones, topic);
   if (note) io.err(`ctflow: ${note}`);
-  const workers = o.workers !== undefined ? workerCount(o.workers) : cfg.pipeline.workers === 'auto' ? workerCount('auto') : cfg.pipeline.workers;
+  const workers = workerCount(o.workers ?? String(cfg.pipeline.workers));
   // A topic-sourced zone is the one zone this process serves: the OTLP resource says so unless configured.
   const servedZone = cfg.telemetry.zone ?? (zones.source === 'topic' ? zoneOf({ interfaceId: 0 }) : undefined);
   let stage: RepartitionStage | undefined;

@@ -13,7 +13,7 @@ import type { TableView } from '../sinks/telemetry/observer';
 import type { PipelineTelemetry } from '../sinks/telemetry/telemetry';
 import { replayTally } from './replayTally';
 import { REPLAY_PARTITION, runCaptureObserved } from './observedReplay';
-import { limitWarning, shareOptions, workerCount } from './workerCommands';
+import { captureWorkerCount, limitWarning, shareOptions, workerCount } from './workerCommands';
 import { runCaptureInWorkers } from './workers/captureWorkers';
 import type { WorkerRunResult } from './workers/captureWorkers';
 import { loadCapture } from './runCapture';
@@ -72,10 +72,11 @@ function lingerFor(seconds: number): Promise<string> {
 }
 
 export async function replayServed(path: string, o: ReplayServeOptions, io: Output): Promise<void> {
-  const workers = workerCount(o.workers, o.nat);
   const { sysctl, shards, rules, zoneOf } = settings(o);
   const linger = parseLinger(o.linger);
   const speed = parseSpeed(o.speed);
+  // A paced replay runs in one thread unless --workers asks otherwise (and is refused below).
+  const workers = speed > 0 && o.workers === undefined ? 1 : captureWorkerCount(o, path);
   if (workers > 1 && speed > 0) throw new Error('replay --speed: the shares of --workers run ahead of any one place in the capture, so it cannot be paced; give one or the other');
   const topFlows = o.topFlows === undefined ? undefined : positiveInteger(o.topFlows, '--top-flows', 10_000);
   const bytes = loadCapture(path);
@@ -85,7 +86,7 @@ export async function replayServed(path: string, o: ReplayServeOptions, io: Outp
     svc.setReadiness({ ready: false, status: `replaying ${path}` });
     const started = process.hrtime.bigint();
     if (workers > 1) {
-      const r = await replayInShares(bytes, o, svc.telemetry, sysctl, started, io);
+      const r = await replayInShares(bytes, { ...o, workers: String(workers) }, svc.telemetry, sysctl, started, io);
       printReplaySummary(path, r, r.tally!, Number(process.hrtime.bigint() - started) / 1e9, sysctl, o, io);
     } else {
       const tally = replayTally();

@@ -74,7 +74,7 @@ export interface StreamOptions {
   /** What zoneOf was made from (zoneResolver(policy, topic)): workers make their own from it. Needed with zoneOf and workers > 1. */
   zoneSource?: { policy: ZonePolicy; topic: string };
   /**
-   * Threads running the partitions' engines (cli/workers/partitionWorkers.ts; default 1: this
+   * Threads running the partitions' engines (cli/workers/partitionWorkers.ts; absent or 1: this
    * thread). The outputs are the same for any number. With more than one, the observer gets each
    * partition's table as a RemoteTable, read by asking its worker.
    */

@@ -4,6 +4,7 @@
  * their output as the shares make it; whatif (and report's what-if part) merges the shares'
  * differences at the end.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { flowJson, formatEntry, formatStats } from '../sinks/conntrackText';
 import type { CommonOptions, Output, ReplayOptions } from './commands';
@@ -32,6 +33,31 @@ export function workerCount(text: string | undefined, nat: readonly string[] = [
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 64) throw new Error(`--workers: '${text}' is not 'auto' or an integer from 1 to 64`);
   return n;
+}
+
+/**
+ * Below this size a capture command given no --workers runs in one thread. Each share decodes
+ * enough of every packet to find its owner and starts its own copy of the engine, so the split
+ * pays only once the packets outnumber that fixed cost: on this 2-core machine (README,
+ * Performance) two threads were slower than one on captures of tens of megabytes, and faster on
+ * the 1M-packet bench capture (a few hundred megabytes) when the second core was free.
+ */
+export const AUTO_WORKERS_MIN_CAPTURE_BYTES = 128 << 20;
+
+/**
+ * The thread count of a capture command: --workers when given; otherwise one per core (issue
+ * "scale-out": the default is the number of cores) for a capture of at least
+ * AUTO_WORKERS_MIN_CAPTURE_BYTES, and one thread below that.
+ */
+export function captureWorkerCount(o: { workers?: string; nat?: readonly string[] }, path: string | undefined): number {
+  if (o.workers !== undefined || (o.nat?.length ?? 0) > 0) return workerCount(o.workers, o.nat);
+  let size = 0;
+  try {
+    size = path === undefined ? 0 : statSync(path).size;
+  } catch {
+    return 1; // unreadable: the command says so when it reads it
+  }
+  return size >= AUTO_WORKERS_MIN_CAPTURE_BYTES ? availableParallelism() : 1;
 }
 
 export type WorkerOptions = CommonOptions & { workers?: string };

@@ -37,8 +37,8 @@ describe('ctflow run --config', () => {
     expect(() => loadConfig(file('pipeline:\n  stateDir: true\n'))).toThrow(/pipeline\.stateDir/);
   });
 
-  test('pipeline.workers: a thread count from 1 to 64 or auto, 1 by default; anything else is named', () => {
-    expect(loadConfig().pipeline.workers).toBe(1);
+  test('pipeline.workers: a thread count from 1 to 64 or auto, auto (one per core) by default; anything else is named', () => {
+    expect(loadConfig().pipeline.workers).toBe('auto');
     expect(loadConfig(file('pipeline:\n  workers: 2\n')).pipeline.workers).toBe(2);
     expect(loadConfig(file('pipeline:\n  workers: auto\n')).pipeline.workers).toBe('auto');
     for (const bad of ['0', '65', '1.5', 'many']) expect(() => loadConfig(file(`pipeline:\n  workers: ${bad}\n`))).toThrow(/pipeline\.workers/);
