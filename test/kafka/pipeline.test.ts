@@ -14,6 +14,7 @@ import type { PcapRecord } from '../../ingest/capture/pcapWriter';
 import { KafkaConnection } from '../../kafka/client';
 import type { InputMessage } from '../../kafka/client';
 import { StreamPipeline } from '../../cli/streamPipeline';
+import type { PipelineObserver } from '../../sinks/telemetry/observer';
 import { makeSysctl } from '../../processors/conntrack/sysctl';
 import { encodeFrameBatch } from '../../ingest/kafka/capturedTraffic';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -166,10 +167,23 @@ describeKafka('Kafka pipeline (real broker)', () => {
     const group = `ctflow-test-group-${run}`;
     const outputs = { transitions: `${live}.run.transitions`, flows: `${live}.run.flows`, deadLetter: `${live}.run.dead-letter` };
     const options = { kind: 'captured-traffic' as const, inputTopic: live, outputs, sysctl: makeSysctl(knobs), activeTimeoutUs: 0, mode: 'live' as const, groupId: group, maxInFlightBatches: 2, commitIntervalMs: 0, fetchMaxBytes: 8192 };
-    const first = new StreamPipeline(new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' }), options);
+    // Stopped once far enough in that early flows have ended (so the commit point has moved), not so
+    // far that it reached the end: told by the pipeline's own batch callback, since a timer polling
+    // the counters can fire too late on a loaded machine (the pipeline shares this event loop).
+    let reachedStop!: () => void;
+    const reached = new Promise<void>((r) => (reachedStop = r));
+    const observer: PipelineObserver = {
+      packet: () => undefined,
+      events: () => undefined,
+      deadLetter: () => undefined,
+      table: () => undefined,
+      batch: () => {
+        if (first.counters.messages >= Math.floor(total * 0.6)) reachedStop();
+      },
+    };
+    const first: StreamPipeline = new StreamPipeline(new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' }), { ...options, observer });
     await first.run();
-    // Far enough in that early flows have ended (so the commit point has moved), not so far that it reached the end.
-    while (first.counters.messages < Math.floor(total * 0.6)) await new Promise((r) => setTimeout(r, 20));
+    await reached;
     await first.stop();
     expect(first.counters.messages).toBeLessThan(total); // it really stopped mid-stream
     const check = new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
