@@ -28,7 +28,7 @@ import { makeSysctl } from '../processors/conntrack/sysctl';
 import { PartitionProcessor } from '../processors/stream/partitionProcessor';
 import { OutputEncoder } from '../sinks/kafka/outputTopics';
 import type { OutputTopicNames } from '../sinks/kafka/outputTopics';
-import { FlowMix, LINKTYPE_ETHERNET, sendInRounds, TopicCutter, topicMessages } from './kafkaTraffic';
+import { FlowMix, FramePool, LINKTYPE_ETHERNET, sendInRounds, TopicCutter, topicMessages } from './kafkaTraffic';
 
 /** Same default as `ctflow replay --active-timeout` (30 min): accounting records for long flows only. */
 const ACTIVE_TIMEOUT_US = 1800e6;
@@ -244,10 +244,11 @@ async function producer(c: ProducerConfig): Promise<ProducerResult> {
   const conn = new KafkaConnection({ brokers: c.brokers.split(','), clientId: 'ctflow-bench-producer', log });
   try {
     const out = await conn.producer();
-    // More sessions open at once than in the replay capture: 50k packets/s is a large gateway.
-    const mix = new FlowMix(20260202, 2048);
-    const cutter = new TopicCutter(c.partitions, false);
     const total = Math.round(c.rate * c.seconds);
+    // More sessions open at once than in the replay capture: 50k packets/s is a large gateway.
+    // The frames are made before the clock starts (FramePool says why).
+    const pool = new FramePool(new FlowMix(20260202, 2048), total);
+    const cutter = new TopicCutter(c.partitions, false);
     const lags: number[] = [];
     let sent = 0;
     let messages = 0;
@@ -261,8 +262,8 @@ async function producer(c: ProducerConfig): Promise<ProducerResult> {
         // Each frame carries the wall time it was due as its packet time, so the latency measured
         // downstream includes this producer's own batching and any lateness of its sends.
         for (let k = sent; k < due; k++) {
-          const f = mix.next();
-          cutter.add({ tsUs: dueUs(k), linkType: LINKTYPE_ETHERNET, interfaceId: 0, data: f.data, origLength: f.data.length }, f.key);
+          const data = pool.data(k);
+          cutter.add({ tsUs: dueUs(k), linkType: LINKTYPE_ETHERNET, interfaceId: 0, data, origLength: data.length }, pool.keys[k]);
         }
         const parts = cutter.take();
         messages += parts.reduce((n, l) => n + l.length, 0);
@@ -274,7 +275,7 @@ async function producer(c: ProducerConfig): Promise<ProducerResult> {
     }
     const seconds = (Date.now() - startMs) / 1000;
     lags.sort((a, b) => a - b);
-    return { frames: sent, messages, bytes: mix.bytes, startMs, seconds, cpuSeconds: cpu(cpu0), lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags[lags.length - 1] ?? NaN } };
+    return { frames: sent, messages, bytes: pool.bytesUpTo(sent), startMs, seconds, cpuSeconds: cpu(cpu0), lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: lags[lags.length - 1] ?? NaN } };
   } finally {
     await conn.close();
   }
