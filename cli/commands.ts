@@ -30,7 +30,7 @@ import type { ReadSummary } from '../ingest/packetSource';
 export interface CommonOptions extends RuleOptions, ZoneFlags {
   sysctl: string[];
   shards: string;
-  /** Worker threads (the capture commands: cli/workerCommands.ts): a count or `auto`; default 1. */
+  /** Worker threads (the capture commands: cli/workerCommands.ts): a count or `auto`; absent: captureWorkerCount decides by the capture's size. */
   workers?: string;
   /** `--helper NAME:PROTO/PORT`, repeatable. */
   helper?: string[];
