@@ -494,8 +494,10 @@ async function main(): Promise<void> {
       /* 100 is Linux's USER_HZ nearly everywhere */
     }
     let brokerText: string;
+    let brokerPid = handle?.pid;
     if (brokers) {
-      brokerText = `KAFKA_BROKERS=${brokers} (not started here; broker CPU not measured)`;
+      brokerPid = ownBrokerPid(brokers);
+      brokerText = `KAFKA_BROKERS=${brokers} (not started here; ${brokerPid ? `the project's broker, pid ${brokerPid}: its CPU is measured` : 'broker CPU not measured'})`;
     } else {
       progress('starting a local Kafka broker (scripts/kafka/broker.js)');
       // watchPid: the broker's watchdog stops it if this process dies without reaching shutdown().
@@ -503,7 +505,7 @@ async function main(): Promise<void> {
       brokers = handle.brokers;
       brokerText = `Kafka ${handle.version} at ${brokers}, started by the bench (pid ${handle.pid}; JVM -Xmx512m, SerialGC, C1 only: tuned for start-up, not throughput)`;
     }
-    bench = new Bench(o, brokers, handle?.pid);
+    bench = new Bench(o, brokers, brokerPid ?? handle?.pid);
 
     // The capture only feeds the throughput cases; the latency case makes its traffic as it goes.
     const needCapture = ['inprocess', 'codec', 'batched', 'single'].some((c) => o.cases.has(c as Case));
@@ -650,6 +652,20 @@ async function main(): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await shutdown();
+  }
+}
+
+/**
+ * The pid of the broker `npm run kafka:start` recorded (.cache/kafka/broker.json) when it serves
+ * `brokers` and still runs on this machine, so its CPU can be read from /proc; else undefined.
+ */
+function ownBrokerPid(brokers: string): number | undefined {
+  try {
+    const state = JSON.parse(readFileSync(join(__dirname, '..', '..', '.cache', 'kafka', 'broker.json'), 'utf8')) as { brokers?: string; pid?: number };
+    if (state.brokers !== brokers || !state.pid) return undefined;
+    return readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').includes('kafka.Kafka') ? state.pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
