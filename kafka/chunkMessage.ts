@@ -27,4 +27,25 @@ export class ChunkMessage {
   get valueLength(): number {
     return this.valueEnd - this.valueStart;
   }
+
+  /**
+   * The record time as kafkajs reads a message's `timestamp`: a ChunkMessage goes to kafkajs as
+   * its own message (client.ts), rather than as the value of one more object per record that
+   * would live until the acknowledgement.
+   */
+  get timestamp(): number | string {
+    return kafkaTimestamp(this.timestampMs);
+  }
+}
+
+/**
+ * A message time as kafkajs takes it (int64 ms). A positive safe integer goes as a number rather
+ * than a string made per message: kafkajs treats both alike (Long.fromValue, the same difference
+ * for the timestamp delta, and its default sort of the batch's timestamps compares their string
+ * forms either way). 0 and negative times stay strings: kafkajs stamps a falsy timestamp with
+ * Date.now() (`message.timestamp || dateNow`), and the string "0" is not falsy.
+ */
+export function kafkaTimestamp(ms: number): number | string {
+  const t = Math.floor(ms);
+  return t > 0 && t <= Number.MAX_SAFE_INTEGER ? t : String(t);
 }

@@ -9,10 +9,10 @@
 import { readFileSync } from 'node:fs';
 // First, before kafkajs: ctflow's produce request encoding goes into kafkajs, and one of its
 // modules is replaced in node's module cache before kafkajs loads it (kafkajsProduceSeam.ts).
-import { acceptsChunkValues } from './kafkajsProduceSeam';
-import { ChunkMessage } from './chunkMessage';
+import { acceptsChunkMessages } from './kafkajsProduceSeam';
+import { ChunkMessage, kafkaTimestamp } from './chunkMessage';
 import { CompressionTypes, ConfigResourceTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { Admin, Consumer, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
+import type { Admin, Consumer, KafkaConfig, Message, Producer, SASLOptions } from 'kafkajs';
 
 export interface KafkaTls {
   /** PEM files; a CA alone verifies the broker, cert+key add client authentication. */
@@ -311,9 +311,7 @@ function* sendParts(messages: OutputMessage[]): Generator<OutputMessage[]> {
 
 /** One produce request in kafkajs's terms: messages grouped by topic, acks from all in-sync replicas. */
 function batchOf(messages: OutputMessage[], compress: boolean) {
-  // A ChunkMessage goes as its own value: the produce encoder copies its bytes from the chunk
-  // (kafkajsProduceSeam.ts), so no Buffer view is made per message.
-  const chunkValues = acceptsChunkValues();
+  const chunkMessages = acceptsChunkMessages();
   const byTopic = new Map<string, OutputMessage[]>();
   for (const m of messages) {
     let list = byTopic.get(m.topic);
@@ -325,9 +323,12 @@ function batchOf(messages: OutputMessage[], compress: boolean) {
     compression: compress ? CompressionTypes.GZIP : CompressionTypes.None,
     topicMessages: [...byTopic].map(([topic, list]) => ({
       topic,
-      messages: list.map((m) => ({
+      // A ChunkMessage goes as it is, once ctflow's encoder is in kafkajs (kafkajsProduceSeam.ts):
+      // it copies the value from the chunk, and no second object per record waits for the
+      // acknowledgement. kafkajs's own encoder would lose its getters (value, timestamp).
+      messages: list.map((m) => chunkMessages && m instanceof ChunkMessage ? (m as unknown as Message) : ({
         key: m.key ?? null,
-        value: chunkValues && m instanceof ChunkMessage ? (m as unknown as Buffer) : m.value,
+        value: m.value,
         partition: m.partition,
         // kafkajs's types say string; its code (pinned 2.2.4) takes a number alike (kafkaTimestamp).
         timestamp: (m.timestampMs === undefined ? undefined : kafkaTimestamp(m.timestampMs)) as string | undefined,
@@ -335,18 +336,6 @@ function batchOf(messages: OutputMessage[], compress: boolean) {
       })),
     })),
   };
-}
-
-/**
- * A message time as kafkajs takes it (int64 ms). A positive safe integer goes as a number rather
- * than a string made per message: kafkajs treats both alike (Long.fromValue, the same difference
- * for the timestamp delta, and its default sort of the batch's timestamps compares their string
- * forms either way). 0 and negative times stay strings: kafkajs stamps a falsy timestamp with
- * Date.now() (`message.timestamp || dateNow`), and the string "0" is not falsy.
- */
-function kafkaTimestamp(ms: number): number | string {
-  const t = Math.floor(ms);
-  return t > 0 && t <= Number.MAX_SAFE_INTEGER ? t : String(t);
 }
 
 export interface TransactionOffsets {

@@ -20,7 +20,8 @@
  * - Grouping: producer/sendMessages.js takes producer/groupMessagesPerPartition.js when it is
  *   loaded, so the replacement goes into node's module cache before kafkajs is first required:
  *   client.ts imports this module before kafkajs. It returns the same object (partition to
- *   messages in order, the partitioner called once per message in order).
+ *   messages in order, the partitioner called in order for each message that names no partition
+ *   number: for one that does, kafkajs's partitioners return that number).
  * - Framing: protocol/request.js puts the request header and size in front of the body by copying
  *   the body into a growing Encoder twice (each growth a zero-filled Buffer.alloc): for a 512 KiB
  *   produce, two 1 MiB allocations and two copies. ctflow's encoder leaves room in front of the
@@ -89,7 +90,10 @@ export const groupMessagesPerPartition: GroupMessages = ({ topic, partitionMetad
   const result: Record<string, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
-    const partition = partitioner({ topic, partitionMetadata, message });
+    // A message naming its partition goes there: kafkajs's partitioners return it first thing,
+    // after building an argument object and filtering the partition list per message.
+    const named = (message as { partition?: unknown }).partition;
+    const partition = typeof named === 'number' ? named : partitioner({ topic, partitionMetadata, message });
     const list = result[partition];
     if (list) list.push(message);
     else result[partition] = [message];
@@ -191,12 +195,13 @@ function installEncoder(): void {
 
   produce.protocol = ({ version }) => {
     const build = kafkajsProtocol({ version });
-    if (version < FIRST_V2_BATCH_VERSION || version > LAST_CHECKED_VERSION) return (args) => build(withViews(args));
+    if (version < FIRST_V2_BATCH_VERSION || version > LAST_CHECKED_VERSION) return (args) => build(asPlainMessages(args));
     return (args) => {
       const built = build(args);
       const own = built.request.encode;
-      // kafkajs encodes ChunkMessage values given their bytes as Buffers.
-      const kafkajsEncode = () => (hasChunkValues(args) ? build(withViews(args)).request.encode() : own());
+      // kafkajs copies each message with a spread, which leaves a ChunkMessage's value and
+      // timestamp (getters) behind: it encodes them as plain objects.
+      const kafkajsEncode = () => (hasChunkMessages(args) ? build(asPlainMessages(args)).request.encode() : own());
       built.request.encode = async () => {
         if (!(await (checked ??= selfCheck(build)))) return kafkajsEncode();
         const room = status.framing === 'ctflow' ? HEADROOM : 0;
@@ -212,29 +217,29 @@ function installEncoder(): void {
   };
   produce[WRAPPED] = true;
   status.encoder = 'ctflow';
-  chunkValues = true;
+  chunkMessages = true;
 }
 
-/** Whether produce requests may carry ChunkMessage values (kafka/chunkMessage.ts): once the encoder is in place, which turns them into bytes whoever encodes. */
-let chunkValues = false;
+/** Whether a produce request may carry ChunkMessages (kafka/chunkMessage.ts) as messages: once the encoder is in place, which hands them to kafkajs as plain messages when kafkajs encodes. */
+let chunkMessages = false;
 
-export function acceptsChunkValues(): boolean {
-  return chunkValues;
+export function acceptsChunkMessages(): boolean {
+  return chunkMessages;
 }
 
-function hasChunkValues(args: ProduceRequestArgs): boolean {
-  for (const t of args.topicData) for (const p of t.partitions) for (const m of p.messages) if (m.value instanceof ChunkMessage) return true;
+function hasChunkMessages(args: ProduceRequestArgs): boolean {
+  for (const t of args.topicData) for (const p of t.partitions) for (const m of p.messages) if (m instanceof ChunkMessage) return true;
   return false;
 }
 
-/** The request with each ChunkMessage value replaced by its bytes (a Buffer), for kafkajs's encoder. */
-function withViews(args: ProduceRequestArgs): ProduceRequestArgs {
-  if (!hasChunkValues(args)) return args;
+/** The request with each ChunkMessage as the plain message kafkajs's encoder reads (its value a Buffer view of the chunk). */
+function asPlainMessages(args: ProduceRequestArgs): ProduceRequestArgs {
+  if (!hasChunkMessages(args)) return args;
   return {
     ...args,
     topicData: args.topicData.map((t) => ({
       ...t,
-      partitions: t.partitions.map((p) => ({ ...p, messages: p.messages.map((m) => (m.value instanceof ChunkMessage ? { ...m, value: m.value.value } : m)) })),
+      partitions: t.partitions.map((p) => ({ ...p, messages: p.messages.map((m) => (m instanceof ChunkMessage ? { key: m.key, value: m.value, timestamp: m.timestamp } : m)) })),
     })),
   };
 }
@@ -243,7 +248,7 @@ function withViews(args: ProduceRequestArgs): ProduceRequestArgs {
 async function selfCheck(build: BuildRequest): Promise<boolean> {
   const args = sampleRequest();
   const ours = encodeProduceRequest(args);
-  const theirs = await build(withViews(args)).request.encode();
+  const theirs = await build(asPlainMessages(args)).request.encode();
   const same = ours !== undefined && ours.equals(theirs.buf.subarray(0, theirs.offset));
   if (!same) fallBack(['encoder'], 'its bytes differ from kafkajs\'s on the start-up sample');
   else if (status.framing === 'ctflow' && !(await framingAgrees(ours))) fallBack(['framing'], "its framing differs from kafkajs's on the start-up sample");
@@ -265,8 +270,8 @@ async function framingAgrees(body: Buffer): Promise<boolean> {
   return true;
 }
 
-/** A value of 9 bytes in the middle of a chunk. */
-const SAMPLE_CHUNK_MESSAGE = new ChunkMessage('ctflow.self-check', null, 1, 0, Buffer.from('xx{"b":[2]}yy'), 2, 11);
+/** A message whose value is 9 bytes in the middle of a chunk. */
+const SAMPLE_CHUNK_MESSAGE = new ChunkMessage('ctflow.self-check', 'k4', 1, 1_700_000_000_007, Buffer.from('xx{"b":[2]}yy'), 2, 11);
 
 function sampleRequest(): ProduceRequestArgs {
   const ts = 1_700_000_000_000;
@@ -287,7 +292,7 @@ function sampleRequest(): ProduceRequestArgs {
               { key: Buffer.from('k1'), value: Buffer.from('{"a":1}'), timestamp: String(ts + 5), headers: { 'ctflow-zone': '2' } },
               { key: null, value: Buffer.alloc(300, 0x61), timestamp: String(ts), headers: { h: ['x', Buffer.from('y')] } },
               { key: 'é', value: null, timestamp: String(ts + 1_000_000) },
-              { key: 'k4', value: SAMPLE_CHUNK_MESSAGE, timestamp: ts + 7 },
+              SAMPLE_CHUNK_MESSAGE,
             ],
           },
           { partition: 0, firstSequence: 0, messages: [{ value: '', timestamp: String(ts) }] },

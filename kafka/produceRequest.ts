@@ -13,9 +13,9 @@
  *
  * Anything outside what it reproduces exactly (compression, keys or values that are neither
  * strings nor Buffers, odd timestamps) makes it return undefined: the caller then lets kafkajs
- * encode the request. A value may also be a ChunkMessage (chunkMessage.ts), whose value bytes are
- * copied from its chunk: kafkajs would encode the same bytes given `value` (its Buffer view), as
- * the caller must give it when kafkajs encodes.
+ * encode the request. A message may be a ChunkMessage (chunkMessage.ts), and a value may be one
+ * too: its value bytes are copied from its chunk, where kafkajs encodes the same bytes from
+ * `value` (its Buffer view).
  */
 import { ChunkMessage } from './chunkMessage';
 import { crc32c } from './crc32c';
@@ -183,7 +183,7 @@ function planPartition(p: ProducePartitionData, firstRecord: number): PartitionP
     const delta = ((m.timestamp || now) as number) - (first as number);
     if (!Number.isSafeInteger(delta) || Math.abs(delta) >= MAX_EXACT_DELTA) return undefined;
     const key = bytesFieldSize(m.key);
-    const value = bytesFieldSize(m.value);
+    const value = bytesFieldSize(valueOf(m));
     const headers = m.headers === undefined ? 1 : headersSize(m.headers);
     if (key < 0 || value < 0 || headers < 0) return undefined;
     const body = 1 + varlongSize(zigzag64(delta)) + varintSize(i) + key + value + headers;
@@ -224,7 +224,7 @@ function writePartition(w: Writer, plan: PartitionPlan, attributes: number, prod
     w.varlong(zigzag64(deltas[firstRecord + i]));
     w.varint(i); // offset delta
     w.bytesField(m.key);
-    w.bytesField(m.value);
+    w.bytesField(valueOf(m));
     if (m.headers === undefined) w.varint(0);
     else w.headers(m.headers as Record<string, unknown>);
   }
@@ -241,6 +241,11 @@ function int64Of(v: unknown): bigint | undefined {
   }
   if (typeof v === 'object' && v !== null && typeof (v as { value?: unknown }).value === 'bigint') return (v as { value: bigint }).value;
   return undefined;
+}
+
+/** A message's value, or the message itself when it is a ChunkMessage: its bytes are copied from its chunk, without a view per record. */
+function valueOf(m: ProduceMessage): unknown {
+  return m instanceof ChunkMessage ? m : m.value;
 }
 
 /** A nullable string with an int16 length (Kafka's NULLABLE_STRING). */

@@ -158,8 +158,18 @@ export function unpackOutput(p: PackedOutput): OutputMessage[] {
     return kind === TEXT ? b.toString('utf8') : b;
   };
   const out: OutputMessage[] = new Array(p.timestamps.length);
+  const withHeaders = new Set(p.headers.map(([i]) => i));
   for (let i = 0; i < out.length; i++) {
     const f = i * OUTPUT_FIELDS;
+    const partition = p.layout[f + 1];
+    const ts = p.timestamps[i];
+    if (p.layout[f + 2] === BYTES && p.layout[f + 5] !== BYTES && partition >= 0 && !Number.isNaN(ts) && !withHeaders.has(i)) {
+      // A transition or flow record: its value stays a range of the transferred bytes, as the
+      // one-thread pipeline's records stay ranges of their chunk (kafka/chunkMessage.ts says why).
+      const key = field(f + 5);
+      out[i] = new ChunkMessage(p.topics[p.layout[f]], key as string | null | undefined, partition, ts, all, p.layout[f + 3], p.layout[f + 3] + p.layout[f + 4]);
+      continue;
+    }
     const m: OutputMessage = { topic: p.topics[p.layout[f]], value: field(f + 2) ?? null };
     const key = field(f + 5);
     if (key !== undefined) m.key = key;

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { encodeProduceRequest } from '../../kafka/produceRequest';
 import type { ProduceMessage, ProduceRequestArgs } from '../../kafka/produceRequest';
-import { frameRequest, groupMessagesPerPartition, produceSeamStatus } from '../../kafka/kafkajsProduceSeam';
+import { acceptsChunkMessages, frameRequest, groupMessagesPerPartition, produceSeamStatus } from '../../kafka/kafkajsProduceSeam';
 import { ChunkMessage } from '../../kafka/chunkMessage';
 import '../../kafka/client';
 
@@ -148,8 +148,12 @@ describe('produce request encoder', () => {
   });
 });
 
-/** The request with some Buffer values moved into a ChunkMessage: the same bytes inside a larger chunk. */
-function withChunkValues(args: ProduceRequestArgs, pick: boolean[], pad: number): ProduceRequestArgs {
+/**
+ * The request with some messages made ChunkMessages (their Buffer value inside a larger chunk):
+ * those a ChunkMessage can be, a text or no key, no headers, a positive whole millisecond time.
+ */
+let chunkMessagesMade = 0;
+function withChunkMessages(args: ProduceRequestArgs, pick: boolean[], pad: number): ProduceRequestArgs {
   let i = 0;
   return {
     ...args,
@@ -158,21 +162,25 @@ function withChunkValues(args: ProduceRequestArgs, pick: boolean[], pad: number)
       partitions: t.partitions.map((p) => ({
         ...p,
         messages: p.messages.map((m) => {
-          if (!Buffer.isBuffer(m.value) || !pick[i++ % pick.length]) return m;
-          const chunk = Buffer.concat([Buffer.alloc(pad, 0x7b), m.value, Buffer.alloc(pad + 3, 0x7d)]);
-          return { ...m, value: new ChunkMessage(t.topic, null, 0, 0, chunk, pad, pad + m.value.length) };
+          const ms = Number(m.timestamp);
+          const fits = Buffer.isBuffer(m.value) && (m.key === undefined || m.key === null || typeof m.key === 'string') && m.headers === undefined && Number.isSafeInteger(ms) && ms > 0 && String(ms) === String(m.timestamp);
+          if (!fits || !pick[i++ % pick.length]) return m;
+          const value = m.value as Buffer;
+          const chunk = Buffer.concat([Buffer.alloc(pad, 0x7b), value, Buffer.alloc(pad + 3, 0x7d)]);
+          chunkMessagesMade++;
+          return new ChunkMessage(t.topic, m.key as string | null | undefined, Number(p.partition), ms, chunk, pad, pad + value.length);
         }),
       })),
     })),
   };
 }
 
-describe('ChunkMessage values', () => {
-  it("are written as kafkajs writes their bytes as Buffers, directly and through the seam (compressed ones by kafkajs)", async () => {
+describe('ChunkMessages', () => {
+  it("are written as kafkajs writes the same messages with Buffer values, directly and through the seam (compressed ones by kafkajs)", async () => {
     await fc.assert(
       fc.asyncProperty(request, fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), fc.nat(40), fc.integer({ min: 3, max: 7 }), fc.constantFrom(undefined, GZIP), async (args, pick, pad, version, compression) => {
         await atTime(1_700_000_000_000, async () => {
-          const chunked = withChunkValues(args, pick, pad);
+          const chunked = withChunkMessages(args, pick, pad);
           const want = await kafkajsBytes(args);
           expect(encodeProduceRequest(chunked)!.equals(want)).toBe(true);
           const viaSeam = (await produceDefinition.protocol({ version })({ ...chunked, compression }).request.encode()).buffer;
@@ -181,6 +189,7 @@ describe('ChunkMessage values', () => {
       }),
       { numRuns: 150 },
     );
+    expect(chunkMessagesMade).toBeGreaterThan(10); // the property saw ChunkMessages, not only plain messages
   });
 
   it('give their value as a Buffer to everyone else', () => {
@@ -193,6 +202,7 @@ describe('ChunkMessage values', () => {
 describe('kafkajs produce seam', () => {
   it('is installed here (kafkajs 2.2.4, loaded after the seam)', () => {
     expect(produceSeamStatus()).toEqual({ encoder: 'ctflow', grouping: 'ctflow', framing: 'ctflow', reasons: [] });
+    expect(acceptsChunkMessages()).toBe(true);
     // kafkajs's producer took the replacement when it was loaded.
     expect(require('kafkajs/src/producer/groupMessagesPerPartition')).toBe(groupMessagesPerPartition);
   });
@@ -204,6 +214,8 @@ describe('kafkajs produce seam', () => {
         jest.doMock('kafkajs/package.json', () => ({ version: '2.3.0' }));
         const seam = require('../../kafka/kafkajsProduceSeam') as typeof import('../../kafka/kafkajsProduceSeam');
         expect(seam.produceSeamStatus()).toMatchObject({ encoder: 'kafkajs', grouping: 'kafkajs', framing: 'kafkajs' });
+        // kafkajs's own encoder copies messages with a spread, which would drop a ChunkMessage's value.
+        expect(seam.acceptsChunkMessages()).toBe(false);
         expect(require('kafkajs/src/producer/groupMessagesPerPartition')).not.toBe(seam.groupMessagesPerPartition);
         const produce = require('kafkajs/src/protocol/requests/produce') as { protocol: unknown; [k: symbol]: unknown };
         expect(Object.getOwnPropertySymbols(produce)).toEqual([]);
@@ -295,6 +307,37 @@ describe('kafkajs produce seam', () => {
         expect(run(groupMessagesPerPartition)).toEqual(run(kafkajsGrouping!));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("a message naming its partition goes there without a partitioner call, where kafkajs's own partitioners would put it", () => {
+    let kafkajsGrouping: typeof groupMessagesPerPartition | undefined;
+    jest.isolateModules(() => {
+      kafkajsGrouping = require('kafkajs/src/producer/groupMessagesPerPartition');
+    });
+    const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
+    fc.assert(
+      fc.property(fc.array(fc.record({ key: fc.option(fc.string(), { nil: null }), partition: fc.option(fc.nat(7), { nil: undefined }) }), { maxLength: 60 }), (messages) => {
+        const partitionMetadata = Array.from({ length: 8 }, (_, i) => ({ partitionId: i, leader: 0 }));
+        let calls = 0;
+        // A keyed message without a partition is placed by its key's hash: deterministic in both runs.
+        const keyed = messages.map((m) => ({ ...m, key: m.key ?? 'k' }));
+        const run = (group: typeof groupMessagesPerPartition, count: boolean) => {
+          const partitioner = Partitioners.DefaultPartitioner();
+          return group({
+            topic: 't',
+            partitionMetadata,
+            messages: keyed,
+            partitioner: (o) => {
+              if (count) calls++;
+              return partitioner(o as Parameters<typeof partitioner>[0]);
+            },
+          });
+        };
+        expect(run(groupMessagesPerPartition, true)).toEqual(run(kafkajsGrouping!, false));
+        expect(calls).toBe(keyed.filter((m) => m.partition === undefined).length);
+      }),
+      { numRuns: 200 },
     );
   });
 });
