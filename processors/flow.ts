@@ -156,6 +156,29 @@ export interface Verdict {
 }
 
 /**
+ * A verdict with every field present (absent ones undefined, which every reader treats as
+ * absent), in one order: one object shape for all verdicts, so the code reading them stays
+ * monomorphic. The engine fills one of these per packet and reuses it; copyVerdict keeps one.
+ */
+export function makeVerdict(
+  index: number,
+  ctstate: CtState,
+  dir: Direction | null,
+  state?: string,
+  reason?: string,
+  note?: string,
+  detail?: Record<string, number>,
+  flowId?: number,
+): Verdict {
+  return { index, ctstate, dir, state, reason, note, detail, flowId };
+}
+
+/** A verdict of one's own, from the engine's reused one (see ConntrackEngine.process). */
+export function copyVerdict(v: Verdict): Verdict {
+  return makeVerdict(v.index, v.ctstate, v.dir, v.state, v.reason, v.note, v.detail, v.flowId);
+}
+
+/**
  * Flow accounting, as NetFlow/IPFIX exporters report it: one record when a flow ends and, for
  * long flows, one every active timeout. Counters are deltas since the flow's previous record, so
  * the records of one flow add up to its conntrack counters.

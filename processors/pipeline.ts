@@ -6,6 +6,7 @@
  */
 import type { CapturedPacket, IpPacket } from './packet';
 import type { FlowEvent, Verdict } from './flow';
+import { makeVerdict } from './flow';
 import { ConntrackEngine } from './conntrack/engine';
 import { Defragmenter } from './conntrack/defrag';
 import type { Pending } from './conntrack/defrag';
@@ -26,6 +27,15 @@ export const PREFETCH_GROUP = 16;
 export interface PacketVerdict extends Verdict {
   frame: number;
   tsUs: number;
+}
+
+/**
+ * The pipeline's own verdict for a packet: a copy of the engine's (which the engine reuses for the
+ * next packet), with the packet's frame and time. Every field present and in one order, so all
+ * the verdicts a sink receives share one object shape.
+ */
+function packetVerdict(v: Verdict, index: number, frame: number, tsUs: number): PacketVerdict {
+  return { index, ctstate: v.ctstate, dir: v.dir, state: v.state, reason: v.reason, note: v.note, detail: v.detail, flowId: v.flowId, frame, tsUs };
 }
 
 export interface PipelineOptions {
@@ -101,13 +111,11 @@ export class ConntrackPipeline {
     if (this.defrag.holding) for (const gone of this.defrag.expire(p.tsUs)) this.giveUp(gone.members, 'ip_fragment_timeout');
     if (p.ip.fragment || index !== this.nextOut || this.slots.size !== 0) return false;
     // The common case: a whole datagram with no verdict waiting before it goes straight out.
-    // The engine's verdict is a fresh object, so it becomes the PacketVerdict itself (no copy).
-    const v = this.engine.process(p.ip, p.tsUs, index, this.events, this.zoneOf(p as CapturedPacket)) as PacketVerdict;
-    v.frame = p.frame;
-    v.tsUs = p.tsUs;
+    const v = this.engine.process(p.ip, p.tsUs, index, this.events, this.zoneOf(p as CapturedPacket));
+    const out = packetVerdict(v, index, p.frame, p.tsUs);
     this.emitEvents();
     this.nextOut++;
-    this.sink.verdict(v);
+    this.sink.verdict(out);
     return true;
   }
 
@@ -130,7 +138,7 @@ export class ConntrackPipeline {
       const src = member === p.index ? p : this.held.get(member);
       this.held.delete(member);
       if (!src) continue;
-      this.slots.set(member, { ...v, index: member, frame: src.frame, tsUs: src.tsUs });
+      this.slots.set(member, packetVerdict(v, member, src.frame, src.tsUs));
     }
     this.flush();
   }
@@ -202,7 +210,7 @@ export class ConntrackPipeline {
     for (const m of members) {
       const src = this.held.get(m);
       this.held.delete(m);
-      if (src) this.slots.set(m, { index: m, frame: src.frame, tsUs: src.tsUs, ctstate: 'INVALID', dir: null, reason });
+      if (src) this.slots.set(m, packetVerdict(makeVerdict(m, 'INVALID', null, undefined, reason), m, src.frame, src.tsUs));
     }
   }
 

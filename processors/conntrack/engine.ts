@@ -16,7 +16,7 @@
 import type { IcmpHeader, IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
 import type { CtStats, FlowEvent, FlowRecord, Verdict } from '../flow';
-import { emptyStats } from '../flow';
+import { emptyStats, makeVerdict } from '../flow';
 import type { Conn } from './conn';
 import { Helpers } from './helpers';
 import type { ExpectEvent, ExpectationRecord, ExpectationTable } from './helpers/expectations';
@@ -64,6 +64,8 @@ export class ConntrackEngine {
   private prefetchCells = new Int32Array(32);
   private prefetchHashes = new Int32Array(32);
   private prefetchSink = 0;
+  /** The verdict of a packet the NOTRACK rules match (only its index changes). */
+  private readonly untrackedVerdict = makeVerdict(0, 'UNTRACKED', null, undefined, 'notrack');
   /** The raw table's NOTRACK rules; null without any, so a packet costs one test. */
   private readonly notrack: NotrackRules | null;
   /**
@@ -144,12 +146,18 @@ export class ConntrackEngine {
     if (this.helpers !== undefined) this.helpers.expectations.expire(nowUs);
   }
 
-  /** Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. */
+  /**
+   * Judges one (reassembled) IP packet at packet time `tsUs`; events it causes go to `out`. The
+   * verdict is an object the engine reuses for every packet (no allocation per packet): read it
+   * before the next call, or keep a copy (copyVerdict), never the object itself.
+   */
   process(ip: IpPacket, tsUs: number, index: number, out: FlowEvent[], zone = 0): Verdict {
     this.advance(tsUs, out);
     if (this.notrack !== null && this.notrack.matches(ip, zone)) {
       this.untracked++;
-      return { index, ctstate: 'UNTRACKED', dir: null, reason: 'notrack' };
+      const v = this.untrackedVerdict;
+      v.index = index;
+      return v;
     }
     const shard = this.shards[this.shardOf(ip, zone)];
     shard.nowUs = this.nowUs;

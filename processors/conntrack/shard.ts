@@ -6,8 +6,8 @@
  */
 import type { IpPacket } from '../packet';
 import { IPPROTO } from '../packet';
-import type { CtState, CtStats, DestroyReason, FlowEvent, FlowRecord, Verdict } from '../flow';
-import { STATUS, emptyStats } from '../flow';
+import type { CtState, CtStats, DestroyReason, Direction, FlowEvent, FlowRecord, Verdict } from '../flow';
+import { STATUS, emptyStats, makeVerdict } from '../flow';
 import { Conn } from './conn';
 import { EarlyDropOrder } from './earlyDrop';
 import { ExpiryQueue } from './expiry';
@@ -23,6 +23,14 @@ import type { EntryChanges } from './state/changes';
 import type { Sysctl } from './sysctl';
 import { FlowTable, hashTuple } from './table';
 import { invertPorts, tuplePorts } from './tuple';
+
+// Bits and protocol numbers the per-packet path tests, as this module's own constants: a use of
+// an imported object's property is a load from the module's exports object and another from the
+// object, on every packet.
+const SEEN_REPLY = STATUS.SEEN_REPLY, EXPECTED = STATUS.EXPECTED, HELPER = STATUS.HELPER;
+const IPCT_NEW = IPCT.NEW, IPCT_REPLY = IPCT.REPLY, IPCT_PROTOINFO = IPCT.PROTOINFO;
+const ICMP = IPPROTO.ICMP, ICMPV6 = IPPROTO.ICMPV6;
+const USED = LIFE_USED, CONFIRMED = LIFE_CONFIRMED;
 
 export interface ShardHooks {
   /** Called before an entry is created when the whole engine is at nf_conntrack_max: evict one or refuse. */
@@ -45,6 +53,12 @@ export class ConntrackShard implements TrackerContext {
   private readonly replyPorts = { sport: 0, dport: 0 };
   private readonly prefetchPorts = { sport: 0, dport: 0 };
   private readonly due: number[] = [];
+  /**
+   * The verdict process() returns, rewritten for every packet instead of allocated: at a million
+   * packets a second an object per packet is a steady stream of young-generation collections.
+   * Valid until the next packet (see ConntrackEngine.process).
+   */
+  private readonly verdict: Verdict = makeVerdict(0, 'NEW', null);
   /** The view the per-packet path rebinds instead of allocating one per packet. */
   private readonly cursor = new Conn(this.store, 0);
   /** NAT bindings of new entries; null without NAT rules, so the per-packet path pays one test, at creation only. */
@@ -132,11 +146,11 @@ export class ConntrackShard implements TrackerContext {
     this.nowUs = nowUs;
     this.out = out;
     this.packetIndex = index;
-    if (ip.proto === IPPROTO.ICMP || ip.proto === IPPROTO.ICMPV6) {
+    if (ip.proto === ICMP || ip.proto === ICMPV6) {
       const related = relateIcmpError(ip, zone, this);
       if (related) {
         if (related.ctstate === 'INVALID') this.stats.error++;
-        return { index, ...related };
+        return this.judged(index, related.ctstate, related.dir, related.state, related.reason, undefined, undefined, related.flowId);
       }
     }
     const tracker = trackerFor(ip.proto);
@@ -199,38 +213,29 @@ export class ConntrackShard implements TrackerContext {
     if (this.changes !== null) this.changes.mark(slot);
     const conn = this.cursor.rebind(slot);
     const status = store.status(slot);
-    const ctstate: CtState = dir === 1 || status & STATUS.SEEN_REPLY ? 'ESTABLISHED' : status & STATUS.EXPECTED ? 'RELATED' : 'NEW';
+    const ctstate: CtState = dir === 1 || status & SEEN_REPLY ? 'ESTABLISHED' : status & EXPECTED ? 'RELATED' : 'NEW';
     this.cachedBits = 0;
     const res = tracker.packet(conn, dir, ip, this);
     if (res.verdict === 'repeat') return null;
     if (res.verdict === 'invalid') return this.rejected(tracker, conn, index, res.reason, res.detail);
-    if (dir === 1 && !(store.status(slot) & STATUS.SEEN_REPLY)) {
-      store.setStatus(slot, store.status(slot) | STATUS.SEEN_REPLY);
-      this.cachedBits |= IPCT.REPLY;
+    if (dir === 1 && !(store.status(slot) & SEEN_REPLY)) {
+      store.setStatus(slot, store.status(slot) | SEEN_REPLY);
+      this.cachedBits |= IPCT_REPLY;
     }
-    // One object shape for every accepted verdict (absent fields are undefined), so the hot path stays monomorphic.
-    const verdict: Verdict = {
-      index,
-      ctstate,
-      dir: dir === 0 ? 'original' : 'reply',
-      flowId: store.id(slot),
-      state: tracker.stateName?.(conn),
-      reason: res.note,
-      detail: res.detail,
-    };
+    const verdict = this.judged(index, ctstate, dir === 0 ? 'original' : 'reply', tracker.stateName?.(conn), res.note, undefined, res.detail, store.id(slot));
     const life = store.life(slot);
     // nf_nat binds a new entry at the nat hooks: after conntrack judged its first packet, before
     // the helper reads that packet (a NAT'd entry's helper expects for the NAT'd tuples) and
     // before confirmation, which fails when the bound reply tuple is taken.
-    const natClash = this.nat !== null && (life & (LIFE_USED | LIFE_CONFIRMED)) === LIFE_USED && !this.bindNat(slot, ip);
+    const natClash = this.nat !== null && (life & (USED | CONFIRMED)) === USED && !this.bindNat(slot, ip);
     // The assigned helper reads the packet before confirmation (nf_confirm). When it drops the
     // packet the verdict (conntrack's, already given) stays and says why; a first packet's entry
     // is then never confirmed. Entries without a helper pay one bit test.
-    if (status & STATUS.HELPER && life & LIFE_USED) {
+    if (status & HELPER && life & USED) {
       const dropped = this.help(conn, dir, ip, ctstate === 'ESTABLISHED');
       if (dropped !== undefined) {
         verdict.reason ??= dropped;
-        if (!(life & LIFE_CONFIRMED)) {
+        if (!(life & CONFIRMED)) {
           this.forgetHelp(conn);
           this.nat?.forget(slot);
           store.release(slot);
@@ -238,8 +243,8 @@ export class ConntrackShard implements TrackerContext {
         }
       }
     }
-    if (life & LIFE_USED) {
-      if (!(life & LIFE_CONFIRMED)) {
+    if (life & USED) {
+      if (!(life & CONFIRMED)) {
         if (natClash) return this.insertFailed(conn, verdict);
         this.confirm(conn);
       }
@@ -339,7 +344,7 @@ export class ConntrackShard implements TrackerContext {
       // that became closing that way is evictable again, as if the packet had been accepted:
       // early_drop looks at the entry's current state (nf_conntrack_core.c, early_drop_list),
       // so the eviction order must not depend on the path the state took.
-      if (this.cachedBits & IPCT.PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
+      if (this.cachedBits & IPCT_PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
       const state = tracker.stateName?.(conn);
       if (state !== undefined) v.state = state;
       v.flowId = conn.id;
@@ -396,7 +401,7 @@ export class ConntrackShard implements TrackerContext {
     this.store.link(conn.slot);
     this.dropOrder.added(conn.slot);
     this.stats.insert++;
-    this.cachedBits |= IPCT.NEW;
+    this.cachedBits |= IPCT_NEW;
   }
 
   /** nf_ct_deliver_cached_events: one NEW or UPDATE per packet carrying what changed. */
@@ -404,13 +409,13 @@ export class ConntrackShard implements TrackerContext {
     const bits = this.cachedBits;
     this.cachedBits = 0;
     // A protocol state change can make an ASSURED entry evictable again (a connection closing).
-    if (bits & IPCT.PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
+    if (bits & IPCT_PROTOINFO && conn.assured && this.droppable(conn.slot)) this.dropOrder.droppableAgain(conn.slot);
     if (bits === 0 || !this.sysctl.nf_conntrack_events) return;
     this.out.push({
-      type: bits & IPCT.NEW ? 'NEW' : 'UPDATE',
+      type: bits & IPCT_NEW ? 'NEW' : 'UPDATE',
       tsUs: this.nowUs,
       flow: this.snapshotOf(conn, this.nowUs),
-      protoinfo: (bits & IPCT.PROTOINFO) !== 0,
+      protoinfo: (bits & IPCT_PROTOINFO) !== 0,
       packetIndex: this.packetIndex,
     });
   }
@@ -469,9 +474,29 @@ export class ConntrackShard implements TrackerContext {
 
   private invalid(index: number, reason: string, detail?: Record<string, number>, note?: string): Verdict {
     this.stats.invalid++;
-    const v: Verdict = { index, ctstate: 'INVALID', dir: null, reason };
-    if (detail) v.detail = detail;
-    if (note) v.note = note;
+    return this.judged(index, 'INVALID', null, undefined, reason, note ? note : undefined, detail ? detail : undefined, undefined);
+  }
+
+  /** Writes every field of this packet's verdict (the one object process() returns each time). */
+  private judged(
+    index: number,
+    ctstate: CtState,
+    dir: Direction | null,
+    state: string | undefined,
+    reason: string | undefined,
+    note: string | undefined,
+    detail: Record<string, number> | undefined,
+    flowId: number | undefined,
+  ): Verdict {
+    const v = this.verdict;
+    v.index = index;
+    v.ctstate = ctstate;
+    v.dir = dir;
+    v.state = state;
+    v.reason = reason;
+    v.note = note;
+    v.detail = detail;
+    v.flowId = flowId;
     return v;
   }
 }

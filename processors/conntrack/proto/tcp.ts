@@ -8,27 +8,30 @@ import type { IpPacket, TcpHeader } from '../../packet';
 import { STATUS } from '../../flow';
 import type { Conn } from '../conn';
 import type { ConnStore } from '../store';
-import { LIFE_CONFIRMED } from '../store';
 import * as record from '../store';
 import type { Sysctl } from '../sysctl';
-import { ACCEPT, DIR_REPLY, IPCT, invalid } from './tracker';
+import * as tracker from './tracker';
+import { invalid } from './tracker';
 import type { Dir, ProtoTracker, TrackerContext, TrackerResult } from './tracker';
-import {
-  ACK_SET, CL, CW, ES, FIN_SET, FW, IG, IV, LA, NO, PACKET_CLASS_NAMES, RST_SET, S2, SR, SS, SYN_SET, SYNACK_SET,
-  TCP_STATE_NAMES, TCP_TIMEOUT_SYSCTL, TCP_TRANSITIONS, TW, packetClass, validFlags,
-} from './tcpStates';
-import {
-  EXP_CHALLENGE_ACK, SIMULTANEOUS_OPEN, TCP_FLAG_BE_LIBERAL, TCP_FLAG_CLOSE_INIT, TCP_FLAG_DATA_UNACKNOWLEDGED,
-  TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, inWindow,
-  segmentEnd,
-} from './tcpWindow';
+import * as states from './tcpStates';
+import { PACKET_CLASS_NAMES, TCP_TIMEOUT_SYSCTL } from './tcpStates';
+import * as window from './tcpWindow';
 
-// The record layout as this module's own constants: every use of an imported binding would be a
-// property load on the store module's exports object.
+// The record layout, the state machine's numbers, the flag bits and the functions every packet
+// calls as this module's own constants: every use of an imported binding is a property load on
+// the exporting module's object (in a switch, one per case tried), which V8 does not fold away.
 const LASTDIR8 = record.LASTDIR8, LASTINDEX8 = record.LASTINDEX8, LASTWIN16 = record.LASTWIN16,
   LIFE8 = record.LIFE8, RECORD_BYTES = record.RECORD_BYTES, RECORD_HALFWORDS = record.RECORD_HALFWORDS,
   RETRANS8 = record.RETRANS8, STATUS16 = record.STATUS16, TCPSTATE8 = record.TCPSTATE8,
-  TDFLAGS8 = record.TDFLAGS8;
+  TDFLAGS8 = record.TDFLAGS8, LIFE_CONFIRMED = record.LIFE_CONFIRMED;
+const { ACK_SET, CL, CW, ES, FIN_SET, FW, IG, IV, LA, NO, RST_SET, S2, SR, SS, SYN_SET, SYNACK_SET, TW, TCP_STATE_NAMES, nextState, packetClass, validFlags } = states;
+const {
+  EXP_CHALLENGE_ACK, SIMULTANEOUS_OPEN, TCP_FLAG_BE_LIBERAL, TCP_FLAG_CLOSE_INIT, TCP_FLAG_DATA_UNACKNOWLEDGED,
+  TCP_FLAG_MAXACK_SET, TCP_FLAG_SACK_PERM, TCP_FLAG_WINDOW_SCALE, applyOptions, before, inWindow, segmentEnd,
+} = window;
+const SEEN_REPLY = STATUS.SEEN_REPLY, ASSURED = STATUS.ASSURED, SEQ_ADJUST = STATUS.SEQ_ADJUST;
+const ACCEPT = tracker.ACCEPT, IPCT_PROTOINFO = tracker.IPCT.PROTOINFO, IPCT_ASSURED = tracker.IPCT.ASSURED;
+const DIR_REPLY = tracker.DIR_REPLY;
 
 /** A direction's window state back to nothing seen (keeps BE_LIBERAL). */
 function resetDir(store: ConnStore, slot: number, d: number): void {
@@ -59,7 +62,7 @@ function closing(state: number): boolean {
 /** tcp_new: may this packet create an entry? Initialises the original direction if so; returns why not otherwise. */
 function admit(store: ConnStore, slot: number, tcp: TcpHeader, sysctl: Sysctl): string | null {
   const index = packetClass(tcp.flags);
-  const next = TCP_TRANSITIONS[0][index][NO];
+  const next = nextState(0, index, NO);
   if (next >= IV) return index === SYNACK_SET ? 'tcp_synack_without_syn' : `tcp_cannot_start_with_${PACKET_CLASS_NAMES[index]}`;
   if (next !== SS && sysctl.nf_conntrack_tcp_loose === 0) return 'tcp_midstream_pickup_disabled';
   const end = segmentEnd(tcp);
@@ -129,7 +132,7 @@ export const TcpTracker: ProtoTracker = {
     }
     let oldState = octets[o + TCPSTATE8];
     const index = packetClass(tcp.flags);
-    let newState = TCP_TRANSITIONS[dir][index][oldState];
+    let newState = nextState(dir, index, oldState);
     let skipWindow = false;
     let note: string | undefined;
 
@@ -205,7 +208,7 @@ export const TcpTracker: ProtoTracker = {
         }
         const ackSeq = tcp.ack >>> 0;
         if (
-          ((conn.has(STATUS.SEEN_REPLY) && lastIndex === SYN_SET) || (!conn.assured && lastIndex === ACK_SET)) &&
+          ((conn.has(SEEN_REPLY) && lastIndex === SYN_SET) || (!conn.assured && lastIndex === ACK_SET)) &&
           ackSeq === store.lastEnd(slot)
         ) {
           skipWindow = true; // RST to a SYN or ACK we let through as ignored
@@ -222,7 +225,7 @@ export const TcpTracker: ProtoTracker = {
 
     if (!skipWindow) {
       // A NAT helper's rewrites shift what the other side acknowledges (tcp_in_window's receiver_offset).
-      const receiverOffset = halfwords[h + STATUS16] & STATUS.SEQ_ADJUST ? ctx.seqOffset(conn, (1 - dir) as Dir, (tcp.ack - 1) >>> 0) : 0;
+      const receiverOffset = halfwords[h + STATUS16] & SEQ_ADJUST ? ctx.seqOffset(conn, (1 - dir) as Dir, (tcp.ack - 1) >>> 0) : 0;
       const res = inWindow(store, slot, dir, index, tcp, sysctl.nf_conntrack_tcp_be_liberal !== 0, receiverOffset);
       if (res.action === 'ignore') return { verdict: 'accept', note: res.reason, detail: res.detail };
       if (res.action === 'invalid') {
@@ -246,10 +249,10 @@ export const TcpTracker: ProtoTracker = {
     else if (halfwords[h + LASTWIN16] === 0 && stateTimeoutSec > retransTimeout) timeout = retransTimeout;
     else timeout = stateTimeoutSec;
 
-    if (newState !== oldState) ctx.event(conn, IPCT.PROTOINFO);
+    if (newState !== oldState) ctx.event(conn, IPCT_PROTOINFO);
 
     const status = halfwords[h + STATUS16];
-    if (!(status & STATUS.SEEN_REPLY)) {
+    if (!(status & SEEN_REPLY)) {
       // An RST as the only answer: nothing was established, drop the entry at once.
       if (tcp.flags & 0x04) {
         ctx.kill(conn, 'rst', { dir, ip });
@@ -259,9 +262,9 @@ export const TcpTracker: ProtoTracker = {
       if (index === SYN_SET && oldState === SS) return note ? { verdict: 'accept', note } : ACCEPT;
       // Picked up mid-stream and unanswered: no long ESTABLISHED timeout yet.
       if (newState === ES && timeout > unackTimeout) timeout = unackTimeout;
-    } else if (!(status & STATUS.ASSURED) && (oldState === SR || oldState === ES) && newState === ES) {
-      halfwords[h + STATUS16] = status | STATUS.ASSURED;
-      ctx.event(conn, IPCT.ASSURED);
+    } else if (!(status & ASSURED) && (oldState === SR || oldState === ES) && newState === ES) {
+      halfwords[h + STATUS16] = status | ASSURED;
+      ctx.event(conn, IPCT_ASSURED);
     }
     ctx.refresh(conn, dir, ip, timeout);
     return note ? { verdict: 'accept', note } : ACCEPT;

@@ -19,12 +19,15 @@ export const TCP_STATE_NAMES = [
 ] as const;
 export type TcpStateName = (typeof TCP_STATE_NAMES)[number];
 
-export const NO = 0, SS = 1, SR = 2, ES = 3, FW = 4, CW = 5, LA = 6, TW = 7, CL = 8, S2 = 9;
+const NO = 0, SS = 1, SR = 2, ES = 3, FW = 4, CW = 5, LA = 6, TW = 7, CL = 8, S2 = 9;
 /** Invalid and ignore markers (TCP_CONNTRACK_MAX and TCP_CONNTRACK_IGNORE). */
-export const IV = 10, IG = 11;
+const IV = 10, IG = 11;
 
 /** Packet classes, in the kernel's priority order (get_conntrack_index). */
-export const SYN_SET = 0, SYNACK_SET = 1, FIN_SET = 2, ACK_SET = 3, RST_SET = 4, NONE_SET = 5;
+const SYN_SET = 0, SYNACK_SET = 1, FIN_SET = 2, ACK_SET = 3, RST_SET = 4, NONE_SET = 5;
+// (Exported by name: an `export const` would turn this module's own uses, packetClass's on every
+// packet, into property loads on its exports object. Importers copy them into constants of their own.)
+export { NO, SS, SR, ES, FW, CW, LA, TW, CL, S2, IV, IG, SYN_SET, SYNACK_SET, FIN_SET, ACK_SET, RST_SET, NONE_SET };
 export const PACKET_CLASS_NAMES = ['syn', 'synack', 'fin', 'ack', 'rst', 'none'] as const;
 
 export function packetClass(flags: number): number {
@@ -56,6 +59,15 @@ export const TCP_TRANSITIONS: readonly (readonly (readonly number[])[])[] = [
     /* none   */ [IV, IV, IV, IV, IV, IV, IV, IV, IV, IV],
   ],
 ];
+
+/** TCP_TRANSITIONS flattened, [(direction * 6 + packet class) * 10 + old state]: one load per packet instead of three. */
+const NEXT = Uint8Array.from(TCP_TRANSITIONS.flat(2));
+const CLASSES = NONE_SET + 1, STATES = S2 + 1;
+
+/** TCP_TRANSITIONS[dir][packetClass][old]. */
+export function nextState(dir: number, packetClass: number, old: number): number {
+  return NEXT[(dir * CLASSES + packetClass) * STATES + old];
+}
 
 /** Flag combinations the kernel accepts (tcp_valid_flags), after masking PSH, ECE and CWR. */
 const VALID_FLAG_COMBINATIONS = [

@@ -13,7 +13,7 @@
 import type { TcpHeader } from '../../packet';
 import type { ConnStore } from '../store';
 import * as record from '../store';
-import { ACK_SET, SR, SS } from './tcpStates';
+import * as states from './tcpStates';
 
 // The record layout as this module's own constants: every use of an imported binding would be a
 // property load on the store module's exports object.
@@ -23,22 +23,32 @@ const LASTACK32 = record.LASTACK32, LASTDIR8 = record.LASTDIR8, LASTEND32 = reco
   TCPSTATE8 = record.TCPSTATE8, TDEND32 = record.TDEND32, TDFLAGS8 = record.TDFLAGS8,
   TDMAXACK32 = record.TDMAXACK32, TDMAXEND32 = record.TDMAXEND32, TDMAXWIN32 = record.TDMAXWIN32,
   TDSCALE8 = record.TDSCALE8;
+const ACK_SET = states.ACK_SET, SR = states.SR, SS = states.SS;
 
-export const TCP_FLAG_WINDOW_SCALE = 0x01;
-export const TCP_FLAG_SACK_PERM = 0x02;
-export const TCP_FLAG_CLOSE_INIT = 0x04;
-export const TCP_FLAG_BE_LIBERAL = 0x08;
-export const TCP_FLAG_DATA_UNACKNOWLEDGED = 0x10;
-export const TCP_FLAG_MAXACK_SET = 0x20;
-export const EXP_CHALLENGE_ACK = 0x40;
-export const SIMULTANEOUS_OPEN = 0x80;
+const TCP_FLAG_WINDOW_SCALE = 0x01;
+const TCP_FLAG_SACK_PERM = 0x02;
+const TCP_FLAG_CLOSE_INIT = 0x04;
+const TCP_FLAG_BE_LIBERAL = 0x08;
+const TCP_FLAG_DATA_UNACKNOWLEDGED = 0x10;
+const TCP_FLAG_MAXACK_SET = 0x20;
+const EXP_CHALLENGE_ACK = 0x40;
+const SIMULTANEOUS_OPEN = 0x80;
+// (Exported by name, as the record offsets: this module's own uses stay constants.)
+export {
+  TCP_FLAG_WINDOW_SCALE, TCP_FLAG_SACK_PERM, TCP_FLAG_CLOSE_INIT, TCP_FLAG_BE_LIBERAL, TCP_FLAG_DATA_UNACKNOWLEDGED,
+  TCP_FLAG_MAXACK_SET, EXP_CHALLENGE_ACK, SIMULTANEOUS_OPEN,
+};
 
 const MAXACKWINCONST = 66000;
 const TCP_MAX_WSCALE = 14;
 
 /** Sequence-space comparisons (the kernel's before/after on u32). */
-export const before = (a: number, b: number): boolean => ((a - b) | 0) < 0;
-export const after = (a: number, b: number): boolean => ((b - a) | 0) < 0;
+export function before(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+export function after(a: number, b: number): boolean {
+  return ((b - a) | 0) < 0;
+}
 const u32 = (x: number): number => x >>> 0;
 
 /** 2 ** s for every byte s: a window scaled by a table load instead of a call to pow(). */

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import type { IpPacket, TcpHeader } from '../../../processors/packet';
 import type { FlowEvent, FlowRecord, Verdict } from '../../../processors/flow';
-import { STATUS } from '../../../processors/flow';
+import { STATUS, copyVerdict } from '../../../processors/flow';
 import { ConntrackEngine } from '../../../processors/conntrack/engine';
 import { makeSysctl, SysctlError } from '../../../processors/conntrack/sysctl';
 import { synFlood } from '../../../bench/flood';
@@ -46,7 +46,7 @@ function replay(stream: Array<{ ip: IpPacket; gapUs: number }>, shards: number, 
   stream.forEach((p, i) => {
     if (prefetchGroup > 0 && i % prefetchGroup === 0) engine.prefetch(ips, i, Math.min(i + prefetchGroup, ips.length));
     t += p.gapUs;
-    verdicts.push(engine.process(p.ip, t, i, events));
+    verdicts.push(copyVerdict(engine.process(p.ip, t, i, events)));
     maxCount = Math.max(maxCount, engine.count);
   });
   return { verdicts, events, maxCount };

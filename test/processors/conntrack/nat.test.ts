@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { IpPacket, TcpHeader } from '../../../processors/packet';
 import type { FlowEvent, FlowRecord, Verdict } from '../../../processors/flow';
-import { STATUS } from '../../../processors/flow';
+import { STATUS, copyVerdict } from '../../../processors/flow';
 import { ConntrackEngine } from '../../../processors/conntrack/engine';
 import type { NatRule } from '../../../processors/conntrack/rules/nat';
 import { parseNat } from '../../../processors/conntrack/rules/nat';
@@ -35,7 +35,7 @@ function gateway(rules: NatRule[], shards = 1): { engine: ConntrackEngine; send(
   return {
     engine,
     events,
-    send: (p, afterUs = 1000) => engine.process(p, (t += afterUs), i++, events),
+    send: (p, afterUs = 1000) => copyVerdict(engine.process(p, (t += afterUs), i++, events)),
     entry: (id) => {
       const f = engine.list().find((e) => e.id === id);
       if (!f) throw new Error(`no entry ${id}`);

@@ -1,7 +1,7 @@
 /** Helpers inside the engine: assignment by rule, RELATED data connections, timers, masters, shards. */
 import type { IpPacket, TcpHeader } from '../../../../processors/packet';
 import type { FlowEvent, FlowRecord, Verdict } from '../../../../processors/flow';
-import { STATUS } from '../../../../processors/flow';
+import { STATUS, copyVerdict } from '../../../../processors/flow';
 import { ConntrackEngine } from '../../../../processors/conntrack/engine';
 import type { ExpectEvent } from '../../../../processors/conntrack/helpers/expectations';
 import type { HelperRule } from '../../../../processors/conntrack/helpers';
@@ -71,7 +71,7 @@ function engineRun(rules: HelperRule[], shards = 1, sysctl: Record<string, numbe
     t: 1_700_000_000_000_000,
     push(ip, gapUs = 1000) {
       run.t += gapUs;
-      const v = engine.process(ip, run.t, run.verdicts.length, run.events);
+      const v = copyVerdict(engine.process(ip, run.t, run.verdicts.length, run.events));
       run.verdicts.push(v);
       return v;
     },

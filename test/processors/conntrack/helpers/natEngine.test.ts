@@ -5,7 +5,7 @@
  */
 import type { IpPacket, TcpHeader } from '../../../../processors/packet';
 import type { FlowEvent, FlowRecord, Verdict } from '../../../../processors/flow';
-import { STATUS } from '../../../../processors/flow';
+import { STATUS, copyVerdict } from '../../../../processors/flow';
 import { ConntrackEngine } from '../../../../processors/conntrack/engine';
 import type { ExpectEvent } from '../../../../processors/conntrack/helpers/expectations';
 import type { HelperRule } from '../../../../processors/conntrack/helpers';
@@ -34,7 +34,7 @@ function engineRun(helpers: HelperRule[], nat: NatRule[]) {
   const events: FlowEvent[] = [];
   const engine = new ConntrackEngine({ shards: 1, rules: { helpers, nat }, sysctl: makeSysctl({}), onExpectEvent: (e) => expects.push(e) });
   let t = 1_700_000_000_000_000, i = 0;
-  const push = (ip: IpPacket): Verdict => engine.process(ip, (t += 1000), i++, events);
+  const push = (ip: IpPacket): Verdict => copyVerdict(engine.process(ip, (t += 1000), i++, events));
   return { engine, expects, push };
 }
 

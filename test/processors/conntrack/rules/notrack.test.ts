@@ -1,6 +1,7 @@
 /** NOTRACK rules: the command line's two forms, and the engine's raw-table behaviour (kernel facts in the oracle's README). */
 import type { IcmpHeader, IpPacket, TcpHeader } from '../../../../processors/packet';
 import type { FlowEvent, Verdict } from '../../../../processors/flow';
+import { copyVerdict } from '../../../../processors/flow';
 import { ConntrackEngine } from '../../../../processors/conntrack/engine';
 import { NotrackRules, parseNotrack } from '../../../../processors/conntrack/rules/notrack';
 import { makeSysctl } from '../../../../processors/conntrack/sysctl';
@@ -15,7 +16,7 @@ const SYN = 0x02, ACK = 0x10, SYNACK = 0x12, PSHACK = 0x18;
 function run(packets: IpPacket[], notrack: string[]): { verdicts: Verdict[]; events: FlowEvent[]; engine: ConntrackEngine } {
   const engine = new ConntrackEngine({ sysctl: makeSysctl(), rules: { notrack: notrack.map(parseNotrack) } });
   const events: FlowEvent[] = [];
-  const verdicts = packets.map((p, i) => engine.process(p, 1_700_000_000_000_000 + i * 1000, i, events));
+  const verdicts = packets.map((p, i) => copyVerdict(engine.process(p, 1_700_000_000_000_000 + i * 1000, i, events)));
   return { verdicts, events, engine };
 }
 
