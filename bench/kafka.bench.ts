@@ -54,6 +54,8 @@ interface BrokerHandle {
 interface BrokerModule {
   start(opts: { writeState: boolean; watchPid?: number | null; log?: (line: string) => void }): Promise<BrokerHandle>;
   stop(handle: BrokerHandle): Promise<{ stopped: boolean; graceful?: boolean }>;
+  /** The broker `npm run kafka:start` recorded, and whether that pid is still it. */
+  status(): Promise<{ running: boolean; brokers?: string; pid?: number }>;
   DEFAULT_VERSION: string;
 }
 
@@ -496,7 +498,9 @@ async function main(): Promise<void> {
     let brokerText: string;
     let brokerPid = handle?.pid;
     if (brokers) {
-      brokerPid = ownBrokerPid(brokers);
+      const own = await broker.status();
+      // The project's own running broker at that address: its CPU can be read from /proc.
+      brokerPid = own.running && own.brokers === brokers ? own.pid : undefined;
       brokerText = `KAFKA_BROKERS=${brokers} (not started here; ${brokerPid ? `the project's broker, pid ${brokerPid}: its CPU is measured` : 'broker CPU not measured'})`;
     } else {
       progress('starting a local Kafka broker (scripts/kafka/broker.js)');
@@ -652,20 +656,6 @@ async function main(): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await shutdown();
-  }
-}
-
-/**
- * The pid of the broker `npm run kafka:start` recorded (.cache/kafka/broker.json) when it serves
- * `brokers` and still runs on this machine, so its CPU can be read from /proc; else undefined.
- */
-function ownBrokerPid(brokers: string): number | undefined {
-  try {
-    const state = JSON.parse(readFileSync(join(__dirname, '..', '..', '.cache', 'kafka', 'broker.json'), 'utf8')) as { brokers?: string; pid?: number };
-    if (state.brokers !== brokers || !state.pid) return undefined;
-    return readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').includes('kafka.Kafka') ? state.pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 
