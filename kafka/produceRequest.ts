@@ -13,9 +13,8 @@
  *
  * Anything outside what it reproduces exactly (compression, keys or values that are neither
  * strings nor Buffers, odd timestamps) makes it return undefined: the caller then lets kafkajs
- * encode the request. A message may be a ChunkMessage (chunkMessage.ts), and a value may be one
- * too: its value bytes are copied from its chunk, where kafkajs encodes the same bytes from
- * `value` (its Buffer view).
+ * encode the request. A message may be a ChunkMessage (chunkMessage.ts): its value bytes are
+ * copied from its chunk, where kafkajs encodes the same bytes from `value` (its Buffer view).
  */
 import { ChunkMessage } from './chunkMessage';
 import { crc32c } from './crc32c';
