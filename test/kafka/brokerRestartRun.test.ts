@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, missingBrokerTool } from './privateBroker';
 import { mainAsync } from '../../main';
-import { committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
+import { StagedTopic, committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 
 interface BrokerHandle {
   brokers: string;
@@ -52,15 +52,19 @@ describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? 
     const ref = runConfig(dir, input, `ctflow-restart-ref-${id}`);
     await runToEnd(ref, brokers, input);
 
-    const hit = runConfig(dir, input, `ctflow-restart-hit-${id}`);
+    // Half the input written before the outage, the rest after: the outage comes mid-stream however fast the run is.
+    const topic = new StagedTopic(brokers, input, `${input}-hit`);
+    await topic.create();
+    await topic.upTo(0.5);
+    const hit = runConfig(dir, topic.topic, `ctflow-restart-hit-${id}`);
     const p = startRun(hit.path, brokers);
-    await untilProgress(brokers, hit.group, input);
+    await untilProgress(brokers, hit.group, topic.topic);
     handle = await broker.halt(handle);
     await new Promise((r) => setTimeout(r, 8000));
     handle = await broker.resume(handle);
-    const atResume = await committed(brokers, hit.group, input);
-    expect(atResume.done).toBeLessThan(atResume.total); // the outage came mid-stream
-    await untilCommitted(brokers, hit.group, input, 300_000);
+    expect((await committed(brokers, hit.group, topic.topic)).done).toBeLessThan(topic.total); // the outage came mid-stream
+    await topic.upTo(1);
+    await untilCommitted(brokers, hit.group, topic.topic, 300_000);
     expect(await terminate(p)).toBe(0);
     if (process.env.CTFLOW_TEST_DEBUG) console.log(p.err());
     // It noticed: a transaction failed or the consumer rejoined, and the partitions were restored again.

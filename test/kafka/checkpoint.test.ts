@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokers, cliAsync, runId } from './helpers';
-import { committed, expectSameOutputs, outputs, runConfig, runToEnd, startRun, terminate, untilCommitted } from './runProcess';
+import { StagedTopic, committed, expectSameOutputs, outputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 import type { RunConfig, RunProcess } from './runProcess';
 import { StateDirectory } from '../../cli/stateDirectory';
 import { decodeCheckpoint, encodeCheckpoint } from '../../cli/checkpointFile';
@@ -52,9 +52,8 @@ async function until(what: string, test: () => boolean, ms = 120_000): Promise<v
 describeKafka('local state checkpoints (real broker)', () => {
   const input = `ctflow-ckpt-in-${runId}`;
   const dir = mkdtempSync(join(tmpdir(), 'ctflow-ckpt-'));
-  const config = (name: string): RunConfig => runConfig(dir, input, `ctflow-ckpt-${name}-${runId}`);
-  const ref = config('ref');
-  const files = (c: RunConfig) => new StateDirectory(c.stateDir, c.group, input);
+  const ref = runConfig(dir, input, `ctflow-ckpt-ref-${runId}`);
+  const files = (c: RunConfig, topic: string) => new StateDirectory(c.stateDir, c.group, topic);
 
   beforeAll(async () => {
     const r = await cliAsync('produce', sample, '--topic', input, '--partitions', String(PARTITIONS), '--batch-frames', '1', '--brokers', brokers, '--quiet');
@@ -62,38 +61,34 @@ describeKafka('local state checkpoints (real broker)', () => {
     await runToEnd(ref, brokers, input);
   }, 300_000);
 
-  /** Waits until the group has committed at least this fraction of the input. */
-  async function untilFraction(c: RunConfig, fraction: number): Promise<void> {
-    const { total } = await committed(brokers, c.group, input);
-    for (const deadline = Date.now() + 240_000; (await committed(brokers, c.group, input)).done < BigInt(Math.ceil(Number(total) * fraction)); ) {
-      if (Date.now() > deadline) throw new Error(`group ${c.group} did not reach ${fraction} of the input`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /**
+   * The input of one test: a copy of the reference's input written in portions, so "stopped
+   * mid-stream" is where the test puts it, not wherever a fast run happened to be when SIGTERM came.
+   */
+  async function staged(name: string): Promise<{ c: RunConfig; topic: StagedTopic }> {
+    const topic = new StagedTopic(brokers, input, `${input}-${name}`);
+    await topic.create();
+    return { c: runConfig(dir, topic.topic, `ctflow-ckpt-${name}-${runId}`), topic };
   }
 
-  /**
-   * Starts a run, waits until the group has committed this fraction of the input (so the
-   * changelog holds a good deal more than a checkpoint's tail), and stops it with SIGTERM; returns its log.
-   */
-  async function stopMidStream(c: RunConfig, fraction: number): Promise<string> {
+  /** Runs until the group has committed all the input there is so far, and stops it with SIGTERM; returns its log. */
+  async function runThenStop(c: RunConfig, topic: StagedTopic): Promise<string> {
     const p = startRun(c.path, brokers);
-    await p.consuming;
-    await untilFraction(c, fraction);
+    await untilCommitted(brokers, c.group, topic.topic, 240_000);
     expect(await terminate(p)).toBe(0);
+    expect((await committed(brokers, c.group, topic.topic)).done).toBeLessThan(topic.total); // mid-stream: more input comes later
     return p.err();
   }
 
   test('stopped cleanly and restarted, partitions come back from the checkpoint and the changelog tail; a SIGKILL after loading it leaves nothing to reuse', async () => {
-    const c = config('clean');
-    const first = await stopMidStream(c, 0.3);
+    const { c, topic } = await staged('clean');
+    await topic.upTo(0.3);
+    const first = await runThenStop(c, topic);
     if (process.env.CTFLOW_TEST_DEBUG) console.log(first);
-    const done = (await committed(brokers, c.group, input)).done;
-    const total = (await committed(brokers, c.group, input)).total;
-    expect(done).toBeLessThan(total); // stopped mid-stream
     // Every partition's checkpoint written on the way out, and on disk.
     expect(first.match(/partition \d+: checkpoint of \d+ state entries \(\d+ bytes\) at changelog offset \d+ written/g)?.length).toBe(PARTITIONS);
-    for (let p = 0; p < PARTITIONS; p++) expect(existsSync(files(c).checkpointPath(p))).toBe(true);
-    const saved = [...Array(PARTITIONS).keys()].map((p) => decodeCheckpoint(readFileSync(files(c).checkpointPath(p))));
+    for (let p = 0; p < PARTITIONS; p++) expect(existsSync(files(c, topic.topic).checkpointPath(p))).toBe(true);
+    const saved = [...Array(PARTITIONS).keys()].map((p) => decodeCheckpoint(readFileSync(files(c, topic.topic).checkpointPath(p))));
 
     // The restart: each partition from its checkpoint, reading only what came after it.
     const second = startRun(c.path, brokers);
@@ -108,15 +103,18 @@ describeKafka('local state checkpoints (real broker)', () => {
       expect(fullRead).toBeGreaterThan(10 * Math.max(1, r.messages));
     }
     // Loaded, the checkpoints are gone: a crash from here on must not find them.
-    for (let p = 0; p < PARTITIONS; p++) expect(existsSync(files(c).checkpointPath(p))).toBe(false);
-    await untilFraction(c, 0.6);
+    for (let p = 0; p < PARTITIONS; p++) expect(existsSync(files(c, topic.topic).checkpointPath(p))).toBe(false);
+    // More input, and a SIGKILL once the run has committed some of it.
+    await topic.upTo(0.6);
+    await untilProgress(brokers, c.group, topic.topic);
     second.child.kill('SIGKILL');
     await second.exit;
-    expect((await committed(brokers, c.group, input)).done).toBeLessThan(total);
+    expect((await committed(brokers, c.group, topic.topic)).done).toBeLessThan(topic.total);
 
     // After the crash: the whole changelog, as there is no checkpoint; then on to the end.
+    await topic.upTo(1);
     const third = startRun(c.path, brokers);
-    await untilCommitted(brokers, c.group, input, 240_000);
+    await untilCommitted(brokers, c.group, topic.topic, 240_000);
     expect(await terminate(third)).toBe(0);
     const r3 = restores(third.err());
     expect(r3.length).toBeGreaterThanOrEqual(PARTITIONS);
@@ -128,8 +126,8 @@ describeKafka('local state checkpoints (real broker)', () => {
   }, 900_000);
 
   test('a corrupt, truncated, other-version, too old or out-of-range checkpoint is ignored with its reason, and the whole changelog is read', async () => {
-    const c = config('bad');
-    const path = (p: number) => files(c).checkpointPath(p);
+    const { c, topic } = await staged('bad');
+    const path = (p: number) => files(c, topic.topic).checkpointPath(p);
     const damage: Array<Array<[RegExp, (p: number) => void]>> = [
       [
         [/checksum mismatch/, (p) => {
@@ -160,10 +158,9 @@ describeKafka('local state checkpoints (real broker)', () => {
         }],
       ],
     ];
-    const total = (await committed(brokers, c.group, input)).total;
     for (const [i, round] of damage.entries()) {
-      await stopMidStream(c, 0.25 * (i + 1));
-      expect((await committed(brokers, c.group, input)).done).toBeLessThan(total);
+      await topic.upTo(0.25 * (i + 1));
+      await runThenStop(c, topic);
       round.forEach(([, spoil], p) => spoil(p));
       const next: RunProcess = startRun(c.path, brokers);
       await until('the restores', () => restores(next.err()).length >= PARTITIONS);
@@ -176,8 +173,9 @@ describeKafka('local state checkpoints (real broker)', () => {
       }
       expect(await terminate(next)).toBe(0);
     }
+    await topic.upTo(1);
     const last = startRun(c.path, brokers);
-    await untilCommitted(brokers, c.group, input, 240_000);
+    await untilCommitted(brokers, c.group, topic.topic, 240_000);
     expect(await terminate(last)).toBe(0);
     await expectSameOutputs(brokers, ref, c, ['transitions', 'flows', 'deadLetter']);
   }, 900_000);

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KafkaConnection } from '../../kafka/client';
+import type { InputMessage, OutputMessage } from '../../kafka/client';
 import { readTopicWindow } from '../../cli/topicWindow';
 
 const RUN_TS = join(__dirname, '..', 'prometheus', 'runTs.js');
@@ -150,4 +151,53 @@ export function runConfig(dir: string, input: string, group: string): RunConfig 
     ].join('\n'),
   );
   return { path, group, outputs, stateDir: join(dir, 'state') };
+}
+
+/**
+ * A copy of a topic that is written in portions, so a test decides where "mid-stream" is: a run
+ * cannot get past what is not there yet, however fast the machine. Each partition's messages keep
+ * their partition, key, value, timestamp and headers, so the outputs are those of the source
+ * topic (the outputs name no input topic, except dead-letter headers).
+ */
+export class StagedTopic {
+  private source: Array<{ partition: number; messages: InputMessage[] }> = [];
+  private sent = new Map<number, number>();
+
+  constructor(private readonly brokers: string, readonly from: string, readonly topic: string) {}
+
+  /** Creates the topic with the source's partitions; writes nothing yet. */
+  async create(): Promise<void> {
+    const conn = new KafkaConnection({ brokers: this.brokers.split(','), clientId: 'ctflow-test' });
+    try {
+      this.source = await readTopicWindow(conn, this.from);
+      await (await conn.admin()).ensureTopics([{ topic: this.topic, partitions: this.source.length }]);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** Writes each partition's messages up to this fraction of its whole (acknowledged when it resolves). */
+  async upTo(fraction: number): Promise<void> {
+    const messages: OutputMessage[] = [];
+    for (const { partition, messages: all } of this.source) {
+      const end = Math.ceil(all.length * fraction);
+      for (let i = this.sent.get(partition) ?? 0; i < end; i++) {
+        const m = all[i];
+        const headers = Object.fromEntries(Object.entries(m.headers).filter((h): h is [string, string] => h[1] !== undefined));
+        messages.push({ topic: this.topic, partition, key: m.key, value: m.value, timestampMs: m.timestampMs, headers });
+      }
+      this.sent.set(partition, Math.max(end, this.sent.get(partition) ?? 0));
+    }
+    const conn = new KafkaConnection({ brokers: this.brokers.split(','), clientId: 'ctflow-test' });
+    try {
+      await (await conn.producer()).send(messages);
+    } finally {
+      await conn.close();
+    }
+  }
+
+  /** Messages of the source topic, over all partitions. */
+  get total(): bigint {
+    return BigInt(this.source.reduce((n, p) => n + p.messages.length, 0));
+  }
 }
