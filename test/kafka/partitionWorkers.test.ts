@@ -16,7 +16,7 @@ import { StreamPipeline } from '../../cli/streamPipeline';
 import type { StreamOptions } from '../../cli/streamPipeline';
 import { makeSysctl } from '../../processors/conntrack/sysctl';
 import { captureArb } from '../cli/workers/randomCaptures';
-import { expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
+import { StagedTopic, committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const describeKafka = brokers ? describe : describe.skip;
@@ -177,16 +177,23 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
     const r = await cliAsync('produce', sample, '--topic', eosInput, '--partitions', '3', '--batch-frames', '1', '--brokers', brokers, '--quiet');
     expect(r.code).toBe(0);
     const ref = runConfig(dir, eosInput, `ctflow-kworkers-eos-ref-${runId}`);
+    writeFileSync(ref.path, readFileSync(ref.path, 'utf8').replace('pipeline:\n', 'pipeline:\n  workers: 1\n'));
     await runToEnd(ref, brokers, eosInput);
-    const two = runConfig(dir, eosInput, `ctflow-kworkers-eos-two-${runId}`);
+    // Its input written in two halves, so the stop comes mid-stream however fast the run is.
+    const staged = new StagedTopic(brokers, eosInput, `${eosInput}-two`);
+    await staged.create();
+    await staged.upTo(0.5);
+    const two = runConfig(dir, staged.topic, `ctflow-kworkers-eos-two-${runId}`);
     writeFileSync(two.path, readFileSync(two.path, 'utf8').replace('pipeline:\n', 'pipeline:\n  workers: 2\n'));
     // Stopped (SIGTERM) mid-stream: its workers' states are checkpointed; the next run restores them into its workers.
     const first = startRun(two.path, brokers);
-    await untilProgress(brokers, two.group, eosInput);
+    await untilProgress(brokers, two.group, staged.topic);
     expect(await terminate(first)).toBe(0);
     expect(first.err()).toMatch(/checkpoint of \d+ state entries/);
+    expect((await committed(brokers, two.group, staged.topic)).done).toBeLessThan(staged.total);
+    await staged.upTo(1);
     const second = startRun(two.path, brokers);
-    await untilCommitted(brokers, two.group, eosInput, 240_000);
+    await untilCommitted(brokers, two.group, staged.topic, 240_000);
     expect(await terminate(second)).toBe(0);
     expect(second.err()).toMatch(/restored [1-9]\d* state entries from the checkpoint/);
     await expectSameOutputs(brokers, ref, two, ['transitions', 'flows', 'deadLetter']);

@@ -1,5 +1,5 @@
 /**
- * `ctflow run` in child processes for the durability tests (exactlyOnce.test.ts,
+ * `ctflow run` in child processes for the durability tests (exactlyOnce.test.ts, checkpoint.test.ts, partitionWorkers.test.ts,
  * brokerRestartRun.test.ts): started from the sources, SIGTERMed or SIGKILLed, and the group's
  * committed progress and the output topics read back as read_committed consumers see them.
  */
