@@ -1,7 +1,7 @@
 /**
- * `ctflow run` in child processes for the durability tests (exactlyOnce.test.ts, checkpoint.test.ts, partitionWorkers.test.ts,
- * brokerRestartRun.test.ts): started from the sources, SIGTERMed or SIGKILLed, and the group's
- * committed progress and the output topics read back as read_committed consumers see them.
+ * `ctflow run` in child processes for the durability tests (exactlyOnce, checkpoint,
+ * partitionWorkers, brokerRestartRun): started from the sources, SIGTERMed or SIGKILLed, and the
+ * group's committed progress and the output topics read back as read_committed consumers see them.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
