@@ -277,7 +277,7 @@ interface LatencyCase {
   pipelineLoopDelayMs: LiveResult['loopDelayMs'];
   /** The live pipeline's own counters: batches, backpressure pauses, commits. */
   pipeline: { batches: number; pauses: number; commits: number; outputs: number };
-  cpuPerWall: { pipeline: number; producer: number; broker?: number };
+  cpuPerWall: { pipeline: number; producer: number; broker?: number; reader: number };
 }
 
 class Bench {
@@ -388,10 +388,12 @@ class Bench {
       });
       progress(`latency on ${on}: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
       const b0 = processCpuSeconds(this.brokerPid);
+      const reader0 = process.cpuUsage();
       const load0 = loadavg()[0];
       const producer = startWorker<ProducerResult>({ role: 'producer', brokers: this.brokers, topic, partitions: o.partitions, rate, seconds: o.warmup + o.seconds, flushMs: 5 });
       const pr = await producer.result;
       const b1 = processCpuSeconds(this.brokerPid);
+      const readerCpu = process.cpuUsage(reader0);
       const load1 = loadavg()[0];
       const producedAt = Date.now();
       // Verdicts: until every frame's arrived. Transitions: their number is known only to the
@@ -436,7 +438,7 @@ class Bench {
         loadavg: [load0, load1],
         pipelineLoopDelayMs: lr.loopDelayMs,
         pipeline: { batches: lr.counters.batches, pauses: lr.counters.pauses, commits: lr.counters.commits, outputs: lr.counters.events + lr.counters.flowRecords + (on === 'verdicts' ? lr.counters.packets : 0) },
-        cpuPerWall: { pipeline: lr.cpuSeconds / lr.seconds, producer: pr.cpuSeconds / pr.seconds, broker: b0 !== undefined && b1 !== undefined ? (b1 - b0) / pr.seconds : undefined },
+        cpuPerWall: { pipeline: lr.cpuSeconds / lr.seconds, producer: pr.cpuSeconds / pr.seconds, broker: b0 !== undefined && b1 !== undefined ? (b1 - b0) / pr.seconds : undefined, reader: (readerCpu.user + readerCpu.system) / 1e6 / pr.seconds },
       };
     } finally {
       await conn.close();
@@ -702,7 +704,7 @@ function printReport(r: Report, o: Options): void {
     out(`  ${what} arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)} packets/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);
     out(`  producer: oldest frame's age when its request went out p50/p99/max ${fmt(l.producerLagMs.p50)}/${fmt(l.producerLagMs.p99)}/${fmt(l.producerLagMs.max)} ms (included above); pipeline event-loop delay p50/p99/max ${l.pipelineLoopDelayMs.p50.toFixed(0)}/${l.pipelineLoopDelayMs.p99.toFixed(0)}/${l.pipelineLoopDelayMs.max.toFixed(0)} ms`);
     out(`  pipeline: ${fmt(l.pipeline.batches)} input batches, ${fmt(l.pipeline.pauses)} backpressure pauses, ${fmt(l.pipeline.commits)} commits, ~${fmt(l.pipeline.outputs)} output messages (${l.on === 'verdicts' ? 'verdicts + ' : ''}transitions + flow records)`);
-    out(`  CPU/wall: pipeline ${l.cpuPerWall.pipeline.toFixed(2)}, producer ${l.cpuPerWall.producer.toFixed(2)}${l.cpuPerWall.broker !== undefined ? `, broker ${l.cpuPerWall.broker.toFixed(2)}` : ''} (the measuring consumer runs in the bench process); load average ${l.loadavg[0].toFixed(1)} -> ${l.loadavg[1].toFixed(1)}`);
+    out(`  CPU/wall: pipeline ${l.cpuPerWall.pipeline.toFixed(2)}, producer ${l.cpuPerWall.producer.toFixed(2)}${l.cpuPerWall.broker !== undefined ? `, broker ${l.cpuPerWall.broker.toFixed(2)}` : ''}, measuring consumer ${l.cpuPerWall.reader.toFixed(2)}; load average ${l.loadavg[0].toFixed(1)} -> ${l.loadavg[1].toFixed(1)}`);
   }
   for (const [form, p] of Object.entries(r.profiles)) {
     out();
