@@ -90,6 +90,15 @@ export interface TopicSpec {
 
 export class KafkaError extends Error {}
 
+/**
+ * Connections waiting for topics they just created (TopicAdmin.waitForLeaders), by settings. Until
+ * a new partition's log is open its leader answers "not the leader" or "does not host" and kafkajs
+ * retries, logging each answer as an error; that is the wait working, not a failure (a wait that
+ * runs out says so itself).
+ */
+const settling = new WeakMap<KafkaSettings, number>();
+const NOT_OPEN_YET = /not the leader for that topic-partition|no leader for this topic-partition|does not host this topic-partition/;
+
 function kafkaConfig(s: KafkaSettings): KafkaConfig {
   if (s.brokers.length === 0) throw new KafkaError('no Kafka brokers given (--brokers or KAFKA_BROKERS)');
   const cfg: KafkaConfig = {
@@ -107,8 +116,12 @@ function kafkaConfig(s: KafkaSettings): KafkaConfig {
       // A transaction begun right after the previous one committed meets the coordinator still
       // writing its markers (CONCURRENT_TRANSACTIONS); kafkajs retries it, and logs each try as an error.
       if (entry.log.message.includes('another concurrent operation on the same transaction')) return;
+      if ((settling.get(s) ?? 0) > 0 && typeof entry.log.error === 'string' && NOT_OPEN_YET.test(entry.log.error)) return;
       const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : undefined;
-      if (level && s.log) s.log(level, `kafka ${entry.namespace}: ${entry.log.message}`);
+      // kafkajs puts the broker's answer beside the message ("Response ListOffsets(...)" alone
+      // does not say what went wrong): the line carries it.
+      const cause = typeof entry.log.error === 'string' && !entry.log.message.includes(entry.log.error) ? `: ${entry.log.error}` : '';
+      if (level && s.log) s.log(level, `kafka ${entry.namespace}: ${entry.log.message}${cause}`);
     },
   };
   if (s.tls) {
@@ -173,6 +186,15 @@ export class TopicAdmin {
    * spreading, so poll.
    */
   private async waitForLeaders(topics: string[]): Promise<void> {
+    settling.set(this.s, (settling.get(this.s) ?? 0) + 1);
+    try {
+      await this.pollLeaders(topics);
+    } finally {
+      settling.set(this.s, settling.get(this.s)! - 1);
+    }
+  }
+
+  private async pollLeaders(topics: string[]): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
