@@ -67,6 +67,8 @@ const broker = require(join(ROOT, 'scripts', 'kafka', 'broker.js')) as BrokerMod
 // Options
 
 const CASES = ['inprocess', 'codec', 'batched', 'single', 'latency'] as const;
+/** Seconds of packet time per slice of the latency profile. */
+const SLICE_S = 5;
 type Case = (typeof CASES)[number];
 const LATENCY_ON = ['transitions', 'verdicts'] as const;
 type LatencyOn = (typeof LATENCY_ON)[number];
@@ -271,6 +273,12 @@ interface LatencyCase {
   arrivalPps: number;
   /** Percentiles over the window's records; one that never arrived counts as Infinity. */
   ms: { p50: number; p90: number; p99: number; max: number };
+  /**
+   * p50 and max of the arrived records by slice of packet time (SLICE_S each, warm-up included):
+   * whether the latency is a backlog left from the start that the pipeline never works off, or
+   * stalls along the way.
+   */
+  slices: Array<{ fromS: number; p50: number; max: number; pipelineLagMs: number }>;
   producerLagMs: ProducerResult['lagMs'];
   /** 1-minute load average when the producer started and when it stopped (other work on the machine shows here). */
   loadavg: [number, number];
@@ -367,9 +375,15 @@ class Bench {
       let received = 0;
       let lastArrival = Date.now();
       const reader = await conn.consumer(`${topic}-reader`);
+      // The reader must own its partitions before the first frame is due: records written while
+      // its group was still joining would count the join (a second or more) as their latency.
+      const measured = on === 'verdicts' ? outputs.verdicts! : outputs.transitions;
+      let joined!: () => void;
+      const readerJoined = new Promise<void>((r) => (joined = r));
+      reader.onAssign((assignment) => (assignment[measured] ?? []).length > 0 && joined());
       await reader.run({
         groupId: `${topic}-reader`,
-        topics: [on === 'verdicts' ? outputs.verdicts! : outputs.transitions],
+        topics: [measured],
         fromBeginning: true,
         onBatch: async (b) => {
           // One arrival stamp per fetched batch, taken before any parsing: that is when the
@@ -386,6 +400,11 @@ class Bench {
           }
         },
       });
+      let joinTimer: NodeJS.Timeout | undefined;
+      const joinDeadline = new Promise<'timeout'>((r) => (joinTimer = setTimeout(() => r('timeout'), 60_000)));
+      const joinedOrNot = await Promise.race([readerJoined.then(() => 'joined' as const), joinDeadline]);
+      clearTimeout(joinTimer);
+      if (joinedOrNot === 'timeout') throw new Error(`the measuring consumer of ${measured} did not join its group in 60 s`);
       progress(`latency on ${on}: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
       const b0 = processCpuSeconds(this.brokerPid);
       const reader0 = process.cpuUsage();
@@ -420,6 +439,22 @@ class Bench {
       const expected =
         on === 'verdicts' ? Math.ceil(((o.warmup + o.seconds) * rate) - 1e-9) - Math.ceil(o.warmup * rate - 1e-9) : window.length + missing;
       const arrived = window.length;
+      const bySlice = new Map<number, number[]>();
+      for (let i = 0; i < packetMs.length; i++) {
+        const k = Math.floor((packetMs[i] - pr.startMs) / 1000 / SLICE_S);
+        if (k >= 0) (bySlice.get(k) ?? bySlice.set(k, []).get(k)!).push(latencyMs[i]);
+      }
+      // The pipeline's own lag: when it had taken n packets, packet n was due at start + n/rate.
+      const pipelineLag = new Map<number, number>();
+      for (const [wallMs, n] of lr.progress) {
+        const k = Math.floor((wallMs - pr.startMs) / 1000 / SLICE_S);
+        if (k < 0 || n >= pr.frames) continue;
+        pipelineLag.set(k, Math.max(pipelineLag.get(k) ?? 0, wallMs - (pr.startMs + (n * 1000) / rate)));
+      }
+      const slices = [...bySlice].sort((a, b) => a[0] - b[0]).map(([k, xs]) => {
+        const v = sorted(xs);
+        return { fromS: k * SLICE_S, p50: quantile(v, 0.5), max: v[v.length - 1], pipelineLagMs: pipelineLag.get(k) ?? NaN };
+      });
       const s = sorted(window);
       while (s.length < expected) s.push(Infinity);
       return {
@@ -434,6 +469,7 @@ class Bench {
         waitedS,
         arrivalPps: arrivedWhileProducing / o.seconds,
         ms: { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), max: s[s.length - 1] },
+        slices,
         producerLagMs: pr.lagMs,
         loadavg: [load0, load1],
         pipelineLoopDelayMs: lr.loopDelayMs,
@@ -701,6 +737,7 @@ function printReport(r: Report, o: Options): void {
         `${l.workers > 1 ? `--workers ${l.workers}, ` : ''}${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
     );
     out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} ${what} of the window (${fmt(l.arrived)} arrived)`);
+    out(`  by ${SLICE_S} s from the producer's start (warm-up included): p50/max ms of the records, and the pipeline's own input lag at most (packets through its engine against packets due): ${l.slices.map((x) => `${x.fromS}s ${fmt(x.p50)}/${fmt(x.max)} (${fmt(x.pipelineLagMs)})`).join(', ')}`);
     out(`  ${what} arriving while producing: ${fmt(l.arrivalPps)}/s for ${fmt(l.rate)} packets/s produced${l.missing ? `; ${fmt(l.missing)} still missing ${l.waitedS.toFixed(0)} s after the producer stopped` : ''}`);
     out(`  producer: oldest frame's age when its request went out p50/p99/max ${fmt(l.producerLagMs.p50)}/${fmt(l.producerLagMs.p99)}/${fmt(l.producerLagMs.max)} ms (included above); pipeline event-loop delay p50/p99/max ${l.pipelineLoopDelayMs.p50.toFixed(0)}/${l.pipelineLoopDelayMs.p99.toFixed(0)}/${l.pipelineLoopDelayMs.max.toFixed(0)} ms`);
     out(`  pipeline: ${fmt(l.pipeline.batches)} input batches, ${fmt(l.pipeline.pauses)} backpressure pauses, ${fmt(l.pipeline.commits)} commits, ~${fmt(l.pipeline.outputs)} output messages (${l.on === 'verdicts' ? 'verdicts + ' : ''}transitions + flow records)`);

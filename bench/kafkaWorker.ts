@@ -98,7 +98,11 @@ export interface LiveResult {
   seconds: number;
   /** Event-loop blocking in the pipeline process (ms): how long one synchronous batch holds it. */
   loopDelayMs: { p50: number; p99: number; max: number };
+  /** [wall ms, packets through the engine] every PROGRESS_MS: how far behind the input the pipeline itself is, over time. */
+  progress: Array<[number, number]>;
 }
+
+const PROGRESS_MS = 250;
 
 export interface ProducerResult {
   frames: number;
@@ -230,14 +234,17 @@ async function live(c: LiveConfig): Promise<LiveResult> {
   loop.enable();
   const cpu0 = process.cpuUsage();
   const t0 = now();
+  const progress: Array<[number, number]> = [];
+  const sampler = setInterval(() => progress.push([Date.now(), pipeline.counters.packets]), PROGRESS_MS);
   process.send!({ type: 'ready' });
   await new Promise<void>((resolve) => process.on('message', (m: { type: string }) => m.type === 'stop' && resolve()));
+  clearInterval(sampler);
   const cpuSeconds = cpu(cpu0);
   const seconds = now() - t0;
   loop.disable();
   await pipeline.stop();
   const ms = (ns: number) => ns / 1e6;
-  return { counters: { ...pipeline.counters }, cpuSeconds, seconds, loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
+  return { counters: { ...pipeline.counters }, cpuSeconds, seconds, loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) }, progress };
 }
 
 async function producer(c: ProducerConfig): Promise<ProducerResult> {
