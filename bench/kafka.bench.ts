@@ -16,7 +16,10 @@
  *     (a) the transitions topic of a pipeline with the default outputs (`ctflow run` without
  *     outputs.verdicts), over the transitions a packet caused (those with a `packet` index), and
  *     (b) the verdicts topic of a pipeline with it on, one record per packet (--latency-on picks).
- *     Producer, pipeline and measuring consumer are separate processes (see kafkaWorker.ts).
+ *     Producer, pipeline and measuring consumer are separate processes (see kafkaWorker.ts). Beside
+ *     the percentiles, a line by 5 s slices gives the records' p50/max and the pipeline's own
+ *     input lag (sampled from its packet counter), to tell a start-up backlog, a stall and an
+ *     overloaded pipeline apart.
  *  3. With --profile, one replay of each form runs under `node --cpu-prof`, and the profile is
  *     summarised by category and function (kafkaProfile.ts).
  *
