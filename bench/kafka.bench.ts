@@ -29,7 +29,8 @@
  *
  * Options: --runs N (default 3), --packets N (default 300000), --partitions N (default 4),
  * --rate PPS[,PPS...] (latency rates, default 50000), --seconds S (latency window, default 25),
- * --warmup S (default 5), --cases inprocess,codec,batched,single,latency (default all),
+ * --warmup S (default 5), --fetch-min-bytes N (the live pipelines' fetchMinBytes, default 1),
+ * --cases inprocess,codec,batched,single,latency (default all),
  * --latency-on transitions,verdicts (which output topic the latency is measured on; default both),
  * --workers N[,N...] (the Kafka throughput replays with each count of partition worker threads,
  * interleaved in every round, and a live pipeline for each in the latency case; default: one per
@@ -85,6 +86,8 @@ interface Options {
   latencyOn: LatencyOn[];
   seconds: number;
   warmup: number;
+  /** The live pipelines' pipeline.fetchMinBytes (Kafka's fetch.min.bytes). */
+  fetchMinBytes: number;
   cases: Set<Case>;
   /** Partition worker threads of the throughput replays, each count measured in every round. */
   workers: number[];
@@ -119,7 +122,7 @@ function options(argv: string[]): Options {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: '${argv[i + 1]}' is not a number >= ${min}`);
     return n;
   };
-  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--workers', '--latency-on', '--profile', '--json']);
+  const known = new Set(['--runs', '--packets', '--partitions', '--rate', '--seconds', '--warmup', '--cases', '--workers', '--latency-on', '--fetch-min-bytes', '--profile', '--json']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (see the comment at the top of bench/kafka.bench.ts)`);
     if (!a.startsWith('--') && !(i > 0 && known.has(argv[i - 1]) && !['--profile', '--json'].includes(argv[i - 1]))) throw new Error(`unexpected argument '${a}'`);
@@ -137,6 +140,7 @@ function options(argv: string[]): Options {
     rates: rates(argv),
     latencyOn,
     seconds: value('seconds', 25, 1),
+    fetchMinBytes: Math.floor(value('fetch-min-bytes', 1, 1)),
     warmup: value('warmup', 5, 0),
     cases,
     workers: workerCounts(argv),
@@ -370,7 +374,7 @@ class Bench {
         { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
       ]);
       const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers }, profile);
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers, fetchMinBytes: o.fetchMinBytes }, profile);
       await pipeline.ready; // consuming, and the output topics exist
       const packetMs: number[] = [];
       const latencyMs: number[] = [];
@@ -737,7 +741,7 @@ function printReport(r: Report, o: Options): void {
     const what = l.on === 'verdicts' ? 'verdicts' : 'transitions caused by a packet';
     out(
       `latency, live pipeline ${l.on === 'verdicts' ? 'with the verdicts topic' : 'with the default outputs (transitions, flow records)'}, ${fmt(l.rate)} packets/s into ${o.partitions} partitions, ` +
-        `${l.workers > 1 ? `--workers ${l.workers}, ` : ''}${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
+        `${l.workers > 1 ? `--workers ${l.workers}, ` : ''}${o.fetchMinBytes > 1 ? `fetchMinBytes ${o.fetchMinBytes}, ` : ''}${l.seconds} s measured after ${l.warmup} s warm-up (produce -> ${l.on === 'verdicts' ? 'verdict' : 'transition'} visible to a consumer)`,
     );
     out(`  p50 ${ms(l.ms.p50)}   p90 ${ms(l.ms.p90)}   p99 ${ms(l.ms.p99)}   max ${ms(l.ms.max)}   over the ${fmt(l.expected)} ${what} of the window (${fmt(l.arrived)} arrived)`);
     out(`  by ${SLICE_S} s from the producer's start (warm-up included): p50/max ms of the records, and the pipeline's own input lag at most (packets through its engine against packets due): ${l.slices.map((x) => `${x.fromS}s ${fmt(x.p50)}/${fmt(x.max)} (${fmt(x.pipelineLagMs)})`).join(', ')}`);

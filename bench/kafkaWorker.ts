@@ -57,6 +57,8 @@ export interface LiveConfig {
   groupId: string;
   /** pipeline.workers: threads for the partitions' engines; default 1. */
   workers?: number;
+  /** pipeline.fetchMinBytes (Kafka's fetch.min.bytes); default 1. */
+  fetchMinBytes?: number;
 }
 
 export interface ProducerConfig {
@@ -227,6 +229,7 @@ async function live(c: LiveConfig): Promise<LiveResult> {
     mode: 'live',
     groupId: c.groupId,
     workers: c.workers,
+    fetchMinBytes: c.fetchMinBytes,
     log: (level, m) => level !== 'info' && log(level, m),
   });
   await pipeline.run();

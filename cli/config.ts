@@ -138,6 +138,13 @@ export const configSchema = z.strictObject({
       maxInFlightBytes: z.number().int().min(1 << 16).max(2 ** 40).default(DEFAULT_MAX_IN_FLIGHT_BYTES),
       /** Most bytes fetched per partition per request (max.partition.fetch.bytes). */
       fetchMaxBytes: z.number().int().min(1024).max(1 << 30).default(1 << 20),
+      /**
+       * fetch.min.bytes and fetch.max.wait.ms: the broker answers a fetch once this many bytes are
+       * there or this long has passed. The wait is also how long the consumer sleeps while every
+       * partition is paused (backpressure), so it stays short.
+       */
+      fetchMinBytes: z.number().int().min(1).max(1 << 30).default(1),
+      fetchMaxWaitMs: z.number().int().min(1).max(10_000).default(100),
       commitIntervalMs: z.number().int().min(0).default(1000),
       /** A partition with no input for this long follows wall time (live mode), so its timeouts fire. */
       idleMs: z.number().int().min(100).default(5000),
@@ -169,7 +176,7 @@ export const configSchema = z.strictObject({
        */
       workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default('auto'),
     })
-    .default({ maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES, maxInFlightBytes: DEFAULT_MAX_IN_FLIGHT_BYTES, fetchMaxBytes: 1 << 20, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000, workers: 'auto' }),
+    .default({ maxInFlightBatches: DEFAULT_MAX_IN_FLIGHT_BATCHES, maxInFlightBytes: DEFAULT_MAX_IN_FLIGHT_BYTES, fetchMaxBytes: 1 << 20, fetchMinBytes: 1, fetchMaxWaitMs: 100, commitIntervalMs: 1000, idleMs: 5000, guarantee: 'at-least-once', sessionTimeoutMs: 30_000, workers: 'auto' }),
   /** Where a packet's conntrack zone comes from (docs/zones.md). */
   zones: zonesConfigSchema.default(ZONES_CONFIG_DEFAULT),
 });

@@ -369,6 +369,8 @@ export async function run(o: RunOptions, io: Output): Promise<void> {
     maxInFlightBatches: cfg.pipeline.maxInFlightBatches,
     maxInFlightBytes: cfg.pipeline.maxInFlightBytes,
     fetchMaxBytes: cfg.pipeline.fetchMaxBytes,
+    fetchMinBytes: cfg.pipeline.fetchMinBytes,
+    fetchMaxWaitMs: cfg.pipeline.fetchMaxWaitMs,
     sessionTimeoutMs: cfg.pipeline.sessionTimeoutMs,
     commitIntervalMs: cfg.pipeline.commitIntervalMs,
     idleMs: cfg.pipeline.idleMs,

@@ -57,6 +57,13 @@ export interface StreamOptions {
   maxInFlightBytes?: number;
   /** Most bytes fetched per partition per request (Kafka's max.partition.fetch.bytes; default 1 MiB). */
   fetchMaxBytes?: number;
+  /**
+   * Kafka's fetch.min.bytes and fetch.max.wait.ms: the broker answers a fetch once this many bytes
+   * are there or this long has passed (defaults 1 byte, 100 ms). A larger minimum makes fewer,
+   * larger batches at moderate rates, at up to fetchMaxWaitMs of latency when input is sparse.
+   */
+  fetchMinBytes?: number;
+  fetchMaxWaitMs?: number;
   /** live: the consumer group's session timeout (default 30 s). */
   sessionTimeoutMs?: number;
   /** live: commit at most this often (ms); always on shutdown. */
@@ -281,7 +288,7 @@ export class StreamPipeline {
     // exactly-once writes through the StateStore's transactional producers only.
     if (!this.store) this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;
-    this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes, sessionTimeoutMs: this.o.sessionTimeoutMs });
+    this.consumer = await this.conn.consumer(this.groupId, { maxBytesPerPartition: this.o.fetchMaxBytes, minBytes: this.o.fetchMinBytes, maxWaitMs: this.o.fetchMaxWaitMs, sessionTimeoutMs: this.o.sessionTimeoutMs });
     this.consumer.onAssign((assignment) => {
       if (this.o.mode !== 'live') return;
       this.generation++; // kafkajs restarts from the committed offsets: fresh engines

@@ -548,15 +548,20 @@ export class KafkaConnection {
     return new TransactionalProducer(p, this.settings, transactionalId, () => this.forget(p));
   }
 
-  async consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): Promise<GroupConsumer> {
+  /**
+   * `minBytes` and `maxWaitMs` are Kafka's fetch.min.bytes and fetch.max.wait.ms: the broker holds
+   * a fetch until that many bytes are there or that long has passed.
+   */
+  async consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number; minBytes?: number; maxWaitMs?: number } = {}): Promise<GroupConsumer> {
     const sessionTimeout = opts.sessionTimeoutMs ?? 30000;
     const c = this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? 1 << 20,
-      // kafkajs sleeps this long when every assigned partition is paused, and resume() does not
-      // wake it; its 5 s default turned each backpressure pause into a 5 s stall.
-      maxWaitTimeInMs: 100,
+      // kafkajs also sleeps this long when every assigned partition is paused, and resume() does
+      // not wake it; its 5 s default turned each backpressure pause into a 5 s stall.
+      maxWaitTimeInMs: opts.maxWaitMs ?? 100,
+      minBytes: opts.minBytes ?? 1,
       sessionTimeout,
       // A third of the session or less, as Kafka advises, so one lost heartbeat is not an eviction.
       heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)),

@@ -44,6 +44,13 @@ describe('ctflow run --config', () => {
     for (const bad of ['0', '65', '1.5', 'many']) expect(() => loadConfig(file(`pipeline:\n  workers: ${bad}\n`))).toThrow(/pipeline\.workers/);
   });
 
+  test('pipeline.fetchMinBytes and fetchMaxWaitMs: Kafka\'s fetch.min.bytes and fetch.max.wait.ms, 1 byte and 100 ms by default; a bad value is named', () => {
+    expect(loadConfig().pipeline).toMatchObject({ fetchMinBytes: 1, fetchMaxWaitMs: 100 });
+    expect(loadConfig(file('pipeline:\n  fetchMinBytes: 65536\n  fetchMaxWaitMs: 50\n')).pipeline).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 50 });
+    for (const bad of ['0', '-1', '1.5', 'lots']) expect(() => loadConfig(file(`pipeline:\n  fetchMinBytes: ${bad}\n`))).toThrow(/pipeline\.fetchMinBytes/);
+    for (const bad of ['0', '10001', 'soon']) expect(() => loadConfig(file(`pipeline:\n  fetchMaxWaitMs: ${bad}\n`))).toThrow(/pipeline\.fetchMaxWaitMs/);
+  });
+
   test('zones: the default takes the zone each message carries; a bad key is named with the problem', () => {
     expect(loadConfig().zones).toEqual({ source: 'header', map: {}, default: 0 });
     // YAML numbers as map keys arrive as strings, the way the interface and topic names do.

@@ -143,6 +143,45 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     expect(bounded.counters.pauses).toBeGreaterThan(0);
   });
 
+  test('fetchMinBytes and fetchMaxWaitMs reach the broker: a trickle of input comes in fewer, larger batches', async () => {
+    /** Live pipeline over a 1-partition topic fed one packet event every 100 ms; returns its batch count. */
+    const trickle = async (name: string, fetch: { fetchMinBytes?: number; fetchMaxWaitMs?: number }): Promise<number> => {
+      const topic = `ctflow-test-fetch-${name}-${run}`;
+      await publish(topic, 1, []);
+      const p = new StreamPipeline(connect(), {
+        kind: 'packet-events',
+        inputTopic: topic,
+        outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
+        sysctl: makeSysctl(),
+        activeTimeoutUs: 0,
+        mode: 'live',
+        groupId: `${topic}-group`,
+        ...fetch,
+      });
+      await p.run();
+      const conn = connect();
+      try {
+        const producer = await conn.producer();
+        for (let i = 0; i < 30; i++) {
+          const e = { tsUs: 1e15 + i * 1e5, src: '10.6.0.1', dst: '10.6.0.2', proto: 'udp', length: 40, sport: 1000 + i, dport: 53 };
+          await producer.send([{ topic, partition: 0, value: JSON.stringify(e) }]);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        await conn.close();
+      }
+      for (const deadline = Date.now() + 20_000; p.counters.packets < 30 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+      await p.stop();
+      expect(p.counters.packets).toBe(30);
+      return p.counters.batches;
+    };
+    // Held until 1 MiB or 1 s: about one batch a second of the 3 s trickle.
+    const held = await trickle('held', { fetchMinBytes: 1 << 20, fetchMaxWaitMs: 1000 });
+    const prompt = await trickle('prompt', {});
+    expect(held).toBeLessThanOrEqual(8);
+    expect(prompt).toBeGreaterThan(2 * held);
+  }, 120_000);
+
   test('ctflow run consumes until SIGTERM, then drains, commits and returns', async () => {
     const topic = `ctflow-test-run-${run}`;
     await publish(topic, 1, [tcp(1e9, 'c', 'S', 1, 0), tcp(1e9 + 0.001, 's', 'SA', 9, 2)].map((e) => ({ value: JSON.stringify(e) })));
