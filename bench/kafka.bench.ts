@@ -374,7 +374,7 @@ class Bench {
         { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
       ]);
       const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers, fetchMinBytes: o.fetchMinBytes }, profile);
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers, fetchMinBytes: o.fetchMinBytes, partitions: o.partitions }, profile);
       await pipeline.ready; // consuming, and the output topics exist
       const packetMs: number[] = [];
       const latencyMs: number[] = [];

@@ -205,6 +205,11 @@ export class StreamPipeline {
   /** exactly-once: transactions and the changelog; the partitions this member owns; the restore of the current generation. */
   private store?: StateStore;
   private assigned: number[] = [];
+
+  /** Live mode: the input partitions this member owns since the group's last rebalance (none before it joins). */
+  get assignedPartitions(): readonly number[] {
+    return this.assigned;
+  }
   private restoring?: { generation: number; done: Promise<void> };
   /** The StateStore's restores and checkpoint writes, one at a time (a rebalance can start one while another is under way). */
   private storeWork: Promise<unknown> = Promise.resolve();
@@ -252,7 +257,10 @@ export class StreamPipeline {
     try {
       await this.start();
     } catch (err) {
-      await this.workers?.stop(); // a worker thread left running would keep the process alive
+      // A worker thread or a client left running would keep the process alive (the broker drops
+      // an idle connection only after connections.max.idle.ms, 10 minutes).
+      await this.workers?.stop();
+      await this.conn.close();
       throw err;
     }
   }
@@ -284,7 +292,10 @@ export class StreamPipeline {
       deadLetter: await count(this.o.outputs.deadLetter),
     };
     this.encoder = new OutputEncoder(this.o.outputs, outputPartitions);
-    if ((this.o.workers ?? 1) > 1) this.startWorkers(outputPartitions);
+    if ((this.o.workers ?? 1) > 1) {
+      this.startWorkers(outputPartitions);
+      await this.workers!.ready();
+    }
     // exactly-once writes through the StateStore's transactional producers only.
     if (!this.store) this.producer = await this.conn.producer();
     const replay = this.o.mode === 'replay' ? await this.prepareReplay() : undefined;

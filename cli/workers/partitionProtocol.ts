@@ -40,6 +40,8 @@ export type PartitionRequest =
   | { op: 'tick'; id: number; partition: number; idleMs: number }
   | { op: 'snapshot'; id: number; partition: number }
   | { op: 'close'; id: number; partition: number }
+  /** Answered once the worker has loaded its modules and listens: the pipeline waits for it before taking partitions. */
+  | { op: 'ready'; id: number }
   /** The live API or the table metrics read these partitions' tables (answered between batches). */
   | { op: 'tables'; id: number; partitions: number[]; request: TableRequest };
 

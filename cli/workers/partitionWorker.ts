@@ -80,6 +80,9 @@ function handle(r: PartitionRequest): void {
       runs.delete(r.partition);
       parentPort!.postMessage({ id: r.id } satisfies PartitionReply);
       return;
+    case 'ready':
+      parentPort!.postMessage({ id: r.id } satisfies PartitionReply);
+      return;
     case 'tables': {
       // A partition whose engine could not be built has no table; its next batch reports why.
       const tables: Array<[number, TableView]> = [];

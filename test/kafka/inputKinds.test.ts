@@ -143,6 +143,23 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     expect(bounded.counters.pauses).toBeGreaterThan(0);
   });
 
+  test('a pipeline that cannot start closes its Kafka clients (an idle one would keep the process alive for 10 minutes)', async () => {
+    const conn = connect();
+    const close = jest.spyOn(conn, 'close');
+    const topic = `ctflow-test-no-such-input-${run}`;
+    const p = new StreamPipeline(conn, {
+      kind: 'packet-events',
+      inputTopic: topic,
+      outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
+      sysctl: makeSysctl(),
+      activeTimeoutUs: 0,
+      mode: 'live',
+      groupId: `${topic}-group`,
+    });
+    await expect(p.run()).rejects.toThrow(/input topic '.*' does not exist/);
+    expect(close).toHaveBeenCalled();
+  });
+
   test('fetchMinBytes and fetchMaxWaitMs reach the broker: a trickle of input comes in fewer, larger batches', async () => {
     /** Live pipeline over a 1-partition topic fed one packet event every 100 ms; returns its batch count. */
     const trickle = async (name: string, fetch: { fetchMinBytes?: number; fetchMaxWaitMs?: number }): Promise<number> => {

@@ -192,6 +192,22 @@ describe('partition workers', () => {
     }
   });
 
+  test('ready() resolves once every thread answers, and rejects naming a thread that could not start', async () => {
+    const good = new PartitionWorkers(2, setup(false));
+    try {
+      await good.ready();
+      await good.open(1, START); // answering, with nothing held up behind the readiness request
+    } finally {
+      await good.stop();
+    }
+    const bad = new PartitionWorkers(2, { ...setup(false), zones: { policy: { map: null } as never, topic: 'in' } });
+    try {
+      await expect(bad.ready()).rejects.toThrow(/^partition worker [01] (failed|exited)/);
+    } finally {
+      await bad.stop();
+    }
+  });
+
   test('requests after stop() fail instead of waiting', async () => {
     const workers = new PartitionWorkers(1, setup(false));
     await workers.open(0, START);
