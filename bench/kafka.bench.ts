@@ -374,7 +374,7 @@ class Bench {
         { topic, partitions: o.partitions, config: { 'retention.ms': '-1', 'message.timestamp.after.max.ms': '9223372036854775807' } },
       ]);
       const profile = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers, fetchMinBytes: o.fetchMinBytes, partitions: o.partitions }, profile);
+      const pipeline = startWorker<LiveResult>({ role: 'live', brokers: this.brokers, topic, outputs, groupId: `${topic}-group`, workers, fetchMinBytes: o.fetchMinBytes }, profile);
       await pipeline.ready; // consuming, and the output topics exist
       const packetMs: number[] = [];
       const latencyMs: number[] = [];
@@ -382,12 +382,9 @@ class Bench {
       let received = 0;
       let lastArrival = Date.now();
       const reader = await conn.consumer(`${topic}-reader`);
-      // The reader must own its partitions before the first frame is due: records written while
-      // its group was still joining would count the join (a second or more) as their latency.
+      // run() resolves once the reader has joined its group and owns its partitions (kafkajs's
+      // run() joins and syncs first), as the live pipeline's did before it reported ready.
       const measured = on === 'verdicts' ? outputs.verdicts! : outputs.transitions;
-      let joined!: () => void;
-      const readerJoined = new Promise<void>((r) => (joined = r));
-      reader.onAssign((assignment) => (assignment[measured] ?? []).length > 0 && joined());
       await reader.run({
         groupId: `${topic}-reader`,
         topics: [measured],
@@ -407,11 +404,6 @@ class Bench {
           }
         },
       });
-      let joinTimer: NodeJS.Timeout | undefined;
-      const joinDeadline = new Promise<'timeout'>((r) => (joinTimer = setTimeout(() => r('timeout'), 60_000)));
-      const joinedOrNot = await Promise.race([readerJoined.then(() => 'joined' as const), joinDeadline]);
-      clearTimeout(joinTimer);
-      if (joinedOrNot === 'timeout') throw new Error(`the measuring consumer of ${measured} did not join its group in 60 s`);
       progress(`latency on ${on}: producing ${fmt(rate)} packets/s for ${o.warmup + o.seconds} s (the first ${o.warmup} s are warm-up)`);
       const b0 = processCpuSeconds(this.brokerPid);
       const reader0 = process.cpuUsage();

@@ -206,10 +206,6 @@ export class StreamPipeline {
   private store?: StateStore;
   private assigned: number[] = [];
 
-  /** Live mode: the input partitions this member owns since the group's last rebalance (none before it joins). */
-  get assignedPartitions(): readonly number[] {
-    return this.assigned;
-  }
   private restoring?: { generation: number; done: Promise<void> };
   /** The StateStore's restores and checkpoint writes, one at a time (a rebalance can start one while another is under way). */
   private storeWork: Promise<unknown> = Promise.resolve();

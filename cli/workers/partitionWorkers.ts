@@ -121,8 +121,9 @@ export class PartitionWorkers {
 
   /**
    * Resolves once every thread has loaded its modules and answers (rejects if one failed to
-   * start). A live pipeline waits for this before it joins its group: batches handed to a thread
-   * still loading wait in its queue, and at 20k packets/s that start cost a second of lag.
+   * start). A pipeline waits for this before it joins its group, so its first batches do not queue
+   * behind a thread still loading, and a thread that cannot start fails the start, by name,
+   * before any partition is taken.
    */
   async ready(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.request(-1, { op: 'ready' })));

@@ -35,6 +35,17 @@ const tcp = (ts: number, from: 'c' | 's', flags: string, seq: number, ack: numbe
   tcp: { flags, seq, ack, window: 65535 },
 });
 
+/** A live pipeline over a packet-events topic, its outputs named after it. */
+const liveOptions = (topic: string) => ({
+  kind: 'packet-events' as const,
+  inputTopic: topic,
+  outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
+  sysctl: makeSysctl(),
+  activeTimeoutUs: 0,
+  mode: 'live' as const,
+  groupId: `${topic}-group`,
+});
+
 const describeKafka = brokers ? describe : describe.skip;
 
 describeKafka('Kafka input kinds and live mode (real broker)', () => {
@@ -147,15 +158,7 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     const conn = connect();
     const close = jest.spyOn(conn, 'close');
     const topic = `ctflow-test-no-such-input-${run}`;
-    const p = new StreamPipeline(conn, {
-      kind: 'packet-events',
-      inputTopic: topic,
-      outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
-      sysctl: makeSysctl(),
-      activeTimeoutUs: 0,
-      mode: 'live',
-      groupId: `${topic}-group`,
-    });
+    const p = new StreamPipeline(conn, liveOptions(topic));
     await expect(p.run()).rejects.toThrow(/input topic '.*' does not exist/);
     expect(close).toHaveBeenCalled();
   });
@@ -165,16 +168,7 @@ describeKafka('Kafka input kinds and live mode (real broker)', () => {
     const trickle = async (name: string, fetch: { fetchMinBytes?: number; fetchMaxWaitMs?: number }): Promise<number> => {
       const topic = `ctflow-test-fetch-${name}-${run}`;
       await publish(topic, 1, []);
-      const p = new StreamPipeline(connect(), {
-        kind: 'packet-events',
-        inputTopic: topic,
-        outputs: { transitions: `${topic}.transitions`, flows: `${topic}.flows`, deadLetter: `${topic}.dead-letter` },
-        sysctl: makeSysctl(),
-        activeTimeoutUs: 0,
-        mode: 'live',
-        groupId: `${topic}-group`,
-        ...fetch,
-      });
+      const p = new StreamPipeline(connect(), { ...liveOptions(topic), ...fetch });
       await p.run();
       const conn = connect();
       try {
