@@ -53,8 +53,7 @@ describeIfTools(`an exactly-once run and a broker restart mid-stream${missing ? 
     await runToEnd(ref, brokers, input);
 
     // Half the input written before the outage, the rest after: the outage comes mid-stream however fast the run is.
-    const topic = new StagedTopic(brokers, input, `${input}-hit`);
-    await topic.create();
+    const topic = await StagedTopic.copyOf(brokers, input, `${input}-hit`);
     await topic.upTo(0.5);
     const hit = runConfig(dir, topic.topic, `ctflow-restart-hit-${id}`);
     const p = startRun(hit.path, brokers);

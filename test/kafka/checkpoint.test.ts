@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokers, cliAsync, runId } from './helpers';
-import { StagedTopic, committed, expectSameOutputs, outputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
+import { StagedTopic, committed, stagedRun, expectSameOutputs, outputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
 import type { RunConfig, RunProcess } from './runProcess';
 import { StateDirectory } from '../../cli/stateDirectory';
 import { decodeCheckpoint, encodeCheckpoint } from '../../cli/checkpointFile';
@@ -65,11 +65,7 @@ describeKafka('local state checkpoints (real broker)', () => {
    * The input of one test: a copy of the reference's input written in portions, so "stopped
    * mid-stream" is where the test puts it, not wherever a fast run happened to be when SIGTERM came.
    */
-  async function staged(name: string): Promise<{ c: RunConfig; topic: StagedTopic }> {
-    const topic = new StagedTopic(brokers, input, `${input}-${name}`);
-    await topic.create();
-    return { c: runConfig(dir, topic.topic, `ctflow-ckpt-${name}-${runId}`), topic };
-  }
+  const staged = (name: string) => stagedRun(brokers, dir, input, name, `ctflow-ckpt-${name}-${runId}`);
 
   /** Runs until the group has committed all the input there is so far, and stops it with SIGTERM; returns its log. */
   async function runThenStop(c: RunConfig, topic: StagedTopic): Promise<string> {

@@ -9,8 +9,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokers, cliAsync, runId } from './helpers';
-import { StagedTopic, committed, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
-import type { RunConfig, RunProcess } from './runProcess';
+import { committed, stagedRun, expectSameOutputs, runConfig, runToEnd, startRun, terminate, untilCommitted, untilProgress } from './runProcess';
+import type { RunProcess } from './runProcess';
 
 const sample = join(__dirname, '..', 'fixtures', 'sample.pcap');
 const describeKafka = brokers ? describe : describe.skip;
@@ -30,11 +30,7 @@ describeKafka('exactly-once run (real broker)', () => {
   }, 300_000);
 
   /** A copy of the input written in portions: each kill and each scaling step comes before the end of what is written. */
-  async function staged(name: string): Promise<{ c: RunConfig; topic: StagedTopic }> {
-    const topic = new StagedTopic(brokers, input, `${input}-${name}`);
-    await topic.create();
-    return { c: runConfig(dir, topic.topic, `ctflow-eos-${name}-${runId}`), topic };
-  }
+  const staged = (name: string) => stagedRun(brokers, dir, input, name, `ctflow-eos-${name}-${runId}`);
 
   test('SIGKILLed at random points and restarted, it writes exactly what an uninterrupted run writes', async () => {
     // The interrupted one: killed three times at random moments once it has started committing,

@@ -180,8 +180,7 @@ describeKafka('Kafka pipeline with partition workers (real broker)', () => {
     writeFileSync(ref.path, readFileSync(ref.path, 'utf8').replace('pipeline:\n', 'pipeline:\n  workers: 1\n'));
     await runToEnd(ref, brokers, eosInput);
     // Its input written in two halves, so the stop comes mid-stream however fast the run is.
-    const staged = new StagedTopic(brokers, eosInput, `${eosInput}-two`);
-    await staged.create();
+    const staged = await StagedTopic.copyOf(brokers, eosInput, `${eosInput}-two`);
     await staged.upTo(0.5);
     const two = runConfig(dir, staged.topic, `ctflow-kworkers-eos-two-${runId}`);
     writeFileSync(two.path, readFileSync(two.path, 'utf8').replace('pipeline:\n', 'pipeline:\n  workers: 2\n'));

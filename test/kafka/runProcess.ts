@@ -163,17 +163,19 @@ export class StagedTopic {
   private source: Array<{ partition: number; messages: InputMessage[] }> = [];
   private sent = new Map<number, number>();
 
-  constructor(private readonly brokers: string, readonly from: string, readonly topic: string) {}
+  private constructor(private readonly brokers: string, readonly topic: string) {}
 
-  /** Creates the topic with the source's partitions; writes nothing yet. */
-  async create(): Promise<void> {
-    const conn = new KafkaConnection({ brokers: this.brokers.split(','), clientId: 'ctflow-test' });
+  /** `topic`, created with the partitions of `from`, whose messages it is given later by upTo(); nothing written yet. */
+  static async copyOf(brokers: string, from: string, topic: string): Promise<StagedTopic> {
+    const staged = new StagedTopic(brokers, topic);
+    const conn = new KafkaConnection({ brokers: brokers.split(','), clientId: 'ctflow-test' });
     try {
-      this.source = await readTopicWindow(conn, this.from);
-      await (await conn.admin()).ensureTopics([{ topic: this.topic, partitions: this.source.length }]);
+      staged.source = await readTopicWindow(conn, from);
+      await (await conn.admin()).ensureTopics([{ topic, partitions: staged.source.length }]);
     } finally {
       await conn.close();
     }
+    return staged;
   }
 
   /** Writes each partition's messages up to this fraction of its whole (acknowledged when it resolves). */
@@ -200,4 +202,10 @@ export class StagedTopic {
   get total(): bigint {
     return BigInt(this.source.reduce((n, p) => n + p.messages.length, 0));
   }
+}
+
+/** A run config (group `group`) over a StagedTopic copy of `input` named `${input}-${name}`. */
+export async function stagedRun(brokers: string, dir: string, input: string, name: string, group: string): Promise<{ c: RunConfig; topic: StagedTopic }> {
+  const topic = await StagedTopic.copyOf(brokers, input, `${input}-${name}`);
+  return { c: runConfig(dir, topic.topic, group), topic };
 }
